@@ -1,0 +1,34 @@
+# conveyor's entry points. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck unit clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,redis,postgresql,web]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Enqueue example jobs (one fails), run a worker in burst mode, list and show jobs.
+demo: install
+	bash examples/demo.sh "$(BIN)"
+
+## Lint, type check and the whole test suite.
+test: lint typecheck unit
+
+lint: install
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -n 2 -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,83 @@
+"""conveyor: background jobs for Python applications.
+
+The module API is the reference's (CKAN's ``ckan.lib.jobs``), so code written
+against it ports by changing one import::
+
+    import conveyor as jobs
+
+    jobs.enqueue(log_job, ["My log message"], title="My log job")
+"""
+
+from conveyor.__about__ import __version__
+from conveyor.api import (
+    DEFAULT_QUEUE_NAME,
+    Queue,
+    add_queue_name_prefix,
+    enqueue,
+    enqueue_job,
+    enqueue_many,
+    get_all_queues,
+    get_queue,
+    job_from_id,
+    remove_queue_name_prefix,
+    test_job,
+)
+from conveyor.backends import JobState
+from conveyor.config import Config, configure
+from conveyor.exceptions import (
+    BackendError,
+    BackendUnavailable,
+    ConfigError,
+    ConveyorError,
+    DuplicateJobError,
+    FunctionNotImportable,
+    InvalidJobError,
+    JobStateError,
+    NoSuchJobError,
+    SerializationError,
+    ValidationError,
+)
+from conveyor.job import Job, dictize_job
+from conveyor.manage import job_cancel, job_clear, job_count, job_list, job_show
+from conveyor.worker import Worker
+
+#: The reference's default for ``job_list``'s limit.
+DEFAULT_JOB_LIST_LIMIT = 200
+
+__all__ = [
+    "DEFAULT_JOB_LIST_LIMIT",
+    "DEFAULT_QUEUE_NAME",
+    "BackendError",
+    "BackendUnavailable",
+    "Config",
+    "ConfigError",
+    "ConveyorError",
+    "DuplicateJobError",
+    "FunctionNotImportable",
+    "InvalidJobError",
+    "Job",
+    "JobState",
+    "JobStateError",
+    "NoSuchJobError",
+    "Queue",
+    "SerializationError",
+    "ValidationError",
+    "Worker",
+    "__version__",
+    "add_queue_name_prefix",
+    "configure",
+    "dictize_job",
+    "enqueue",
+    "enqueue_job",
+    "enqueue_many",
+    "get_all_queues",
+    "get_queue",
+    "job_cancel",
+    "job_clear",
+    "job_count",
+    "job_from_id",
+    "job_list",
+    "job_show",
+    "remove_queue_name_prefix",
+    "test_job",
+]

@@ -1,0 +1,331 @@
+"""The reference's module API: enqueue jobs, name queues, find jobs."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from conveyor import config as _config
+from conveyor import serializer
+from conveyor.backends import Backend, JobRecord, JobState, NewJob, shared_backend
+from conveyor.exceptions import InvalidJobError, NoSuchJobError
+from conveyor.functions import function_path
+from conveyor.job import Job
+
+log = logging.getLogger("conveyor.jobs")
+
+DEFAULT_QUEUE_NAME = "default"
+#: Keys of the reference's ``rq_kwargs`` that conveyor honours.
+RQ_KWARGS = frozenset(
+    {"timeout", "job_id", "at_front", "meta", "result_ttl", "failure_ttl", "description"}
+)
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_MAX_QUEUE_NAME = 200
+
+
+def backend(config: _config.Config | None = None) -> Backend:
+    """This process's backend for the configuration in force."""
+    config = config or _config.current()
+    return shared_backend(config.backend, config.base_dir)
+
+
+# -- queue names ---------------------------------------------------------------
+def add_queue_name_prefix(name: str) -> str:
+    """The full name of this site's queue ``name`` (``conveyor:<site_id>:<name>``)."""
+    return _config.current().queue_prefix + name
+
+
+def remove_queue_name_prefix(name: str) -> str:
+    """The user's name for a full queue name; ValueError if it is not this site's."""
+    prefix = _config.current().queue_prefix
+    if not name.startswith(prefix):
+        raise ValueError(f'Queue name "{name}" is not prefixed.')
+    return name[len(prefix) :]
+
+
+def check_queue_name(name: object) -> str:
+    """``name`` if it can name a queue, else InvalidJobError saying why."""
+    if not isinstance(name, str) or not name:
+        raise InvalidJobError(f"A queue name must be a non-empty string, not {name!r}")
+    if len(name) > _MAX_QUEUE_NAME or not name.isprintable():
+        raise InvalidJobError(
+            f"Queue name {name[:40]!r} is too long or has control characters"
+            f" (at most {_MAX_QUEUE_NAME} printable characters)"
+        )
+    return name
+
+
+def is_job_id(value: object) -> bool:
+    """Whether ``value`` has the shape of a job id (letters, digits, ``-`` and ``_``)."""
+    return isinstance(value, str) and _JOB_ID.match(value) is not None
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One of this site's queues. ``name`` is the full, prefixed name, as in RQ."""
+
+    name: str
+    config: _config.Config
+
+    @property
+    def short_name(self) -> str:
+        """The name without the site prefix."""
+        return self.name[len(self.config.queue_prefix) :]
+
+    @property
+    def count(self) -> int:
+        """The number of queued jobs."""
+        return backend(self.config).count([self.name])[self.name].get(JobState.QUEUED, 0)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def is_empty(self) -> bool:
+        return self.count == 0
+
+    def get_jobs(self, offset: int = 0, length: int = -1) -> list[Job]:
+        """Queued jobs in the order workers will take them."""
+        page = backend(self.config).list_jobs(
+            [self.name], offset=offset, limit=None if length < 0 else length
+        )
+        return [Job(record, self.config) for record in page.items]
+
+    @property
+    def jobs(self) -> list[Job]:
+        """Every queued job, in the order workers will take them."""
+        return self.get_jobs()
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [job.id for job in self.jobs]
+
+    def empty(self) -> int:
+        """Delete every queued job; the number deleted."""
+        cleared = backend(self.config).clear([self.name], now=time.time())
+        return cleared[self.name]
+
+
+def get_queue(name: str = DEFAULT_QUEUE_NAME) -> Queue:
+    """This site's queue ``name``."""
+    config = _config.current()
+    return Queue(config.queue_prefix + check_queue_name(name), config)
+
+
+def get_all_queues() -> list[Queue]:
+    """This site's queues that hold any job (queued, running or kept), sorted by name."""
+    config = _config.current()
+    return [Queue(name, config) for name in backend(config).queue_names(config.queue_prefix)]
+
+
+# -- enqueueing ------------------------------------------------------------------
+def _options(rq_kwargs: Mapping[str, Any] | None, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``rq_kwargs`` into the keyword options, refusing unknown or doubled keys."""
+    merged = dict(options)
+    if rq_kwargs:
+        if not isinstance(rq_kwargs, Mapping):
+            raise InvalidJobError(f"rq_kwargs must be a dict, not {type(rq_kwargs).__name__}")
+        unknown = sorted(set(rq_kwargs) - RQ_KWARGS)
+        if unknown:
+            raise InvalidJobError(
+                f"Unsupported rq_kwargs key(s) {', '.join(map(repr, unknown))};"
+                f" conveyor supports {', '.join(sorted(RQ_KWARGS))}"
+            )
+        for key, value in rq_kwargs.items():
+            if key in merged and merged[key] is not None:
+                raise InvalidJobError(f"{key!r} was given both as a keyword and in rq_kwargs")
+            merged[key] = value
+    return merged
+
+
+def _timeout(value: Any, config: _config.Config) -> int:
+    if value is None or value == 0:
+        return config.jobs_timeout
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidJobError(f"timeout must be a number of seconds, not {value!r}")
+    if value == -1:
+        return -1
+    if value < 0 or math.isnan(value) or math.isinf(value):
+        raise InvalidJobError(f"timeout must be positive seconds or -1 (no limit), not {value}")
+    return math.ceil(value)
+
+
+def _ttl(name: str, value: Any, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+        raise InvalidJobError(f"{name} must be seconds, 0 (keep none) or -1 (forever): {value!r}")
+    return value
+
+
+def _positive_int(name: str, value: Any, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidJobError(f"{name} must be a positive integer, not {value!r}")
+    return value
+
+
+def build_job(
+    fn: Callable[..., Any] | str,
+    args: Sequence[Any] | None = None,
+    kwargs: Mapping[str, Any] | None = None,
+    title: str | None = None,
+    queue: str = DEFAULT_QUEUE_NAME,
+    rq_kwargs: Mapping[str, Any] | None = None,
+    *,
+    config: _config.Config,
+    now: float,
+    **options: Any,
+) -> NewJob:
+    """Validate one enqueue() call and build the job to store, or raise InvalidJobError."""
+    opts = _options(rq_kwargs, options)
+    unknown = sorted(set(opts) - RQ_KWARGS - {"max_attempts"})
+    if unknown:
+        raise InvalidJobError(f"Unknown enqueue option(s): {', '.join(unknown)}")
+    if title is not None and not isinstance(title, str):
+        raise InvalidJobError(f"title must be a string, not {type(title).__name__}")
+    job_id = opts.get("job_id")
+    if job_id is None:
+        job_id = str(uuid.uuid4())
+    elif not is_job_id(job_id):
+        raise InvalidJobError(
+            f"job_id {job_id!r} is not valid: use 1-128 letters, digits, '-' or '_'"
+        )
+    meta = opts.get("meta") or {}
+    if not isinstance(meta, Mapping):
+        raise InvalidJobError(f"meta must be a dict, not {type(meta).__name__}")
+    serializer.dumps(dict(meta), "json", what="meta")
+    description = opts.get("description")
+    if description is not None and not isinstance(description, str):
+        raise InvalidJobError("description must be a string")
+    return NewJob(
+        id=job_id,
+        queue=config.queue_prefix + check_queue_name(queue),
+        func=function_path(fn),
+        payload=serializer.dump_call(args, kwargs, config.serializer),
+        created_at=now,
+        timeout=_timeout(opts.get("timeout"), config),
+        title=title,
+        description=description,
+        meta={k: v for k, v in meta.items() if k != "title"},
+        result_ttl=_ttl("result_ttl", opts.get("result_ttl"), config.result_ttl),
+        failure_ttl=_ttl("failure_ttl", opts.get("failure_ttl"), config.failure_ttl),
+        max_attempts=_positive_int("max_attempts", opts.get("max_attempts"), config.max_attempts),
+        at_front=bool(opts.get("at_front", False)),
+    )
+
+
+def _log_enqueued(job: NewJob, queue: str) -> None:
+    if job.title:
+        log.info(
+            'Added background job %s ("%s") to queue "%s"',
+            job.id,
+            job.title,
+            queue,
+            extra={"job_id": job.id, "queue": queue, "title": job.title},
+        )
+    else:
+        log.info(
+            'Added background job %s to queue "%s"',
+            job.id,
+            queue,
+            extra={"job_id": job.id, "queue": queue},
+        )
+
+
+def _stored(job: NewJob, now: float) -> Job:
+    record = JobRecord(
+        id=job.id,
+        queue=job.queue,
+        func=job.func,
+        payload=job.payload,
+        state=JobState.QUEUED,
+        created_at=job.created_at,
+        enqueued_at=now,
+        timeout=job.timeout,
+        title=job.title,
+        description=job.description,
+        meta=job.meta,
+        result_ttl=job.result_ttl,
+        failure_ttl=job.failure_ttl,
+        max_attempts=job.max_attempts,
+    )
+    return Job(record, _config.current())
+
+
+def enqueue(
+    fn: Callable[..., Any] | str,
+    args: Sequence[Any] | None = None,
+    kwargs: Mapping[str, Any] | None = None,
+    title: str | None = None,
+    queue: str = DEFAULT_QUEUE_NAME,
+    rq_kwargs: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Job:
+    """Put a job on a queue: ``fn(*args, **kwargs)`` will run in a worker.
+
+    ``fn`` is a module-level function (or its import path). ``options`` are
+    ``timeout`` (seconds; default ``conveyor.jobs.timeout``; -1 for no
+    limit), ``job_id``, ``at_front``, ``meta``, ``description``,
+    ``result_ttl``, ``failure_ttl`` and ``max_attempts``; the same keys are
+    accepted inside ``rq_kwargs``, which is never modified. Anything that
+    cannot be stored raises an InvalidJobError and stores nothing.
+    """
+    config = _config.current()
+    now = time.time()
+    job = build_job(fn, args, kwargs, title, queue, rq_kwargs, config=config, now=now, **options)
+    backend(config).enqueue([job], now=now)
+    _log_enqueued(job, queue)
+    return _stored(job, now)
+
+
+#: The name the reference's extensions use (``toolkit.enqueue_job``).
+enqueue_job = enqueue
+
+
+def enqueue_many(calls: Iterable[Mapping[str, Any]]) -> list[Job]:
+    """Enqueue several jobs in one atomic step: all are stored, or none.
+
+    Each item holds the arguments of one :func:`enqueue` call by name
+    (``{"fn": f, "args": [...], "queue": "q", ...}``).
+    """
+    config = _config.current()
+    now = time.time()
+    jobs: list[NewJob] = []
+    for index, call in enumerate(calls):
+        spec = dict(call)
+        if "fn" not in spec:
+            raise InvalidJobError(f"Job {index} of enqueue_many() has no 'fn'")
+        jobs.append(build_job(config=config, now=now, **spec))
+    if jobs:
+        backend(config).enqueue(jobs, now=now)
+    prefix = len(config.queue_prefix)
+    for job in jobs:
+        _log_enqueued(job, job.queue[prefix:])
+    return [_stored(job, now) for job in jobs]
+
+
+# -- finding jobs ----------------------------------------------------------------
+def job_from_id(id: str) -> Job:
+    """This site's job with the given id; NoSuchJobError (a KeyError) if there is none."""
+    config = _config.current()
+    if not is_job_id(id):
+        raise NoSuchJobError(str(id))
+    record = backend(config).get(id)
+    if record is None or not record.queue.startswith(config.queue_prefix):
+        raise NoSuchJobError(id)
+    return Job(record, config)
+
+
+def test_job(*args: Any) -> None:
+    """A job for trying a worker out: prints its arguments (``jobs test`` enqueues it)."""
+    print(args, flush=True)
+
+
+test_job.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -1,0 +1,115 @@
+"""Backends: choosing one from a URL, and one instance per process.
+
+Backends are imported lazily, so an installation without the Redis or
+PostgreSQL extra can still use SQLite; asking for a missing one names the
+extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from conveyor.backends.base import (
+    Backend,
+    Completion,
+    ErrorInfo,
+    JobRecord,
+    JobState,
+    NewJob,
+    Page,
+    Recovery,
+)
+from conveyor.exceptions import ConfigError
+
+__all__ = [
+    "Backend",
+    "Completion",
+    "ErrorInfo",
+    "JobRecord",
+    "JobState",
+    "NewJob",
+    "Page",
+    "Recovery",
+    "open_backend",
+    "shared_backend",
+]
+
+# scheme -> (module, class name, extra that provides its driver)
+_REGISTRY: dict[str, tuple[str, str, str | None]] = {
+    "sqlite": ("conveyor.backends.sqlite", "SQLiteBackend", None),
+    "redis": ("conveyor.backends.redis", "RedisBackend", "redis"),
+    "rediss": ("conveyor.backends.redis", "RedisBackend", "redis"),
+    "unix": ("conveyor.backends.redis", "RedisBackend", "redis"),
+    "postgresql": ("conveyor.backends.postgresql", "PostgreSQLBackend", "postgresql"),
+    "postgres": ("conveyor.backends.postgresql", "PostgreSQLBackend", "postgresql"),
+}
+
+
+def open_backend(url: str, base_dir: Path | None = None) -> Backend:
+    """A new backend instance for ``url``; relative SQLite paths resolve against ``base_dir``."""
+    scheme = urlsplit(url).scheme.lower()
+    entry = _REGISTRY.get(scheme)
+    if entry is None:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ConfigError(f"Unknown backend URL scheme {scheme!r} in {url!r} (known: {known})")
+    module_name, class_name, extra = entry
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if extra is None or exc.name == module_name:
+            if exc.name == module_name:
+                raise ConfigError(f"The {scheme} backend is not available yet") from None
+            raise
+        raise ConfigError(
+            f"The {scheme} backend needs the '{extra}' extra: pip install 'conveyor[{extra}]'"
+        ) from None
+    backend_class: type[Backend] = getattr(module, class_name)
+    return backend_class.from_url(url, base_dir=base_dir)  # type: ignore[attr-defined,no-any-return]
+
+
+_lock = threading.Lock()
+_cache: dict[tuple[str, str], Backend] = {}
+_cache_pid = os.getpid()
+
+
+def shared_backend(url: str, base_dir: Path) -> Backend:
+    """This process's backend for ``url``, opened on first use.
+
+    The cache belongs to one process: after a fork the child opens its own
+    connections and never touches the parent's.
+    """
+    global _cache_pid  # noqa: PLW0603 -- per-process cache, reset after fork
+    key = (url, str(base_dir))
+    with _lock:
+        if _cache_pid != os.getpid():
+            _cache.clear()
+            _cache_pid = os.getpid()
+        backend = _cache.get(key)
+        if backend is None:
+            backend = _cache[key] = open_backend(url, base_dir)
+        return backend
+
+
+def close_shared() -> None:
+    """Close this process's cached backends (tests and shutdown use it)."""
+    with _lock:
+        backends = list(_cache.values()) if _cache_pid == os.getpid() else []
+        _cache.clear()
+    for backend in backends:
+        backend.close()
+
+
+def _forget_after_fork() -> None:
+    # The child must not close (or use) the parent's connections: drop them.
+    # A lock held by another thread at fork time stays held in the child: replace it.
+    global _cache_pid, _lock  # noqa: PLW0603 -- per-process cache, reset after fork
+    _lock = threading.Lock()
+    _cache.clear()
+    _cache_pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

@@ -1,0 +1,257 @@
+"""The backend interface: what a job store must do, in domain terms.
+
+A backend stores job records and moves them between states atomically. Every
+operation that must be atomic is one method. Queue names here are the full,
+site-prefixed names; the backend knows nothing about sites beyond them.
+
+Time always comes in as an argument (``now``, seconds since the epoch), so
+expiry logic is testable without sleeping.
+
+States and the moves between them::
+
+    enqueue ──> queued ──claim──> started ──complete──> finished | failed
+                  ^  ^                │ └──complete(retry)──> scheduled ──(due)──┐
+                  │  └────────────────┘ release / recover (lease expired)        │
+                  └──────────────────────────────────────────────────────────────┘
+    cancel: queued -> deleted; started -> canceled (the lease is revoked)
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class JobState(str, enum.Enum):
+    """Where a job is in its life."""
+
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    STARTED = "started"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: States a job never leaves on its own.
+ENDED_STATES = frozenset({JobState.FINISHED, JobState.FAILED, JobState.CANCELED})
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """What went wrong in one attempt of a job."""
+
+    type: str
+    message: str
+    traceback: str = ""
+    attempt: int = 0
+    at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "message": self.message,
+            "traceback": self.traceback,
+            "attempt": self.attempt,
+            "at": self.at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ErrorInfo:
+        return cls(
+            type=str(data["type"]),
+            message=str(data["message"]),
+            traceback=str(data.get("traceback", "")),
+            attempt=int(data.get("attempt", 0)),
+            at=float(data.get("at", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job to be stored, as enqueue() built it."""
+
+    id: str
+    queue: str
+    func: str
+    payload: bytes
+    created_at: float
+    timeout: int
+    title: str | None = None
+    description: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    result_ttl: int = 86_400
+    failure_ttl: int = 604_800
+    max_attempts: int = 3
+    retry: Mapping[str, Any] | None = None
+    at_front: bool = False
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A stored job, as a backend returns it."""
+
+    id: str
+    queue: str
+    func: str
+    payload: bytes
+    state: JobState
+    created_at: float
+    enqueued_at: float
+    timeout: int
+    title: str | None = None
+    description: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    result_ttl: int = 86_400
+    failure_ttl: int = 604_800
+    max_attempts: int = 3
+    retry: Mapping[str, Any] | None = None
+    attempts: int = 0
+    run_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    worker: str | None = None
+    lease_token: str | None = None
+    lease_expires_at: float | None = None
+    result: bytes | None = None
+    errors: tuple[ErrorInfo, ...] = ()
+
+    @property
+    def error(self) -> ErrorInfo | None:
+        """The error of the latest failed attempt, if any."""
+        return self.errors[-1] if self.errors else None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The outcome of one claimed job, reported by the worker holding its lease.
+
+    ``state`` is FINISHED (with ``result``), FAILED (with ``error``),
+    SCHEDULED (a retry at ``run_at``, with ``error``) or QUEUED (the job is
+    put back untouched, e.g. at a cold shutdown; its attempt is not counted).
+    """
+
+    job_id: str
+    token: str
+    state: JobState
+    result: bytes | None = None
+    error: ErrorInfo | None = None
+    run_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a job listing, with the total that matched."""
+
+    items: tuple[JobRecord, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What recover() did with one job whose lease had expired."""
+
+    job_id: str
+    queue: str
+    state: JobState  # QUEUED (retried) or FAILED (attempts spent)
+    attempts: int
+
+
+class Backend(ABC):
+    """A job store. One instance belongs to one process; never share it across a fork."""
+
+    #: The URL scheme(s) this backend serves, e.g. ``("sqlite",)``.
+    schemes: tuple[str, ...] = ()
+
+    # -- producing -------------------------------------------------------
+    @abstractmethod
+    def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
+        """Store the jobs as queued, all or none; DuplicateJobError if an id exists."""
+
+    # -- consuming -------------------------------------------------------
+    @abstractmethod
+    def claim(
+        self,
+        queues: Sequence[str],
+        *,
+        worker: str,
+        lease: float,
+        now: float,
+        limit: int = 1,
+        wait: float = 0.0,
+    ) -> list[JobRecord]:
+        """Take up to ``limit`` queued jobs, leftmost queue first, FIFO within one.
+
+        Each returned job is ``started``, owned by ``worker`` with a fresh
+        ``lease_token`` expiring at ``now + lease``, and its ``attempts``
+        counted. Due scheduled jobs are promoted first. When nothing is
+        ready, wait up to ``wait`` seconds for a job to arrive.
+        """
+
+    @abstractmethod
+    def complete(self, completions: Sequence[Completion], *, now: float) -> list[bool]:
+        """Record outcomes; False for each whose token no longer holds the lease."""
+
+    @abstractmethod
+    def extend(self, leases: Sequence[tuple[str, str]], *, lease: float, now: float) -> list[bool]:
+        """Push back the expiry of (job id, token) leases; False where the lease is lost."""
+
+    @abstractmethod
+    def recover(self, *, now: float) -> list[Recovery]:
+        """Requeue (or fail, when attempts are spent) jobs whose lease expired."""
+
+    @abstractmethod
+    def purge(self, *, now: float) -> int:
+        """Delete finished, failed and canceled records whose retention has passed."""
+
+    # -- managing --------------------------------------------------------
+    @abstractmethod
+    def get(self, job_id: str) -> JobRecord | None:
+        """The record of one job, or None."""
+
+    @abstractmethod
+    def list_jobs(
+        self,
+        queues: Sequence[str],
+        *,
+        states: Sequence[JobState] = (JobState.QUEUED,),
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Page:
+        """Jobs of the given queues and states.
+
+        Ordered queue by queue as given; within a queue queued jobs come in
+        the order they will be claimed, scheduled ones by due time, started
+        ones by start, and ended ones most recent first.
+        """
+
+    @abstractmethod
+    def queue_names(self, prefix: str) -> list[str]:
+        """Names of the queues starting with ``prefix`` that hold any job record, sorted."""
+
+    @abstractmethod
+    def count(self, queues: Sequence[str]) -> dict[str, dict[JobState, int]]:
+        """Per queue, the number of records in each state (states with none omitted)."""
+
+    @abstractmethod
+    def cancel(self, job_id: str, *, now: float) -> JobRecord | None:
+        """Cancel one job and return its record as it was, or None if unknown.
+
+        A queued or scheduled job is deleted; a started job becomes canceled
+        and loses its lease (its worker stops it at the next heartbeat). An
+        ended job raises JobStateError and is left alone.
+        """
+
+    @abstractmethod
+    def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
+        """Delete every queued and scheduled job of the queues; the count per queue."""
+
+    # -- lifecycle -------------------------------------------------------
+    def close(self) -> None:  # noqa: B027 -- optional hook, most backends hold one connection
+        """Release connections. The instance is not used afterwards."""

@@ -1,0 +1,561 @@
+"""The embedded default: one SQLite file in WAL mode, shared by local processes.
+
+Every state change is one ``BEGIN IMMEDIATE`` transaction, so concurrent
+producers and workers on one machine never lose or double-claim a job: SQLite
+serialises writers, and a claim reads and marks its rows inside one write
+transaction.
+
+Idle workers wait by watching ``PRAGMA data_version`` (which changes when
+another connection commits) instead of opening write transactions, so a
+dozen idle workers cost next to nothing.
+
+Durability: ``synchronous=NORMAL`` by default, which survives any process
+crash (kill -9) but may lose the last transactions on power loss; add
+``?synchronous=full`` to the URL to trade speed for that too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from conveyor.backends.base import (
+    ENDED_STATES,
+    Backend,
+    Completion,
+    ErrorInfo,
+    JobRecord,
+    JobState,
+    NewJob,
+    Page,
+    Recovery,
+)
+from conveyor.exceptions import (
+    BackendError,
+    BackendUnavailable,
+    ConfigError,
+    DuplicateJobError,
+    JobStateError,
+)
+
+_MIN_SQLITE = (3, 35, 0)  # RETURNING
+_COLUMNS = (
+    "id, queue, state, func, payload, title, description, meta, timeout, result_ttl,"
+    " failure_ttl, max_attempts, retry, attempts, created_at, enqueued_at, run_at,"
+    " started_at, ended_at, worker, lease_token, lease_expires_at, result, errors"
+)
+_ORDER_ANY_STATE = (
+    "CASE state WHEN 'queued' THEN 0 WHEN 'scheduled' THEN 1 WHEN 'started' THEN 2 ELSE 3 END,"
+    " CASE state WHEN 'queued' THEN position WHEN 'scheduled' THEN run_at"
+    " WHEN 'started' THEN started_at ELSE -ended_at END"
+)
+_RECHECK_SECONDS = 1.0  # an idle claim looks at the table at least this often
+_POLL_MAX = 0.01  # longest sleep between data_version checks while waiting
+
+
+def _expiry(now: float, ttl: int) -> float | None:
+    return None if ttl < 0 else now + ttl
+
+
+def _record(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        id=row["id"],
+        queue=row["queue"],
+        func=row["func"],
+        payload=bytes(row["payload"]),
+        state=JobState(row["state"]),
+        created_at=row["created_at"],
+        enqueued_at=row["enqueued_at"],
+        timeout=row["timeout"],
+        title=row["title"],
+        description=row["description"],
+        meta=json.loads(row["meta"]),
+        result_ttl=row["result_ttl"],
+        failure_ttl=row["failure_ttl"],
+        max_attempts=row["max_attempts"],
+        retry=json.loads(row["retry"]) if row["retry"] else None,
+        attempts=row["attempts"],
+        run_at=row["run_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        worker=row["worker"],
+        lease_token=row["lease_token"],
+        lease_expires_at=row["lease_expires_at"],
+        result=None if row["result"] is None else bytes(row["result"]),
+        errors=tuple(ErrorInfo.from_dict(e) for e in json.loads(row["errors"])),
+    )
+
+
+def _placeholders(count: int) -> str:
+    return ",".join("?" * count)
+
+
+class SQLiteBackend(Backend):
+    """Jobs in one SQLite database file."""
+
+    schemes = ("sqlite",)
+
+    def __init__(self, path: Path, *, busy_timeout: float = 30.0, synchronous: str = "normal"):
+        if sqlite3.sqlite_version_info < _MIN_SQLITE:
+            raise BackendError(
+                f"SQLite {sqlite3.sqlite_version} is too old; conveyor needs 3.35 or newer"
+            )
+        self.path = path
+        self._lock = threading.RLock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise BackendUnavailable(f"Cannot open SQLite database {path}: {exc}") from None
+        self._db.row_factory = sqlite3.Row
+        with self._translated():
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.execute("PRAGMA foreign_keys=OFF")
+            schema = resources.files("conveyor.backends").joinpath("sqlite_schema.sql")
+            self._db.executescript(
+                "BEGIN IMMEDIATE;" + schema.read_text(encoding="utf-8") + "COMMIT;"
+            )
+        # data_version seen at the last claim that found nothing, and when.
+        self._idle_seen: tuple[int, float] | None = None
+
+    @classmethod
+    def from_url(cls, url: str, base_dir: Path | None = None) -> SQLiteBackend:
+        """``sqlite:///relative.db`` or ``sqlite:////absolute.db`` (SQLAlchemy's form)."""
+        parts = urlsplit(url)
+        raw = unquote(parts.path)
+        if parts.netloc or not raw or raw == "/" or ":memory:" in raw:
+            raise ConfigError(
+                f"Invalid SQLite URL {url!r}: use sqlite:///relative/path.db or"
+                " sqlite:////absolute/path.db (an in-memory database cannot be shared"
+                " with workers)"
+            )
+        path = Path(raw[1:])
+        if not path.is_absolute():
+            path = (base_dir or Path.cwd()) / path
+        options = dict(parse_qsl(parts.query))
+        unknown = set(options) - {"busy_timeout", "synchronous"}
+        if unknown:
+            raise ConfigError(f"Unknown SQLite URL option(s) {sorted(unknown)} in {url!r}")
+        synchronous = options.get("synchronous", "normal").lower()
+        if synchronous not in {"off", "normal", "full", "extra"}:
+            raise ConfigError(f"Invalid synchronous={synchronous!r} in {url!r}")
+        try:
+            busy_timeout = float(options.get("busy_timeout", "30"))
+        except ValueError:
+            raise ConfigError(f"Invalid busy_timeout in {url!r}") from None
+        return cls(path, busy_timeout=busy_timeout, synchronous=synchronous)
+
+    # -- plumbing ----------------------------------------------------------
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Driver errors become conveyor's, at this seam and nowhere else."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "locked" in text or "busy" in text or "unable to open" in text:
+                raise BackendUnavailable(f"SQLite database {self.path}: {text}") from None
+            raise BackendError(f"SQLite database {self.path}: {text}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise BackendError(f"SQLite database {self.path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._translated():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self._idle_seen = None  # our own commits do not change data_version
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock, self._translated():
+            return self._db.execute(sql, params).fetchall()
+
+    @staticmethod
+    def _tail(db: sqlite3.Connection, queue: str, front: bool) -> int:
+        """The position just past the back (or before the front) of a queue."""
+        agg = "MIN" if front else "MAX"
+        row = db.execute(
+            f"SELECT {agg}(position) FROM conveyor_jobs WHERE queue=? AND state='queued'",
+            (queue,),
+        ).fetchone()
+        return int(row[0] or 0)
+
+    # -- producing ---------------------------------------------------------
+    def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
+        with self._write() as db:
+            ends: dict[tuple[str, bool], int] = {}
+            rows = []
+            for job in jobs:
+                key = (job.queue, job.at_front)
+                if key not in ends:
+                    ends[key] = self._tail(db, job.queue, job.at_front)
+                ends[key] += -1 if job.at_front else 1
+                rows.append(
+                    (
+                        job.id,
+                        job.queue,
+                        ends[key],
+                        job.func,
+                        job.payload,
+                        job.title,
+                        job.description,
+                        json.dumps(dict(job.meta)),
+                        job.timeout,
+                        job.result_ttl,
+                        job.failure_ttl,
+                        job.max_attempts,
+                        json.dumps(dict(job.retry)) if job.retry else None,
+                        job.created_at,
+                        now,
+                    )
+                )
+            try:
+                db.executemany(
+                    "INSERT INTO conveyor_jobs (id, queue, state, position, func, payload,"
+                    " title, description, meta, timeout, result_ttl, failure_ttl,"
+                    " max_attempts, retry, created_at, enqueued_at)"
+                    " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            except sqlite3.IntegrityError:
+                existing = [job.id for job in jobs if self._exists(db, job.id)]
+                ids = existing or [job.id for job in jobs]
+                raise DuplicateJobError(
+                    f"A job with ID {ids[0]!r} exists already; nothing was enqueued"
+                ) from None
+
+    @staticmethod
+    def _exists(db: sqlite3.Connection, job_id: str) -> bool:
+        return (
+            db.execute("SELECT 1 FROM conveyor_jobs WHERE id=?", (job_id,)).fetchone() is not None
+        )
+
+    # -- consuming ---------------------------------------------------------
+    def claim(
+        self,
+        queues: Sequence[str],
+        *,
+        worker: str,
+        lease: float,
+        now: float,
+        limit: int = 1,
+        wait: float = 0.0,
+    ) -> list[JobRecord]:
+        started = time.monotonic()
+        delay = 0.0005
+        while True:
+            elapsed = time.monotonic() - started
+            if self._may_have_work(now + elapsed):
+                claimed = self._claim_once(queues, worker, lease, now + elapsed, limit)
+                if claimed:
+                    return claimed
+            if elapsed >= wait:
+                return []
+            time.sleep(min(delay, wait - elapsed))
+            delay = min(delay * 2, _POLL_MAX)
+
+    def _data_version(self) -> int:
+        with self._lock, self._translated():
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def _may_have_work(self, now: float) -> bool:
+        seen = self._idle_seen
+        if seen is None:
+            return True
+        version, due = seen
+        return now >= due or self._data_version() != version
+
+    def _claim_once(
+        self, queues: Sequence[str], worker: str, lease: float, now: float, limit: int
+    ) -> list[JobRecord]:
+        with self._write() as db:
+            version = int(db.execute("PRAGMA data_version").fetchone()[0])
+            self._promote_due(db, queues, now)
+            ids: list[str] = []
+            for queue in queues:
+                rows = db.execute(
+                    "SELECT id FROM conveyor_jobs WHERE queue=? AND state='queued'"
+                    " ORDER BY position LIMIT ?",
+                    (queue, limit - len(ids)),
+                ).fetchall()
+                ids.extend(row[0] for row in rows)
+                if len(ids) >= limit:
+                    break
+            if not ids:
+                next_due = db.execute(
+                    "SELECT MIN(run_at) FROM conveyor_jobs WHERE state='scheduled'"
+                ).fetchone()[0]
+                due = min(now + _RECHECK_SECONDS, next_due or float("inf"))
+                claimed: list[JobRecord] = []
+            else:
+                claimed = self._mark_started(db, ids, worker, lease, now)
+        if not ids:
+            self._idle_seen = (version, due)
+        return claimed
+
+    @staticmethod
+    def _mark_started(
+        db: sqlite3.Connection, ids: list[str], worker: str, lease: float, now: float
+    ) -> list[JobRecord]:
+        tokens = {job_id: secrets.token_hex(8) for job_id in ids}
+        db.executemany(
+            "UPDATE conveyor_jobs SET state='started', attempts=attempts+1, worker=?,"
+            " lease_token=?, lease_expires_at=?, started_at=?, run_at=NULL WHERE id=?",
+            [(worker, tokens[job_id], now + lease, now, job_id) for job_id in ids],
+        )
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM conveyor_jobs WHERE id IN ({_placeholders(len(ids))})", ids
+        ).fetchall()
+        by_id = {row["id"]: _record(row) for row in rows}
+        return [by_id[job_id] for job_id in ids]
+
+    def _promote_due(self, db: sqlite3.Connection, queues: Sequence[str], now: float) -> None:
+        due = db.execute(
+            "SELECT id, queue FROM conveyor_jobs WHERE state='scheduled' AND run_at<=?"
+            " ORDER BY run_at",
+            (now,),
+        ).fetchall()
+        ends: dict[str, int] = {}
+        for job_id, queue in due:
+            if queue not in ends:
+                ends[queue] = self._tail(db, queue, front=False)
+            ends[queue] += 1
+            db.execute(
+                "UPDATE conveyor_jobs SET state='queued', position=?, run_at=NULL WHERE id=?",
+                (ends[queue], job_id),
+            )
+
+    def complete(self, completions: Sequence[Completion], *, now: float) -> list[bool]:
+        accepted: list[bool] = []
+        with self._write() as db:
+            for done in completions:
+                accepted.append(self._complete_one(db, done, now))
+        return accepted
+
+    def _complete_one(self, db: sqlite3.Connection, done: Completion, now: float) -> bool:
+        row = db.execute(
+            "SELECT queue, result_ttl, failure_ttl FROM conveyor_jobs"
+            " WHERE id=? AND state='started' AND lease_token=?",
+            (done.job_id, done.token),
+        ).fetchone()
+        if row is None:
+            return False
+        error = json.dumps(done.error.to_dict()) if done.error else None
+        # The worker stays on the record (who ran it); the lease goes.
+        release = "UPDATE conveyor_jobs SET lease_token=NULL, lease_expires_at=NULL,"
+        if done.state is JobState.FINISHED:
+            ttl = row["result_ttl"]
+            db.execute(
+                release + " state='finished', ended_at=?, result=?, expires_at=? WHERE id=?",
+                (now, done.result, _expiry(now, ttl), done.job_id),
+            )
+        elif done.state is JobState.FAILED:
+            ttl = row["failure_ttl"]
+            db.execute(
+                release + " state='failed', ended_at=?, expires_at=?,"
+                " errors=json_insert(errors, '$[#]', json(?)) WHERE id=?",
+                (now, _expiry(now, ttl), error, done.job_id),
+            )
+        elif done.state is JobState.SCHEDULED:
+            db.execute(
+                release + " state='scheduled', run_at=?,"
+                " errors=json_insert(errors, '$[#]', json(?)) WHERE id=?",
+                (done.run_at if done.run_at is not None else now, error, done.job_id),
+            )
+        elif done.state is JobState.QUEUED:
+            position = self._tail(db, row["queue"], front=True) - 1
+            db.execute(
+                release + " state='queued', position=?, attempts=MAX(attempts-1, 0),"
+                " started_at=NULL, worker=NULL WHERE id=?",
+                (position, done.job_id),
+            )
+        else:
+            raise ValueError(f"A job cannot be completed as {done.state}")
+        if done.state in ENDED_STATES and ttl == 0:
+            db.execute("DELETE FROM conveyor_jobs WHERE id=?", (done.job_id,))
+        return True
+
+    def extend(self, leases: Sequence[tuple[str, str]], *, lease: float, now: float) -> list[bool]:
+        held: list[bool] = []
+        with self._write() as db:
+            for job_id, token in leases:
+                cursor = db.execute(
+                    "UPDATE conveyor_jobs SET lease_expires_at=?"
+                    " WHERE id=? AND state='started' AND lease_token=?",
+                    (now + lease, job_id, token),
+                )
+                held.append(cursor.rowcount == 1)
+        return held
+
+    def recover(self, *, now: float) -> list[Recovery]:
+        recovered: list[Recovery] = []
+        with self._write() as db:
+            rows = db.execute(
+                "SELECT id, queue, worker, attempts, max_attempts, failure_ttl FROM conveyor_jobs"
+                " WHERE state='started' AND lease_expires_at < ?",
+                (now,),
+            ).fetchall()
+            for row in rows:
+                error = ErrorInfo(
+                    type="WorkerLost",
+                    message=f"Worker {row['worker']} was lost while running the job"
+                    " (its lease expired)",
+                    attempt=row["attempts"],
+                    at=now,
+                )
+                retry = row["attempts"] < row["max_attempts"]
+                if retry:
+                    position = self._tail(db, row["queue"], front=True) - 1
+                    db.execute(
+                        "UPDATE conveyor_jobs SET state='queued', position=?, worker=NULL,"
+                        " lease_token=NULL, lease_expires_at=NULL,"
+                        " errors=json_insert(errors, '$[#]', json(?)) WHERE id=?",
+                        (position, json.dumps(error.to_dict()), row["id"]),
+                    )
+                else:
+                    db.execute(
+                        "UPDATE conveyor_jobs SET state='failed', ended_at=?, expires_at=?,"
+                        " worker=NULL, lease_token=NULL, lease_expires_at=NULL,"
+                        " errors=json_insert(errors, '$[#]', json(?)) WHERE id=?",
+                        (
+                            now,
+                            _expiry(now, row["failure_ttl"]),
+                            json.dumps(error.to_dict()),
+                            row["id"],
+                        ),
+                    )
+                recovered.append(
+                    Recovery(
+                        job_id=row["id"],
+                        queue=row["queue"],
+                        state=JobState.QUEUED if retry else JobState.FAILED,
+                        attempts=row["attempts"],
+                    )
+                )
+        return recovered
+
+    def purge(self, *, now: float) -> int:
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM conveyor_jobs WHERE expires_at IS NOT NULL AND expires_at <= ?",
+                (now,),
+            )
+            return cursor.rowcount
+
+    # -- managing ----------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord | None:
+        rows = self._read(f"SELECT {_COLUMNS} FROM conveyor_jobs WHERE id=?", (job_id,))
+        return _record(rows[0]) if rows else None
+
+    def list_jobs(
+        self,
+        queues: Sequence[str],
+        *,
+        states: Sequence[JobState] = (JobState.QUEUED,),
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Page:
+        state_values = [JobState(s).value for s in states]
+        if not queues or not state_values:
+            return Page(items=(), total=0)
+        where = f"queue=? AND state IN ({_placeholders(len(state_values))})"
+        order = "position" if state_values == ["queued"] else _ORDER_ANY_STATE
+        items: list[JobRecord] = []
+        total = 0
+        with self._lock, self._translated():
+            for queue in queues:
+                params = [queue, *state_values]
+                count = self._db.execute(
+                    f"SELECT COUNT(*) FROM conveyor_jobs WHERE {where}", params
+                ).fetchone()[0]
+                skip = max(offset - total, 0)
+                total += count
+                wanted = None if limit is None else limit - len(items)
+                if skip >= count or wanted == 0:
+                    continue
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM conveyor_jobs WHERE {where} ORDER BY {order}"
+                    " LIMIT ? OFFSET ?",
+                    [*params, -1 if wanted is None else wanted, skip],
+                ).fetchall()
+                items.extend(_record(row) for row in rows)
+        return Page(items=tuple(items), total=total)
+
+    def queue_names(self, prefix: str) -> list[str]:
+        rows = self._read(
+            "SELECT DISTINCT queue FROM conveyor_jobs WHERE queue >= ? AND queue < ?"
+            " ORDER BY queue",
+            (prefix, prefix + "\U0010ffff"),
+        )
+        return [row[0] for row in rows]
+
+    def count(self, queues: Sequence[str]) -> dict[str, dict[JobState, int]]:
+        counts: dict[str, dict[JobState, int]] = {queue: {} for queue in queues}
+        if not queues:
+            return counts
+        rows = self._read(
+            "SELECT queue, state, COUNT(*) FROM conveyor_jobs"
+            f" WHERE queue IN ({_placeholders(len(queues))}) GROUP BY queue, state",
+            list(queues),
+        )
+        for queue, state, number in rows:
+            counts[queue][JobState(state)] = number
+        return counts
+
+    def cancel(self, job_id: str, *, now: float) -> JobRecord | None:
+        with self._write() as db:
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM conveyor_jobs WHERE id=?", (job_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            record = _record(row)
+            if record.state in ENDED_STATES:
+                raise JobStateError(
+                    f"Job {job_id} has already {record.state.value}; only queued, scheduled"
+                    " or started jobs can be canceled"
+                )
+            if record.state is JobState.STARTED:
+                db.execute(
+                    "UPDATE conveyor_jobs SET state='canceled', ended_at=?, expires_at=?,"
+                    " lease_token=NULL, lease_expires_at=NULL WHERE id=?",
+                    (now, _expiry(now, record.failure_ttl), job_id),
+                )
+            else:
+                db.execute("DELETE FROM conveyor_jobs WHERE id=?", (job_id,))
+            return record
+
+    def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
+        cleared = dict.fromkeys(queues, 0)
+        if not queues:
+            return cleared
+        with self._write() as db:
+            rows = db.execute(
+                f"DELETE FROM conveyor_jobs WHERE queue IN ({_placeholders(len(queues))})"
+                " AND state IN ('queued', 'scheduled') RETURNING queue",
+                list(queues),
+            ).fetchall()
+        for (queue,) in rows:
+            cleared[queue] += 1
+        return cleared
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

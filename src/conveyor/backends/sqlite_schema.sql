@@ -1,0 +1,40 @@
+-- conveyor's SQLite schema, version 1. Applied idempotently when a backend opens.
+CREATE TABLE IF NOT EXISTS conveyor_jobs (
+    id               TEXT PRIMARY KEY,
+    queue            TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    position         INTEGER NOT NULL DEFAULT 0,   -- claim order among queued jobs
+    func             TEXT NOT NULL,
+    payload          BLOB NOT NULL,
+    title            TEXT,
+    description      TEXT,
+    meta             TEXT NOT NULL DEFAULT '{}',
+    timeout          INTEGER NOT NULL,
+    result_ttl       INTEGER NOT NULL,
+    failure_ttl      INTEGER NOT NULL,
+    max_attempts     INTEGER NOT NULL,
+    retry            TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    created_at       REAL NOT NULL,
+    enqueued_at      REAL NOT NULL,
+    run_at           REAL,
+    started_at       REAL,
+    ended_at         REAL,
+    worker           TEXT,
+    lease_token      TEXT,
+    lease_expires_at REAL,
+    result           BLOB,
+    errors           TEXT NOT NULL DEFAULT '[]',
+    expires_at       REAL                          -- when an ended record is purged
+);
+CREATE INDEX IF NOT EXISTS conveyor_jobs_claim
+    ON conveyor_jobs (queue, position) WHERE state = 'queued';
+CREATE INDEX IF NOT EXISTS conveyor_jobs_due
+    ON conveyor_jobs (run_at) WHERE state = 'scheduled';
+CREATE INDEX IF NOT EXISTS conveyor_jobs_leases
+    ON conveyor_jobs (lease_expires_at) WHERE state = 'started';
+CREATE INDEX IF NOT EXISTS conveyor_jobs_expiry
+    ON conveyor_jobs (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS conveyor_jobs_queue_state
+    ON conveyor_jobs (queue, state);
+PRAGMA user_version = 1;

@@ -1,0 +1,236 @@
+"""``conveyor jobs ...``: the reference's job commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+import conveyor
+from conveyor.backends import JobState
+
+STATES = [state.value for state in JobState]
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+@click.group(short_help="Manage background jobs.")
+def jobs() -> None:
+    """Manage background jobs."""
+
+
+@jobs.command(short_help="Start a worker.")
+@click.option("--burst", is_flag=True, help="Start worker in burst mode.")
+@click.option(
+    "--max-idle-time",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Max seconds for worker to be idle. Defaults to None (never stops idling).",
+)
+@click.option(
+    "-n",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Child processes running jobs at once. Default: conveyor.worker.concurrency (1).",
+)
+@click.option(
+    "--isolation",
+    type=click.Choice(["child", "job"]),
+    default="child",
+    show_default=True,
+    help="'job' runs every job in a fresh process (as RQ does); 'child' reuses processes.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default=None,
+    help="Lowest level of log records shown. Default: conveyor.worker.log_level (INFO).",
+)
+@click.argument("queues", nargs=-1)
+def worker(
+    burst: bool,
+    max_idle_time: int | None,
+    concurrency: int | None,
+    isolation: str,
+    log_level: str | None,
+    queues: tuple[str, ...],
+) -> None:
+    """Start a worker that fetches jobs from queues and executes them.
+
+    If no queue names are given then the worker listens to the default queue,
+    this is equivalent to
+
+        conveyor jobs worker default
+
+    If queue names are given then the worker listens to those queues and only
+    those:
+
+        conveyor jobs worker my-custom-queue
+
+    Hence, if you want the worker to listen to the default queue and some
+    others then you must list the default queue explicitly:
+
+        conveyor jobs worker default my-custom-queue
+
+    Once a worker is running it waits for jobs. SIGINT (Ctrl+C) or SIGTERM
+    lets running jobs finish and then stops; a second signal stops at once
+    and puts the interrupted jobs back on their queues.
+    """
+    level = (log_level or conveyor.config.current().worker_log_level).upper()
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)-7s [%(name)s] %(message)s",
+        stream=sys.stderr,
+    )
+    runner = conveyor.Worker(list(queues), concurrency=concurrency, isolation=isolation)
+    runner.work(burst=burst, max_idle_time=max_idle_time)
+
+
+def _list_line(job: dict[str, Any], with_state: bool) -> str:
+    fields = [job["created"], job["id"], job["queue"]]
+    if with_state:
+        fields.append(job["state"])
+    if job["title"] is not None:
+        fields.append(f'"{job["title"]}"')
+    return " ".join(fields)
+
+
+@jobs.command("list", short_help="List jobs.")
+@click.option(
+    "-l",
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Number of jobs to return. Default: 200 (conveyor.jobs.default_list_limit).",
+)
+@click.option("-i", "--ids", is_flag=True, help="Only return a list of job ids.")
+@click.option(
+    "-s",
+    "--state",
+    "states",
+    type=click.Choice(STATES),
+    multiple=True,
+    help="Show jobs in this state (repeatable). Default: queued.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the jobs as a JSON list.")
+@click.argument("queues", nargs=-1)
+def list_jobs(
+    limit: int | None, ids: bool, states: tuple[str, ...], as_json: bool, queues: tuple[str, ...]
+) -> None:
+    """List jobs.
+
+    If no queue names are given then the jobs of all queues are listed,
+    otherwise only those of the given queues, in the order in which workers
+    will run them. One line per job: created (UTC), id, queue, and the title
+    in double quotes if the job has one.
+    """
+    found = conveyor.job_list(
+        queues=list(queues) or None, limit=limit, ids_only=ids, states=list(states) or None
+    )
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        if not states or list(states) == ["queued"]:
+            click.secho("There are no pending jobs.", fg="green")
+        else:
+            click.secho(f"There are no {' or '.join(states)} jobs.", fg="green")
+        return
+    with_state = bool(states) and list(states) != ["queued"]
+    for job in found:
+        click.echo(job if ids else _list_line(job, with_state))
+
+
+def _show_lines(job: dict[str, Any]) -> list[str]:
+    title = f'"{job["title"]}"' if job["title"] is not None else "None"
+    lines = [
+        f"ID:      {job['id']}",
+        f"Title:   {title}",
+        f"Created: {job['created']}",
+        f"Queue:   {job['queue']}",
+        f"State:   {job['state']}",
+        f"Func:    {job['func']}",
+        f"Args:    {json.dumps(job['args'])}",
+        f"Kwargs:  {json.dumps(job['kwargs'])}",
+        f"Timeout: {job['timeout']}",
+        f"Attempts: {job['attempts']}",
+    ]
+    for label, key in (("Started", "started"), ("Ended", "ended")):
+        if job[key] is not None:
+            lines.append(f"{label + ':':<9}{job[key]}")
+    if job["duration"] is not None:
+        lines.append(f"Runtime: {job['duration']:.3f}s")
+    if job["worker"]:
+        lines.append(f"Worker:  {job['worker']}")
+    if job["state"] == "finished" and job["result"] is not None:
+        lines.append(f"Result:  {json.dumps(job['result'])}")
+    error = job["error"]
+    if error is not None:
+        lines.append(f"Error:   {error['type']}: {error['message']}")
+        if error["traceback"]:
+            lines.extend("  " + line for line in error["traceback"].rstrip().splitlines())
+    return lines
+
+
+@jobs.command(short_help="Show details about a specific job.")
+@click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
+@click.argument("id")
+def show(as_json: bool, id: str) -> None:
+    """Show details about a specific job.
+
+    The first four lines are the reference's (ID, Title, Created, Queue);
+    conveyor adds the state, times, attempts and, for a failed job, its error.
+    """
+    job = conveyor.job_show(id)
+    if as_json:
+        click.echo(json.dumps(job, indent=2))
+        return
+    for line in _show_lines(job):
+        click.echo(line)
+
+
+@jobs.command(short_help="Cancel a specific job.")
+@click.argument("id")
+def cancel(id: str) -> None:
+    """Cancel a specific job.
+
+    A queued job is removed from its queue. A running job is stopped (its
+    process is killed) and recorded as canceled. Finished and failed jobs
+    cannot be canceled.
+    """
+    conveyor.job_cancel(id)
+    click.secho(f"Cancelled job {id}", fg="green")
+
+
+@jobs.command(short_help="Cancel all jobs.")
+@click.argument("queues", nargs=-1)
+def clear(queues: tuple[str, ...]) -> None:
+    """Cancel all jobs on the given queues.
+
+    If no queue names are given then ALL queues of this site are cleared.
+    Running jobs are not affected.
+    """
+    cleared = conveyor.job_clear(list(queues) or None)
+    if not cleared:
+        click.secho("There are no queues to clear.", fg="green")
+        return
+    names = ", ".join(f'"{name}"' for name in cleared)
+    click.secho(f"Cleared queue(s) {names}", fg="green")
+
+
+@jobs.command(short_help="Enqueue a test job.")
+@click.argument("queues", nargs=-1)
+def test(queues: tuple[str, ...]) -> None:
+    """Enqueue a test job.
+
+    If no queue names are given then the job is added to the default queue.
+    If queue names are given then a separate test job is added to each of the
+    queues. A worker prints ('A test job',) on its standard output when it
+    runs one.
+    """
+    for queue in queues or (conveyor.DEFAULT_QUEUE_NAME,):
+        job = conveyor.enqueue(conveyor.test_job, ["A test job"], title="A test job", queue=queue)
+        click.secho(f'Added test job {job.id} to queue "{queue}"', fg="green")

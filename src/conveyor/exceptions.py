@@ -1,0 +1,83 @@
+"""Everything conveyor raises, under one root.
+
+::
+
+    ConveyorError
+    ├── ConfigError              a config file or value is malformed
+    ├── BackendError             the job store failed
+    │   └── BackendUnavailable   the job store cannot be reached (or stays locked)
+    ├── InvalidJobError          enqueue() was given something it cannot store
+    │   ├── FunctionNotImportable   the job function could not be named or imported
+    │   └── SerializationError      the arguments (or a result) cannot be serialized
+    ├── DuplicateJobError        a job with that id exists already
+    ├── NoSuchJobError           (also a KeyError) no job with that id, on this site
+    ├── JobStateError            the job is in a state the operation does not allow
+    └── ValidationError          (also a ValueError) a management call got bad input
+
+Each class's docstring says when it is raised; the instance's message says
+what exactly was wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+class ConveyorError(Exception):
+    """The root of every error conveyor raises on purpose."""
+
+
+class ConfigError(ConveyorError):
+    """A configuration file, key or value is malformed."""
+
+
+class BackendError(ConveyorError):
+    """The job store reported an error."""
+
+
+class BackendUnavailable(BackendError):
+    """The job store cannot be reached, or stayed locked past its timeout."""
+
+
+class InvalidJobError(ConveyorError):
+    """enqueue() was given a job it cannot store; nothing was stored."""
+
+
+class FunctionNotImportable(InvalidJobError):
+    """The job function cannot be named by an import path a worker could use."""
+
+
+class SerializationError(InvalidJobError):
+    """A value cannot be serialized with the configured serializer."""
+
+
+class DuplicateJobError(ConveyorError):
+    """A job with the requested id exists already; nothing was stored."""
+
+
+class NoSuchJobError(ConveyorError, KeyError):
+    """There is no job with the given id on this site.
+
+    It is a :class:`KeyError` because the reference's ``job_from_id`` raises
+    one; unlike a plain ``KeyError`` its ``str()`` is the message itself.
+    """
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f'There is no job with ID "{job_id}".')
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class JobStateError(ConveyorError):
+    """The job's state does not allow the operation (e.g. cancelling a finished job)."""
+
+
+class ValidationError(ConveyorError, ValueError):
+    """A management call got malformed input; ``errors`` maps each field to its problems."""
+
+    def __init__(self, errors: Mapping[str, Sequence[str]]) -> None:
+        self.errors = {field: list(messages) for field, messages in errors.items()}
+        text = "; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in self.errors.items())
+        super().__init__(text)

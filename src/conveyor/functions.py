@@ -1,0 +1,104 @@
+"""Naming job functions by import path, and importing them back.
+
+A stored job names its function as ``module:qualname``. enqueue() checks, in
+the producer, that a worker could import the function by that name: lambdas,
+nested functions, bound methods of instances and functions of ``__main__``
+are refused there, not discovered broken in the worker.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from conveyor.exceptions import FunctionNotImportable
+
+_names: dict[Callable[..., Any], str] = {}
+_names_lock = threading.Lock()
+_CACHE_MAX = 4096
+
+
+def import_function(path: str) -> Callable[..., Any]:
+    """The callable named ``module:qualname`` (or ``module.name``)."""
+    module_name, sep, qualname = path.partition(":")
+    if not sep:
+        module_name, _, qualname = path.rpartition(".")
+    if not module_name or not qualname:
+        raise FunctionNotImportable(
+            f"{path!r} is not an import path such as 'mypackage.jobs:send_email'"
+        )
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise FunctionNotImportable(f"Cannot import module {module_name!r}: {exc}") from None
+    for part in qualname.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise FunctionNotImportable(
+                f"Module {module_name!r} has no attribute {qualname!r}"
+            ) from None
+    if not callable(target):
+        raise FunctionNotImportable(f"{path!r} names a {type(target).__name__}, not a function")
+    return target  # type: ignore[no-any-return]
+
+
+def function_path(fn: Callable[..., Any] | str) -> str:
+    """The import path a worker will use to find ``fn``; refuses what it could not."""
+    if isinstance(fn, str):
+        resolved = import_function(fn)
+        module_name, sep, qualname = fn.partition(":")
+        if not sep:
+            module_name, _, qualname = fn.rpartition(".")
+        del resolved
+        return f"{module_name}:{qualname}"
+    try:
+        return _names[fn]
+    except (KeyError, TypeError):
+        pass
+    path = _path_of(fn)
+    try:
+        with _names_lock:
+            if len(_names) >= _CACHE_MAX:
+                _names.clear()
+            _names[fn] = path
+    except TypeError:  # unhashable callable
+        pass
+    return path
+
+
+def _path_of(fn: Callable[..., Any]) -> str:
+    if not callable(fn):
+        raise FunctionNotImportable(f"{fn!r} is not callable")
+    if inspect.ismethod(fn) and not inspect.isclass(fn.__self__):
+        raise FunctionNotImportable(
+            f"{fn.__qualname__} is a method bound to an instance; a worker cannot import"
+            " the instance. Use a module-level function."
+        )
+    module_name = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None)
+    if not module_name or not qualname:
+        raise FunctionNotImportable(
+            f"{fn!r} has no module and name to import it by; use a module-level function"
+        )
+    if "<lambda>" in qualname or "<locals>" in qualname:
+        kind = "a lambda" if "<lambda>" in qualname else "a nested function"
+        raise FunctionNotImportable(
+            f"{module_name}.{qualname} is {kind}; a worker cannot import it."
+            " Use a module-level function."
+        )
+    if module_name == "__main__":
+        raise FunctionNotImportable(
+            f"{qualname} is defined in __main__, which a worker cannot import;"
+            " move it into an importable module"
+        )
+    path = f"{module_name}:{qualname}"
+    found = import_function(path)
+    if found is not fn and found != fn:
+        raise FunctionNotImportable(
+            f"{path} does not name {fn!r} (it was replaced or shadowed in its module)"
+        )
+    return path

@@ -1,0 +1,163 @@
+"""Managing jobs: the reference's job_list, job_show, job_cancel and job_clear.
+
+The CLI and the web API call these functions and nothing else, so the two
+cannot drift apart. Input is validated here (ValidationError names the
+field), and every lookup is confined to this site's queues: another site's job
+or a malformed id is simply "not found".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from conveyor import config as _config
+from conveyor.api import backend, check_queue_name, job_from_id
+from conveyor.backends import JobState
+from conveyor.exceptions import InvalidJobError, NoSuchJobError, ValidationError
+from conveyor.job import Job, dictize_job
+
+log = logging.getLogger("conveyor.jobs")
+
+
+def _queue_list(queues: object) -> list[str] | None:
+    if queues is None:
+        return None
+    if isinstance(queues, str) or not isinstance(queues, (list, tuple)):
+        raise ValidationError({"queues": ["Not a list"]})
+    for name in queues:
+        try:
+            check_queue_name(name)
+        except InvalidJobError:
+            raise ValidationError({"queues": [f"Not a queue name: {name!r}"]}) from None
+    return list(queues)
+
+
+def _limit(limit: object, default: int) -> int:
+    if limit is None or limit == "":
+        return default
+    if isinstance(limit, bool):
+        raise ValidationError({"limit": ["Invalid integer"]})
+    if isinstance(limit, float) and limit.is_integer():
+        limit = int(limit)
+    if isinstance(limit, str):
+        try:
+            limit = int(limit.strip())
+        except ValueError:
+            raise ValidationError({"limit": ["Invalid integer"]}) from None
+    if not isinstance(limit, int):
+        raise ValidationError({"limit": ["Invalid integer"]})
+    if limit < 0:
+        raise ValidationError({"limit": ["Must be zero or more"]})
+    return limit
+
+
+def _states(states: object) -> list[JobState]:
+    if states is None:
+        return [JobState.QUEUED]
+    if isinstance(states, str):
+        states = [states]
+    if not isinstance(states, (list, tuple)) or not states:
+        raise ValidationError({"states": ["Not a list"]})
+    chosen = []
+    for state in states:
+        try:
+            chosen.append(JobState(state))
+        except ValueError:
+            known = ", ".join(s.value for s in JobState)
+            raise ValidationError(
+                {"states": [f"Unknown state {state!r} (one of {known})"]}
+            ) from None
+    return chosen
+
+
+def _full_names(queues: list[str] | None, config: _config.Config) -> list[str]:
+    if queues:
+        return [config.queue_prefix + name for name in queues]
+    return backend(config).queue_names(config.queue_prefix)
+
+
+def job_list(
+    queues: Sequence[str] | None = None,
+    limit: int | None = None,
+    ids_only: bool = False,
+    states: Sequence[str] | None = None,
+    offset: int = 0,
+) -> list[Any]:
+    """Jobs in the order workers will run them: the leftmost queue's first.
+
+    ``queues`` defaults to every queue of this site (sorted by name);
+    ``limit`` (default ``conveyor.jobs.default_list_limit``) caps the total;
+    ``states`` defaults to ``["queued"]``. Returns dictized jobs, or their ids
+    with ``ids_only``.
+    """
+    config = _config.current()
+    chosen = _queue_list(queues)
+    count = _limit(limit, config.default_list_limit)
+    skip = _limit(offset, 0)
+    page = backend(config).list_jobs(
+        _full_names(chosen, config), states=_states(states), offset=skip, limit=count
+    )
+    if ids_only:
+        return [record.id for record in page.items]
+    return [dictize_job(Job(record, config)) for record in page.items]
+
+
+def job_count(queues: Sequence[str] | None = None, states: Sequence[str] | None = None) -> int:
+    """How many jobs :func:`job_list` would find without a limit."""
+    config = _config.current()
+    page = backend(config).list_jobs(
+        _full_names(_queue_list(queues), config), states=_states(states), limit=0
+    )
+    return page.total
+
+
+def _require_id(id: object) -> str:
+    if id is None or id == "":
+        raise ValidationError({"id": ["Missing value"]})
+    if not isinstance(id, str):
+        raise NoSuchJobError(str(id))
+    return id
+
+
+def job_show(id: str) -> dict[str, Any]:
+    """The dictized job; NoSuchJobError unless it is one of this site's jobs."""
+    return dictize_job(job_from_id(_require_id(id)))
+
+
+def job_cancel(id: str) -> None:
+    """Cancel a job: a queued one is removed, a running one is stopped.
+
+    A finished, failed or already canceled job raises JobStateError and is
+    left as it is.
+    """
+    job = job_from_id(_require_id(id))
+    record = backend().cancel(job.id, now=time.time())
+    if record is None:  # ran to completion and was purged in between
+        raise NoSuchJobError(job.id)
+    log.info("Cancelled background job %s", job.id, extra={"job_id": job.id})
+
+
+def job_clear(queues: Sequence[str] | None = None) -> list[str]:
+    """Remove every queued job of the given queues (default: all of this site's).
+
+    Returns the names of the queues cleared: the ones given, or, for "all",
+    every queue of this site that holds any job record, sorted by name.
+    """
+    config = _config.current()
+    chosen = _queue_list(queues)
+    names = _full_names(chosen, config)
+    cleared = backend(config).clear(names, now=time.time())
+    prefix = len(config.queue_prefix)
+    result = []
+    for name in names:
+        short = name[prefix:]
+        log.info(
+            'Cleared background job queue "%s"',
+            short,
+            extra={"queue": short, "removed": cleared.get(name, 0)},
+        )
+        result.append(short)
+    return result

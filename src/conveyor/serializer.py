@@ -1,0 +1,106 @@
+"""Turning a job's arguments and result into bytes, and back.
+
+The default is JSON: readable in ``jobs show``, safe to load, and enough for
+the ids, names and small dicts jobs normally take. A tuple is stored as a list
+(as Celery and every JSON-based queue do); anything else JSON cannot hold
+exactly (a set, a datetime, a dict with non-string keys, an object) is refused
+at enqueue time with the path of the offending value, instead of being
+mangled or failing later in the worker.
+
+``conveyor.serializer = pickle`` stores arguments the way RQ does: any
+picklable value, for trusted deployments only, because loading a pickle can
+run code. A worker loads pickled payloads only when it is configured for
+pickle itself.
+
+Each payload starts with one byte naming its format (``j`` or ``p``).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from conveyor.exceptions import SerializationError
+
+JSON = b"j"
+PICKLE = b"p"
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _check_json(value: Any, path: str) -> None:
+    """Refuse what JSON would drop or change silently, naming where it is."""
+    if isinstance(value, _SCALARS):
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_json(item, f"{path}[{index}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise SerializationError(
+                    f"{path} has a key {key!r} of type {type(key).__name__}; JSON keys must be"
+                    " strings (or set conveyor.serializer = pickle)"
+                )
+            _check_json(item, f"{path}[{key!r}]")
+        return
+    raise SerializationError(
+        f"{path} is a {type(value).__name__}, which JSON cannot store"
+        " (pass plain str/int/float/bool/None/list/dict values, or set"
+        " conveyor.serializer = pickle)"
+    )
+
+
+def dumps(value: Any, serializer: str, what: str = "value") -> bytes:
+    """Serialize ``value`` with the named serializer; SerializationError says why not."""
+    if serializer == "json":
+        _check_json(value, what)
+        try:
+            return JSON + json.dumps(value, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as exc:  # e.g. a circular reference
+            raise SerializationError(f"{what} cannot be serialized as JSON: {exc}") from None
+    try:
+        return PICKLE + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise SerializationError(f"{what} cannot be pickled: {exc}") from None
+
+
+def loads(data: bytes, allow_pickle: bool) -> Any:
+    """The value stored by :func:`dumps`."""
+    tag, body = data[:1], data[1:]
+    if tag == JSON:
+        return json.loads(body)
+    if tag == PICKLE:
+        if not allow_pickle:
+            raise SerializationError(
+                "This payload is pickled, but conveyor.serializer is not pickle here;"
+                " refusing to load it"
+            )
+        return pickle.loads(body)
+    raise SerializationError(f"Unknown payload format {tag!r}")
+
+
+def dump_call(
+    args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None, serializer: str
+) -> bytes:
+    """The payload of a job: its positional and keyword arguments."""
+    if args is None:
+        args = []
+    elif isinstance(args, (str, bytes)) or not isinstance(args, Sequence):
+        raise SerializationError(f"args must be a list or tuple, not {type(args).__name__}")
+    if kwargs is None:
+        kwargs = {}
+    elif not isinstance(kwargs, Mapping):
+        raise SerializationError(f"kwargs must be a dict, not {type(kwargs).__name__}")
+    for key in kwargs:
+        if not isinstance(key, str):
+            raise SerializationError(f"kwargs has a non-string key {key!r}")
+    return dumps([list(args), dict(kwargs)], serializer, what="args")
+
+
+def load_call(payload: bytes, allow_pickle: bool) -> tuple[list[Any], dict[str, Any]]:
+    """The (args, kwargs) stored by :func:`dump_call`."""
+    args, kwargs = loads(payload, allow_pickle)
+    return list(args), dict(kwargs)

@@ -1,0 +1,124 @@
+"""The child process: runs jobs the supervisor hands it, one at a time.
+
+A child never talks to the backend on the supervisor's behalf: it receives a
+job (function path and payload) over its pipe, runs it, and sends back the
+outcome. Everything durable happens in the supervisor, so a child that dies
+loses nothing but the run itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from conveyor import serializer
+from conveyor.backends.base import ErrorInfo
+from conveyor.exceptions import SerializationError
+from conveyor.functions import import_function
+
+
+@dataclass(frozen=True)
+class Task:
+    """A job handed to a child."""
+
+    job_id: str
+    func: str
+    payload: bytes
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a child reports for one task: a result or an error."""
+
+    job_id: str
+    ok: bool
+    duration: float
+    result: bytes | None = None
+    error: ErrorInfo | None = None
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class ChildSettings:
+    """What a child needs to know, fixed when it is forked."""
+
+    serializer: str
+    max_jobs: int  # 0: no limit
+    init: Callable[[], Any] | str | None = None
+
+
+def _error(exc: BaseException, attempt: int) -> ErrorInfo:
+    # Start the traceback at the job's own code, not at run_task.
+    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    return ErrorInfo(
+        type=type(exc).__qualname__,
+        message=str(exc),
+        traceback="".join(traceback.format_exception(type(exc), exc, tb)),
+        attempt=attempt,
+        at=time.time(),
+    )
+
+
+def run_task(task: Task, settings: ChildSettings) -> Outcome:
+    """Run one job in this process and describe how it went."""
+    began = time.perf_counter()
+    try:
+        fn = import_function(task.func)
+        args, kwargs = serializer.load_call(
+            task.payload, allow_pickle=settings.serializer == "pickle"
+        )
+        value = fn(*args, **kwargs)
+    except BaseException as exc:
+        return Outcome(
+            task.job_id, False, time.perf_counter() - began, error=_error(exc, task.attempt)
+        )
+    duration = time.perf_counter() - began
+    if value is None:
+        return Outcome(task.job_id, True, duration)
+    try:
+        result = serializer.dumps(value, settings.serializer, what="result")
+    except SerializationError as exc:
+        return Outcome(task.job_id, True, duration, warning=f"Result not stored: {exc}")
+    return Outcome(task.job_id, True, duration, result=result)
+
+
+def _run_init(init: Callable[[], Any] | str | None) -> None:
+    if init is None or init == "":
+        return
+    hook = import_function(init) if isinstance(init, str) else init
+    hook()
+
+
+def child_main(conn: Connection, settings: ChildSettings, inherited: Sequence[Any]) -> None:
+    """The body of a child process."""
+    # Ctrl+C reaches the whole process group; only the supervisor decides to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for handle in inherited:  # other children's pipes and the supervisor's wake-up pipe
+        with contextlib.suppress(OSError):
+            handle.close()
+    _run_init(settings.init)
+    done = 0
+    while settings.max_jobs == 0 or done < settings.max_jobs:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):  # the supervisor is gone
+            return
+        if task is None:
+            return
+        outcome = run_task(task, settings)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            conn.send(outcome)
+        except (BrokenPipeError, OSError):
+            return
+        done += 1

@@ -1,0 +1,144 @@
+"""The supervisor's child processes: starting, feeding and stopping them."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from conveyor.backends import JobRecord
+from conveyor.worker.child import ChildSettings, Task, child_main
+
+_FORK = multiprocessing.get_context("fork")
+
+
+@dataclass
+class Running:
+    """A job a child is running, as the supervisor tracks it."""
+
+    record: JobRecord
+    token: str
+    began: float  # monotonic
+    deadline: float | None  # monotonic; None for no limit
+
+
+@dataclass(eq=False)
+class Child:
+    """One child process and the pipe to it."""
+
+    process: BaseProcess
+    conn: Connection
+    jobs_done: int = 0
+    running: Running | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def describe_exit(self) -> str:
+        code = self.process.exitcode
+        if code is None:
+            return "is still running"
+        if code < 0:
+            return f"was killed by signal {-code}"
+        return f"exited with code {code}"
+
+
+class Pool:
+    """At most ``size`` children; each runs one job at a time."""
+
+    def __init__(
+        self,
+        size: int,
+        settings: ChildSettings,
+        before_fork: Callable[[], Any] | None,
+        keep: list[Any],
+    ) -> None:
+        self.size = size
+        self.settings = settings
+        self.before_fork = before_fork
+        self.children: list[Child] = []
+        self._keep = keep  # the supervisor's own handles, closed in every child
+
+    def busy(self) -> list[Child]:
+        return [child for child in self.children if child.running is not None]
+
+    def free_slots(self) -> int:
+        return self.size - len(self.busy())
+
+    def _spawn(self) -> Child:
+        if self.before_fork is not None:
+            self.before_fork()
+        parent_end, child_end = _FORK.Pipe(duplex=True)
+        inherited = [*self._keep, parent_end, *(c.conn for c in self.children)]
+        process = _FORK.Process(
+            target=child_main,
+            args=(child_end, self.settings, inherited),
+            name="conveyor-child",
+            daemon=False,
+        )
+        process.start()
+        child_end.close()
+        child = Child(process=process, conn=parent_end)
+        self.children.append(child)
+        return child
+
+    def idle_child(self) -> Child:
+        """A live child with nothing to do, started if need be."""
+        for child in self.children:
+            if child.running is None and child.process.is_alive():
+                return child
+        return self._spawn()
+
+    def start(self, child: Child, running: Running) -> None:
+        """Hand a claimed job to ``child``."""
+        record = running.record
+        child.running = running
+        child.conn.send(Task(record.id, record.func, record.payload, record.attempts))
+
+    def retire_if_spent(self, child: Child) -> None:
+        """Let a child that reached its job limit go (it exits by itself)."""
+        limit = self.settings.max_jobs
+        if limit and child.jobs_done >= limit:
+            self.remove(child, wait=1.0)
+
+    def remove(self, child: Child, wait: float = 0.0) -> None:
+        """Forget ``child``, killing it unless it exits within ``wait`` seconds."""
+        child.process.join(wait)
+        if child.process.is_alive():
+            self.kill(child)
+            return
+        self._forget(child)
+
+    def kill(self, child: Child) -> None:
+        """Stop ``child`` at once (SIGKILL) and forget it."""
+        if child.process.is_alive():
+            child.process.kill()
+        child.process.join(5.0)
+        self._forget(child)
+
+    def _forget(self, child: Child) -> None:
+        child.conn.close()
+        if child.process.exitcode is not None:
+            child.process.close()
+        if child in self.children:
+            self.children.remove(child)
+
+    def stop_idle(self, wait: float) -> None:
+        """Ask every idle child to exit, and wait for them."""
+        deadline = time.monotonic() + wait
+        idle = [child for child in self.children if child.running is None]
+        for child in idle:
+            with contextlib.suppress(OSError):
+                child.conn.send(None)
+        for child in idle:
+            self.remove(child, wait=max(deadline - time.monotonic(), 0.0))
+
+    def kill_all(self) -> None:
+        for child in list(self.children):
+            self.kill(child)

@@ -1,0 +1,50 @@
+"""Shared fixtures: every test gets its own SQLite database and configuration."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import conveyor
+from conveyor import backends
+from conveyor import config as conveyor_config
+
+TESTS_DIR = Path(__file__).parent
+SITE_ID = "test.conveyor"
+
+# Job functions live in an importable module so children (and CLI workers
+# started as subprocesses, via PYTHONPATH) can import them.
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+
+@pytest.fixture(autouse=True)
+def conveyor_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[conveyor.Config]:
+    """A fresh database in tmp_path, configured for this test only."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("CONVEYOR_") or name in {"CKAN_SITE_ID", "CKAN_REDIS_URL"}:
+            monkeypatch.delenv(name)
+    config = conveyor.configure(
+        settings={
+            "conveyor.backend": f"sqlite:///{tmp_path}/jobs.sqlite3",
+            "conveyor.site_id": SITE_ID,
+        }
+    )
+    yield config
+    backends.close_shared()
+    conveyor_config.install(None)
+
+
+@pytest.fixture
+def subprocess_env(conveyor_env: conveyor.Config) -> dict[str, str]:
+    """Environment for a `conveyor` subprocess that sees the test's database and jobs."""
+    env = dict(os.environ)
+    env["CONVEYOR_BACKEND"] = conveyor_env.backend
+    env["CONVEYOR_SITE_ID"] = conveyor_env.site_id
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
+    return env
