@@ -1,0 +1,421 @@
+"""Redis: one store for workers on many machines.
+
+Every state change is one Lua script (kept in ``lua/``, loaded once and
+called by SHA; redis-py reloads a script Redis forgot after a restart), so a
+change is atomic however many clients race. Keys (``conveyor:...``):
+
+- ``job:<id>``: the job's hash;
+- ``queued:<queue>``, ``scheduled:<queue>``, ``started:<queue>``,
+  ``ended:<state>:<queue>``: sorted sets indexing a queue's jobs by state
+  (claim order, due time, start time, end time);
+- ``leases``: running jobs by lease expiry; ``expiry``: ended records by
+  purge time (their hashes also carry a Redis TTL, so storage stays bounded
+  even with no worker running);
+- ``queues:<site prefix>``: a site's queue names; ``wake:<queue>``: a token
+  list idle workers block on (BLPOP), so a claim starts within a round trip
+  of an enqueue without polling.
+
+Listing and clearing touch only the queue's own keys, never ``KEYS``/``SCAN``.
+Requires Redis 6.2 or newer, a single server or a primary (not Redis Cluster).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import redis
+from redis.commands.core import Script
+
+from conveyor.backends.base import (
+    ENDED_STATES,
+    Backend,
+    Completion,
+    ErrorInfo,
+    JobRecord,
+    JobState,
+    NewJob,
+    Page,
+    Recovery,
+)
+from conveyor.exceptions import (
+    BackendError,
+    BackendUnavailable,
+    ConfigError,
+    DuplicateJobError,
+    JobStateError,
+)
+
+NAMESPACE = "conveyor"
+_BATCH = 500
+_SCRIPTS = (
+    "enqueue",
+    "claim",
+    "complete",
+    "extend",
+    "recover",
+    "purge",
+    "cancel",
+    "clear",
+)
+_INT_FIELDS = ("timeout", "result_ttl", "failure_ttl", "max_attempts", "attempts")
+_FLOAT_FIELDS = (
+    "created_at",
+    "enqueued_at",
+    "run_at",
+    "started_at",
+    "ended_at",
+    "lease_expires_at",
+)
+_STR_FIELDS = ("queue", "func", "title", "description", "worker", "lease_token")
+
+
+def _text(value: float) -> str:
+    return repr(float(value))
+
+
+def _record(job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
+    fields = {key.decode(): value for key, value in raw.items()}
+    values: dict[str, Any] = {}
+    for name in _INT_FIELDS:
+        if name in fields:
+            values[name] = int(float(fields[name]))
+    for name in _FLOAT_FIELDS:
+        if name in fields:
+            values[name] = float(fields[name])
+    for name in _STR_FIELDS:
+        if name in fields:
+            values[name] = fields[name].decode()
+    retry = fields.get("retry")
+    return JobRecord(
+        id=job_id,
+        payload=fields.get("payload", b""),
+        state=JobState(fields["state"].decode()),
+        meta=json.loads(fields.get("meta", b"{}")),
+        retry=json.loads(retry) if retry else None,
+        result=fields.get("result"),
+        errors=tuple(ErrorInfo.from_dict(e) for e in json.loads(fields.get("errors", b"[]"))),
+        **values,
+    )
+
+
+def _flat_record(flat: Sequence[bytes]) -> JobRecord:
+    raw = dict(zip(flat[::2], flat[1::2], strict=True))
+    return _record(raw[b"id"].decode(), raw)
+
+
+class RedisBackend(Backend):
+    """Jobs in a Redis server."""
+
+    schemes = ("redis", "rediss", "unix")
+
+    def __init__(self, url: str, *, namespace: str = NAMESPACE) -> None:
+        self.url = url
+        self.ns = namespace
+        # Typed as Any: redis-py's annotations mix the sync and async clients'
+        # return types; this is the sync client with bytes responses.
+        self._redis: Any
+        try:
+            self._redis = redis.Redis.from_url(
+                url, socket_connect_timeout=5, health_check_interval=30
+            )
+        except ValueError as exc:
+            raise ConfigError(f"Invalid Redis URL {url!r}: {exc}") from None
+        common = self._lua("common")
+        self._scripts: dict[str, Script] = {
+            name: self._redis.register_script(common + "\n" + self._lua(name)) for name in _SCRIPTS
+        }
+
+    @classmethod
+    def from_url(cls, url: str, base_dir: Path | None = None) -> RedisBackend:
+        del base_dir
+        return cls(url)
+
+    @staticmethod
+    def _lua(name: str) -> str:
+        path = resources.files("conveyor.backends.redis").joinpath(f"lua/{name}.lua")
+        return path.read_text(encoding="utf-8")
+
+    # -- plumbing ----------------------------------------------------------
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Driver errors become conveyor's, at this seam and nowhere else."""
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise BackendUnavailable(f"Redis at {self._where()} is unavailable: {exc}") from None
+        except redis.RedisError as exc:
+            raise BackendError(f"Redis at {self._where()}: {exc}") from exc
+
+    def _where(self) -> str:
+        kwargs = self._redis.connection_pool.connection_kwargs
+        if "path" in kwargs:
+            return str(kwargs["path"])
+        return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+
+    def _run(self, name: str, args: Sequence[Any]) -> Any:
+        with self._translated():
+            return self._scripts[name](keys=[], args=[self.ns, *args])
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.ns, *parts))
+
+    def _index_keys(self, queue: str) -> dict[JobState, str]:
+        return {
+            JobState.QUEUED: self._key("queued", queue),
+            JobState.SCHEDULED: self._key("scheduled", queue),
+            JobState.STARTED: self._key("started", queue),
+            **{state: self._key("ended", state.value, queue) for state in ENDED_STATES},
+        }
+
+    # -- producing ---------------------------------------------------------
+    def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
+        args: list[Any] = [_text(now), len(jobs)]
+        for job in jobs:
+            fields: list[Any] = [
+                "id", job.id,
+                "func", job.func,
+                "created_at", _text(job.created_at),
+                "timeout", job.timeout,
+                "meta", json.dumps(dict(job.meta)),
+                "result_ttl", job.result_ttl,
+                "failure_ttl", job.failure_ttl,
+                "max_attempts", job.max_attempts,
+            ]  # fmt: skip
+            if job.title is not None:
+                fields += ["title", job.title]
+            if job.description is not None:
+                fields += ["description", job.description]
+            if job.retry:
+                fields += ["retry", json.dumps(dict(job.retry))]
+            args += [job.id, job.queue, "1" if job.at_front else "0", job.payload]
+            args += [len(fields) // 2, *fields]
+        reply = self._run("enqueue", args)
+        if int(reply[0]) == 1:
+            raise DuplicateJobError(
+                f"A job with ID {reply[1].decode()!r} exists already; nothing was enqueued"
+            )
+
+    # -- consuming ---------------------------------------------------------
+    def claim(
+        self,
+        queues: Sequence[str],
+        *,
+        worker: str,
+        lease: float,
+        now: float,
+        limit: int = 1,
+        wait: float = 0.0,
+    ) -> list[JobRecord]:
+        started = time.monotonic()
+        wake_keys = [self._key("wake", queue) for queue in queues]
+        while True:
+            elapsed = time.monotonic() - started
+            moment = now + elapsed
+            tokens = [secrets.token_hex(8) for _ in range(limit)]
+            reply = self._run(
+                "claim",
+                [
+                    worker,
+                    _text(moment + lease),
+                    _text(moment),
+                    limit,
+                    len(queues),
+                    *queues,
+                    *tokens,
+                ],
+            )
+            if reply:
+                return [_flat_record(flat) for flat in reply]
+            remaining = wait - (time.monotonic() - started)
+            if remaining <= 0:
+                return []
+            with self._translated():
+                # A token means something was enqueued (or left behind): claim again.
+                self._redis.blpop(wake_keys, timeout=max(remaining, 0.001))
+
+    def complete(self, completions: Sequence[Completion], *, now: float) -> list[bool]:
+        args: list[Any] = [_text(now), len(completions)]
+        for done in completions:
+            if done.state not in {
+                JobState.FINISHED,
+                JobState.FAILED,
+                JobState.SCHEDULED,
+                JobState.QUEUED,
+            }:
+                raise ValueError(f"A job cannot be completed as {done.state}")
+            args += [
+                done.job_id,
+                done.token,
+                done.state.value,
+                "0" if done.result is None else "1",
+                done.result or b"",
+                json.dumps(done.error.to_dict()) if done.error else "",
+                _text(done.run_at if done.run_at is not None else now),
+            ]
+        return [bool(flag) for flag in self._run("complete", args)]
+
+    def extend(self, leases: Sequence[tuple[str, str]], *, lease: float, now: float) -> list[bool]:
+        args: list[Any] = [_text(now), _text(now + lease), len(leases)]
+        for job_id, token in leases:
+            args += [job_id, token]
+        return [bool(flag) for flag in self._run("extend", args)]
+
+    def recover(self, *, now: float) -> list[Recovery]:
+        recovered: list[Recovery] = []
+        while True:
+            flat = self._run("recover", [_text(now), _BATCH])
+            for i in range(0, len(flat), 4):
+                recovered.append(
+                    Recovery(
+                        job_id=flat[i].decode(),
+                        queue=flat[i + 1].decode(),
+                        state=JobState(flat[i + 2].decode()),
+                        attempts=int(flat[i + 3]),
+                    )
+                )
+            if len(flat) < 4 * _BATCH:
+                return recovered
+
+    def purge(self, *, now: float) -> int:
+        total = 0
+        while True:
+            purged = int(self._run("purge", [_text(now), _BATCH]))
+            total += purged
+            if purged < _BATCH:
+                return total
+
+    # -- managing ----------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._translated():
+            raw = self._redis.hgetall(self._key("job", job_id))
+        return _record(job_id, raw) if raw else None
+
+    def _get_many(self, ids: Sequence[bytes]) -> list[JobRecord]:
+        with self._translated():
+            pipe = self._redis.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hgetall(self._key("job", job_id.decode()))
+            raws = pipe.execute()
+        # A record can vanish between index and hash (purged, canceled): skip it.
+        return [_record(i.decode(), raw) for i, raw in zip(ids, raws, strict=True) if raw]
+
+    def _index_page(
+        self, queue: str, states: Sequence[JobState], skip: int, wanted: int | None
+    ) -> tuple[int, list[bytes]]:
+        """(count, ids) of one queue's jobs in the given states, in listing order.
+
+        Queued, scheduled and started jobs come in their index order; ended
+        ones after them, most recent first across the ended states.
+        """
+        keys = self._index_keys(queue)
+        ordered = [
+            s for s in (JobState.QUEUED, JobState.SCHEDULED, JobState.STARTED) if s in states
+        ]
+        ended = [s for s in states if s in ENDED_STATES]
+        with self._translated():
+            pipe = self._redis.pipeline(transaction=False)
+            for state in (*ordered, *ended):
+                pipe.zcard(keys[state])
+            counts = pipe.execute()
+        total = sum(counts)
+        ids: list[bytes] = []
+        if wanted == 0 or skip >= total:
+            return total, ids
+        with self._translated():
+            for state, count in zip(ordered, counts, strict=False):
+                need = None if wanted is None else wanted - len(ids)
+                if need == 0:
+                    break
+                if skip >= count:
+                    skip -= count
+                    continue
+                ids += self._redis.zrange(
+                    keys[state], skip, -1 if need is None else skip + need - 1
+                )
+                skip = 0
+            need = None if wanted is None else wanted - len(ids)
+            if ended and need != 0:
+                top = -1 if need is None else skip + need - 1
+                merged: list[tuple[float, bytes]] = []
+                for state in ended:
+                    pairs = self._redis.zrevrange(keys[state], 0, top, withscores=True)
+                    merged += [(score, member) for member, score in pairs]
+                merged.sort(key=lambda pair: -pair[0])
+                window = merged[skip:] if need is None else merged[skip : skip + need]
+                ids += [member for _, member in window]
+        return total, ids
+
+    def list_jobs(
+        self,
+        queues: Sequence[str],
+        *,
+        states: Sequence[JobState] = (JobState.QUEUED,),
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Page:
+        chosen = [JobState(s) for s in states]
+        items: list[JobRecord] = []
+        total = 0
+        for queue in queues:
+            skip = max(offset - total, 0)
+            wanted = None if limit is None else limit - len(items)
+            count, ids = self._index_page(queue, chosen, skip, wanted)
+            total += count
+            if ids:
+                items += self._get_many(ids)
+        return Page(items=tuple(items), total=total)
+
+    def queue_names(self, prefix: str) -> list[str]:
+        key = self._key("queues", prefix)
+        with self._translated():
+            names = sorted(m.decode() for m in self._redis.smembers(key))
+            counts = self.count(names)
+            gone = [name for name in names if not counts[name]]
+            if gone:
+                self._redis.srem(key, *gone)
+        return [name for name in names if counts[name]]
+
+    def count(self, queues: Sequence[str]) -> dict[str, dict[JobState, int]]:
+        with self._translated():
+            pipe = self._redis.pipeline(transaction=False)
+            for queue in queues:
+                for key in self._index_keys(queue).values():
+                    pipe.zcard(key)
+            flat = iter(pipe.execute())
+        counts: dict[str, dict[JobState, int]] = {}
+        for queue in queues:
+            per_state = {state: next(flat) for state in self._index_keys(queue)}
+            counts[queue] = {state: n for state, n in per_state.items() if n}
+        return counts
+
+    def cancel(self, job_id: str, *, now: float) -> JobRecord | None:
+        reply = self._run("cancel", [_text(now), job_id])
+        if not reply:
+            return None
+        if reply[0] == b"ended":
+            state = reply[1].decode()
+            raise JobStateError(
+                f"Job {job_id} has already {state}; only queued, scheduled or started jobs"
+                " can be canceled"
+            )
+        return _record(job_id, dict(zip(reply[::2], reply[1::2], strict=True)))
+
+    def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
+        cleared = dict.fromkeys(queues, 0)
+        for queue in queues:
+            while True:
+                removed = int(self._run("clear", [queue, _BATCH]))
+                cleared[queue] += removed
+                if removed < _BATCH:
+                    break
+        return cleared
+
+    def close(self) -> None:
+        self._redis.close()

@@ -1,0 +1,22 @@
+-- ARGV: ns, now, id. Returns {} for an unknown job, {'ended', state} for an ended one,
+-- otherwise the record as it was (HGETALL), after canceling it.
+local now = tonumber(ARGV[2])
+local id = ARGV[3]
+local key = job_key(id)
+local before = redis.call('HGETALL', key)
+if #before == 0 then return {} end
+local cur = redis.call('HMGET', key, 'state', 'queue', 'failure_ttl')
+local state, q = cur[1], cur[2]
+if state == 'finished' or state == 'failed' or state == 'canceled' then
+    return {'ended', state}
+end
+if state == 'started' then
+    release_lease(id, q)
+    redis.call('HSET', key, 'state', 'canceled', 'ended_at', ARGV[2])
+    retire(id, q, 'canceled', now, tonumber(cur[3]))
+else
+    redis.call('ZREM', queued_key(q), id)
+    redis.call('ZREM', scheduled_key(q), id)
+    redis.call('DEL', key)
+end
+return before

@@ -1,0 +1,66 @@
+-- Helpers shared by every script (prepended to each when it is loaded).
+-- ARGV[1] is always the key namespace, e.g. "conveyor".
+local NS = ARGV[1]
+local function job_key(id) return NS .. ':job:' .. id end
+local function queued_key(q) return NS .. ':queued:' .. q end
+local function scheduled_key(q) return NS .. ':scheduled:' .. q end
+local function started_key(q) return NS .. ':started:' .. q end
+local function ended_key(q, state) return NS .. ':ended:' .. state .. ':' .. q end
+local function wake_key(q) return NS .. ':wake:' .. q end
+local LEASES = NS .. ':leases'
+local EXPIRY = NS .. ':expiry'
+local SEP = '\31'
+
+-- The site prefix of a full queue name: "conveyor:<site>:" of "conveyor:<site>:<name>".
+local function site_of(q) return string.match(q, '^([^:]*:[^:]*:)') or '' end
+local function queues_key(q) return NS .. ':queues:' .. site_of(q) end
+
+-- The score just past the back (or before the front) of a queue.
+local function queue_end(q, front)
+    local got
+    if front then
+        got = redis.call('ZRANGE', queued_key(q), 0, 0, 'WITHSCORES')
+        if #got == 0 then return -1 end
+        return tonumber(got[2]) - 1
+    end
+    got = redis.call('ZRANGE', queued_key(q), -1, -1, 'WITHSCORES')
+    if #got == 0 then return 1 end
+    return tonumber(got[2]) + 1
+end
+
+-- Wake one worker blocked on this queue (one pending token at most).
+local function wake(q)
+    local key = wake_key(q)
+    redis.call('RPUSH', key, '1')
+    redis.call('LTRIM', key, -1, -1)
+end
+
+local function append_error(id, error_json)
+    local errors = redis.call('HGET', job_key(id), 'errors')
+    if not errors or errors == '[]' or errors == '' then
+        errors = '[' .. error_json .. ']'
+    else
+        errors = string.sub(errors, 1, -2) .. ',' .. error_json .. ']'
+    end
+    redis.call('HSET', job_key(id), 'errors', errors)
+end
+
+-- Index an ended job and give its record the retention of its ttl.
+local function retire(id, q, state, now, ttl)
+    local key = job_key(id)
+    if ttl == 0 then
+        redis.call('DEL', key)
+        return
+    end
+    redis.call('ZADD', ended_key(q, state), now, id)
+    if ttl > 0 then
+        redis.call('PEXPIRE', key, math.ceil(ttl * 1000))
+        redis.call('ZADD', EXPIRY, now + ttl, state .. SEP .. q .. SEP .. id)
+    end
+end
+
+local function release_lease(id, q)
+    redis.call('HDEL', job_key(id), 'lease_token', 'lease_expires_at')
+    redis.call('ZREM', LEASES, id)
+    redis.call('ZREM', started_key(q), id)
+end

@@ -1,0 +1,42 @@
+-- ARGV: ns, now, count, then per outcome: id, token, state, has_result, result, error_json, run_at.
+-- Returns one 1/0 per outcome: 0 when the token no longer holds the lease.
+local now = tonumber(ARGV[2])
+local count = tonumber(ARGV[3])
+local out = {}
+for n = 0, count - 1 do
+    local base = 4 + n * 7
+    local id, token, state = ARGV[base], ARGV[base + 1], ARGV[base + 2]
+    local key = job_key(id)
+    local cur = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'result_ttl', 'failure_ttl',
+        'attempts')
+    if cur[1] ~= 'started' or cur[2] ~= token then
+        out[#out + 1] = 0
+    else
+        local q = cur[3]
+        release_lease(id, q)
+        if state == 'finished' then
+            redis.call('HSET', key, 'state', 'finished', 'ended_at', ARGV[2])
+            if ARGV[base + 3] == '1' then redis.call('HSET', key, 'result', ARGV[base + 4]) end
+            retire(id, q, 'finished', now, tonumber(cur[4]))
+        elseif state == 'failed' then
+            redis.call('HSET', key, 'state', 'failed', 'ended_at', ARGV[2])
+            append_error(id, ARGV[base + 5])
+            retire(id, q, 'failed', now, tonumber(cur[5]))
+        elseif state == 'scheduled' then
+            local run_at = ARGV[base + 6]
+            redis.call('HSET', key, 'state', 'scheduled', 'run_at', run_at)
+            append_error(id, ARGV[base + 5])
+            redis.call('ZADD', scheduled_key(q), run_at, id)
+            wake(q)
+        else -- queued: put back at the front, the attempt not counted
+            local attempts = tonumber(cur[6]) - 1
+            if attempts < 0 then attempts = 0 end
+            redis.call('HSET', key, 'state', 'queued', 'attempts', attempts)
+            redis.call('HDEL', key, 'started_at', 'worker')
+            redis.call('ZADD', queued_key(q), queue_end(q, true), id)
+            wake(q)
+        end
+        out[#out + 1] = 1
+    end
+end
+return out

@@ -1,0 +1,38 @@
+-- ARGV: ns, now, limit. Requeues (or fails, attempts spent) jobs whose lease expired.
+-- Returns a flat list: id, queue, new state, attempts for each job recovered.
+local now = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local out = {}
+local ids = redis.call('ZRANGEBYSCORE', LEASES, '-inf', '(' .. ARGV[2], 'LIMIT', 0, limit)
+for _, id in ipairs(ids) do
+    local key = job_key(id)
+    local cur = redis.call('HMGET', key, 'state', 'queue', 'worker', 'attempts', 'max_attempts',
+        'failure_ttl')
+    redis.call('ZREM', LEASES, id)
+    if cur[1] == 'started' then
+        local q, attempts = cur[2], tonumber(cur[4])
+        local message = 'Worker ' .. (cur[3] or '?') ..
+            ' was lost while running the job (its lease expired)'
+        local error_json = cjson.encode({type = 'WorkerLost', message = message, traceback = '',
+            attempt = attempts, at = now})
+        release_lease(id, q)
+        append_error(id, error_json)
+        local state
+        if attempts < tonumber(cur[5]) then
+            state = 'queued'
+            redis.call('HSET', key, 'state', 'queued')
+            redis.call('HDEL', key, 'worker')
+            redis.call('ZADD', queued_key(q), queue_end(q, true), id)
+            wake(q)
+        else
+            state = 'failed'
+            redis.call('HSET', key, 'state', 'failed', 'ended_at', ARGV[2])
+            retire(id, q, 'failed', now, tonumber(cur[6]))
+        end
+        out[#out + 1] = id
+        out[#out + 1] = q
+        out[#out + 1] = state
+        out[#out + 1] = attempts
+    end
+end
+return out
