@@ -73,3 +73,45 @@ class Maker:
 
     def method(self) -> None:
         """A bound method of an instance cannot be a job."""
+
+
+# -- for tests/test_worker.py and tests/test_worker_process.py -----------------------
+def meet(mine: str, other: str, timeout: float = 20.0) -> int:
+    """Leave a mark, then wait for the other job's: both must be running at once."""
+    Path(mine).touch()
+    deadline = time.monotonic() + timeout
+    while not Path(other).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{other} did not appear within {timeout}s")
+        time.sleep(0.01)
+    return os.getpid()
+
+
+def sleep_on_first_run(path: str, seconds: float) -> None:
+    """Write the pid, then take a while, but only the first time (a rerun is quick)."""
+    first = not Path(path).exists()
+    touch(path)
+    if first:
+        time.sleep(seconds)
+    touch(path, "done")
+
+
+def record_init() -> None:
+    """A worker init hook: a line with the pid in ``init.txt`` in the working directory."""
+    touch("init.txt")
+
+
+def record_before_fork() -> None:
+    """A before_fork hook: a line with the pid in ``before_fork.txt`` in the working directory."""
+    touch("before_fork.txt")
+
+
+def touch_then_wait(path: str, release: str, timeout: float = 30.0) -> None:
+    """Write "started", wait until the test creates ``release``, then write "done"."""
+    touch(path, "started")
+    deadline = time.monotonic() + timeout
+    while not Path(release).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{release} did not appear within {timeout}s")
+        time.sleep(0.01)
+    touch(path, "done")

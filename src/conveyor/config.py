@@ -6,9 +6,9 @@ key and problem) rather than when a job happens to need it.
 
 Precedence, highest first: ``CONVEYOR_*`` environment variables, the
 ``[conveyor]`` section, the ``[app:main]`` section (as in a CKAN ini), the
-CKAN fallback keys (``ckan.site_id``, ``ckan.jobs.timeout``,
-``ckan.redis.url``) and the ``CKAN_*`` environment variables CKAN honours, then
-the defaults.
+``CKAN_*`` environment variables CKAN honours (``CKAN_SITE_ID``,
+``CKAN_REDIS_URL``), the CKAN fallback keys (``ckan.site_id``,
+``ckan.jobs.timeout``, ``ckan.redis.url``), then the defaults.
 """
 
 from __future__ import annotations
@@ -217,12 +217,13 @@ def _choose(
         return env[env_name], f"environment variable {env_name}"
     if setting.key in file_values:
         return file_values[setting.key], f"key {setting.key}"
+    # As in CKAN, a non-empty CKAN_* variable overrides the ckan.* key of the file.
+    for name in setting.env_fallbacks:
+        if env.get(name):
+            return env[name], f"environment variable {name}"
     for name in setting.fallbacks:
         if name in file_values:
             return file_values[name], f"key {name}"
-    for name in setting.env_fallbacks:
-        if name in env:
-            return env[name], f"environment variable {name}"
     return None
 
 

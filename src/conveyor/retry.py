@@ -64,12 +64,12 @@ class Retry:
 
     def delay(self, retry_number: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry ``retry_number`` (1 for the first retry)."""
-        if isinstance(self.interval, tuple):
-            base = self.interval[min(retry_number, len(self.interval)) - 1]
+        interval = self.interval
+        base: float
+        if isinstance(interval, (int, float)):
+            base = min(interval * self.backoff ** (retry_number - 1), self.max_interval)
         else:
-            base = min(
-                float(self.interval) * self.backoff ** (retry_number - 1), self.max_interval
-            )
+            base = float(interval[min(retry_number, len(interval)) - 1])
         if self.jitter:
             base *= 1 - self.jitter * (rng or random).random()
         return base

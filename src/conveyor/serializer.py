@@ -53,14 +53,27 @@ def _check_json(value: Any, path: str) -> None:
     )
 
 
+def _check_json_at(value: Any, what: str) -> None:
+    try:
+        _check_json(value, what)
+    except RecursionError:  # a value that contains itself, or absurdly deep nesting
+        raise SerializationError(
+            f"{what} contains itself or is nested too deeply to be serialized as JSON"
+        ) from None
+
+
+def _dump_json(value: Any, what: str) -> bytes:
+    try:
+        return JSON + json.dumps(value, separators=(",", ":")).encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise SerializationError(f"{what} cannot be serialized as JSON: {exc}") from None
+
+
 def dumps(value: Any, serializer: str, what: str = "value") -> bytes:
     """Serialize ``value`` with the named serializer; SerializationError says why not."""
     if serializer == "json":
-        _check_json(value, what)
-        try:
-            return JSON + json.dumps(value, separators=(",", ":")).encode()
-        except (TypeError, ValueError) as exc:  # e.g. a circular reference
-            raise SerializationError(f"{what} cannot be serialized as JSON: {exc}") from None
+        _check_json_at(value, what)
+        return _dump_json(value, what)
     try:
         return PICKLE + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
@@ -97,7 +110,13 @@ def dump_call(
     for key in kwargs:
         if not isinstance(key, str):
             raise SerializationError(f"kwargs has a non-string key {key!r}")
-    return dumps([list(args), dict(kwargs)], serializer, what="args")
+    call = [list(args), dict(kwargs)]
+    if serializer == "json":
+        # Checked apart, so an error names args[0]['x'] or kwargs['x'], as the caller wrote them.
+        _check_json_at(call[0], "args")
+        _check_json_at(call[1], "kwargs")
+        return _dump_json(call, "args")
+    return dumps(call, serializer, what="args")
 
 
 def load_call(payload: bytes, allow_pickle: bool) -> tuple[list[Any], dict[str, Any]]:

@@ -75,7 +75,12 @@ class ErrorInfo:
 
 @dataclass(frozen=True)
 class NewJob:
-    """A job to be stored, as enqueue() built it."""
+    """A job to be stored, as enqueue() built it.
+
+    ``result_ttl`` and ``failure_ttl`` are how many seconds a finished, or a
+    failed or canceled, record is kept after it ended: 0 keeps none (the
+    record goes as the job ends), -1 keeps it until it is deleted.
+    """
 
     id: str
     queue: str
@@ -135,6 +140,8 @@ class Completion:
     ``state`` is FINISHED (with ``result``), FAILED (with ``error``),
     SCHEDULED (a retry at ``run_at``, with ``error``) or QUEUED (the job is
     put back untouched, e.g. at a cold shutdown; its attempt is not counted).
+    An ``error`` is appended to the job's history; an outcome without one
+    adds nothing.
     """
 
     job_id: str
@@ -172,7 +179,11 @@ class Backend(ABC):
     # -- producing -------------------------------------------------------
     @abstractmethod
     def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
-        """Store the jobs as queued, all or none; DuplicateJobError if an id exists."""
+        """Store the jobs as queued, all or none.
+
+        An id that is stored already, or repeats within ``jobs``, raises
+        DuplicateJobError naming it, and nothing is stored.
+        """
 
     # -- consuming -------------------------------------------------------
     @abstractmethod
@@ -204,11 +215,18 @@ class Backend(ABC):
 
     @abstractmethod
     def recover(self, *, now: float) -> list[Recovery]:
-        """Requeue (or fail, when attempts are spent) jobs whose lease expired."""
+        """Requeue (or fail, when attempts are spent) jobs whose lease expired before ``now``.
+
+        The lost attempt stays counted and a ``WorkerLost`` error is appended.
+        """
 
     @abstractmethod
     def purge(self, *, now: float) -> int:
-        """Delete finished, failed and canceled records whose retention has passed."""
+        """Delete ended records whose retention has passed; how many went.
+
+        Finished records are kept ``result_ttl`` seconds after they ended,
+        failed and canceled ones ``failure_ttl``.
+        """
 
     # -- managing --------------------------------------------------------
     @abstractmethod
@@ -226,9 +244,10 @@ class Backend(ABC):
     ) -> Page:
         """Jobs of the given queues and states.
 
-        Ordered queue by queue as given; within a queue queued jobs come in
-        the order they will be claimed, scheduled ones by due time, started
-        ones by start, and ended ones most recent first.
+        Ordered queue by queue as given; within a queue state by state:
+        queued jobs in the order they will be claimed, then scheduled ones by
+        due time, started ones by start, and ended ones most recent first.
+        ``total`` counts every match, whatever ``offset`` and ``limit``.
         """
 
     @abstractmethod

@@ -58,6 +58,11 @@ _ORDER_ANY_STATE = (
     " CASE state WHEN 'queued' THEN position WHEN 'scheduled' THEN run_at"
     " WHEN 'started' THEN started_at ELSE -ended_at END"
 )
+# An outcome without an error leaves the history as it is (no null entry).
+_APPEND_ERROR = (
+    "errors=CASE WHEN :error IS NULL THEN errors"
+    " ELSE json_insert(errors, '$[#]', json(:error)) END"
+)
 _RECHECK_SECONDS = 1.0  # an idle claim looks at the table at least this often
 _POLL_MAX = 0.01  # longest sleep between data_version checks while waiting
 
@@ -226,6 +231,9 @@ class SQLiteBackend(Backend):
                         now,
                     )
                 )
+            # executemany keeps the rows before the failing one: the savepoint
+            # drops them, so the duplicate can be named (the caller rolls back).
+            db.execute("SAVEPOINT conveyor_enqueue")
             try:
                 db.executemany(
                     "INSERT INTO conveyor_jobs (id, queue, state, position, func, payload,"
@@ -235,17 +243,22 @@ class SQLiteBackend(Backend):
                     rows,
                 )
             except sqlite3.IntegrityError:
-                existing = [job.id for job in jobs if self._exists(db, job.id)]
-                ids = existing or [job.id for job in jobs]
+                db.execute("ROLLBACK TO conveyor_enqueue")
                 raise DuplicateJobError(
-                    f"A job with ID {ids[0]!r} exists already; nothing was enqueued"
+                    f"A job with ID {self._duplicate(db, jobs)!r} exists already;"
+                    " nothing was enqueued"
                 ) from None
 
     @staticmethod
-    def _exists(db: sqlite3.Connection, job_id: str) -> bool:
-        return (
-            db.execute("SELECT 1 FROM conveyor_jobs WHERE id=?", (job_id,)).fetchone() is not None
-        )
+    def _duplicate(db: sqlite3.Connection, jobs: Sequence[NewJob]) -> str:
+        """The first id of the batch that is stored already or repeats an earlier one."""
+        seen: set[str] = set()
+        for job in jobs:
+            stored = db.execute("SELECT 1 FROM conveyor_jobs WHERE id=?", (job.id,)).fetchone()
+            if stored is not None or job.id in seen:
+                return job.id
+            seen.add(job.id)
+        return jobs[0].id
 
     # -- consuming ---------------------------------------------------------
     def claim(
@@ -260,8 +273,10 @@ class SQLiteBackend(Backend):
     ) -> list[JobRecord]:
         started = time.monotonic()
         delay = 0.0005
+        # The first look uses ``now`` as given (so a lease expires at exactly
+        # now + lease); later looks add the time spent waiting.
+        elapsed = 0.0
         while True:
-            elapsed = time.monotonic() - started
             if self._may_have_work(now + elapsed):
                 claimed = self._claim_once(queues, worker, lease, now + elapsed, limit)
                 if claimed:
@@ -270,6 +285,7 @@ class SQLiteBackend(Backend):
                 return []
             time.sleep(min(delay, wait - elapsed))
             delay = min(delay * 2, _POLL_MAX)
+            elapsed = time.monotonic() - started
 
     def _data_version(self) -> int:
         with self._lock, self._translated():
@@ -369,15 +385,15 @@ class SQLiteBackend(Backend):
         elif done.state is JobState.FAILED:
             ttl = row["failure_ttl"]
             db.execute(
-                release + " state='failed', ended_at=?, expires_at=?,"
-                " errors=json_insert(errors, '$[#]', json(?)) WHERE id=?",
-                (now, _expiry(now, ttl), error, done.job_id),
+                release + " state='failed', ended_at=:now, expires_at=:expires,"
+                f" {_APPEND_ERROR} WHERE id=:id",
+                {"now": now, "expires": _expiry(now, ttl), "error": error, "id": done.job_id},
             )
         elif done.state is JobState.SCHEDULED:
+            run_at = done.run_at if done.run_at is not None else now
             db.execute(
-                release + " state='scheduled', run_at=?,"
-                " errors=json_insert(errors, '$[#]', json(?)) WHERE id=?",
-                (done.run_at if done.run_at is not None else now, error, done.job_id),
+                release + f" state='scheduled', run_at=:run_at, {_APPEND_ERROR} WHERE id=:id",
+                {"run_at": run_at, "error": error, "id": done.job_id},
             )
         elif done.state is JobState.QUEUED:
             position = self._tail(db, row["queue"], front=True) - 1
@@ -441,6 +457,8 @@ class SQLiteBackend(Backend):
                             row["id"],
                         ),
                     )
+                    if row["failure_ttl"] == 0:  # as complete() does: no record is kept
+                        db.execute("DELETE FROM conveyor_jobs WHERE id=?", (row["id"],))
                 recovered.append(
                     Recovery(
                         job_id=row["id"],
@@ -532,7 +550,8 @@ class SQLiteBackend(Backend):
                     f"Job {job_id} has already {record.state.value}; only queued, scheduled"
                     " or started jobs can be canceled"
                 )
-            if record.state is JobState.STARTED:
+            # A failure_ttl of 0 keeps no canceled record either.
+            if record.state is JobState.STARTED and record.failure_ttl != 0:
                 db.execute(
                     "UPDATE conveyor_jobs SET state='canceled', ended_at=?, expires_at=?,"
                     " lease_token=NULL, lease_expires_at=NULL WHERE id=?",

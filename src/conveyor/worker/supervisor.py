@@ -76,7 +76,9 @@ class Worker:
         self.queue_names = [check_queue_name(q) for q in (queues or [DEFAULT_QUEUE_NAME])]
         self.config = _config.current()
         self.queues = [self.config.queue_prefix + q for q in self.queue_names]
-        self.concurrency = concurrency or self.config.worker_concurrency
+        self.concurrency = (
+            concurrency if concurrency is not None else self.config.worker_concurrency
+        )
         if self.concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, not {self.concurrency}")
         if isolation not in {"child", "job"}:
@@ -327,8 +329,8 @@ class _Loop:
     def _receive(self, child: Child) -> None:
         try:
             outcome: Outcome = child.conn.recv()
-        except (EOFError, OSError):
-            self._child_died(child)
+        except (EOFError, OSError):  # it died without reporting
+            self._child_died(child, may_have_reported=False)
             return
         running = child.running
         assert running is not None
@@ -385,8 +387,14 @@ class _Loop:
             extra={**self._extra(record), "duration": duration},
         )
 
-    def _child_died(self, child: Child) -> None:
-        if child.running is not None and not child.conn.closed and child.conn.poll():
+    def _child_died(self, child: Child, may_have_reported: bool = True) -> None:
+        # A dead child's pipe polls readable at EOF too: only try to read it once.
+        if (
+            may_have_reported
+            and child.running is not None
+            and not child.conn.closed
+            and child.conn.poll()
+        ):
             self._receive(child)  # it reported before it exited
             if child not in self.pool.children:
                 return
