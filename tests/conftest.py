@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,3 +49,31 @@ def subprocess_env(conveyor_env: conveyor.Config) -> dict[str, str]:
     env["CONVEYOR_SITE_ID"] = conveyor_env.site_id
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
     return env
+
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def _service_missing(name: str, why: str) -> None:
+    """Skip locally with a loud reason; under CI a missing service is a failure."""
+    message = f"{name} is not reachable ({why}); its tests cannot run"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis URL with a namespace of its own: parallel tests never share keys."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _service_missing(f"Redis at {REDIS_HOST}:{REDIS_PORT}", str(exc))
+    namespace = f"cvtest-{uuid.uuid4().hex[:12]}"
+    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/0?namespace={namespace}"
+    keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()

@@ -39,6 +39,7 @@ from conveyor.exceptions import (
 )
 from conveyor.job import Job, dictize_job
 from conveyor.manage import job_cancel, job_clear, job_count, job_list, job_show
+from conveyor.retry import Retry
 from conveyor.worker import Worker
 
 #: The reference's default for ``job_list``'s limit.
@@ -60,6 +61,7 @@ __all__ = [
     "JobStateError",
     "NoSuchJobError",
     "Queue",
+    "Retry",
     "SerializationError",
     "ValidationError",
     "Worker",

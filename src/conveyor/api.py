@@ -17,13 +17,24 @@ from conveyor.backends import Backend, JobRecord, JobState, NewJob, shared_backe
 from conveyor.exceptions import InvalidJobError, NoSuchJobError
 from conveyor.functions import function_path
 from conveyor.job import Job
+from conveyor.retry import Retry
+from conveyor.retry import coerce as coerce_retry
 
 log = logging.getLogger("conveyor.jobs")
 
 DEFAULT_QUEUE_NAME = "default"
 #: Keys of the reference's ``rq_kwargs`` that conveyor honours.
 RQ_KWARGS = frozenset(
-    {"timeout", "job_id", "at_front", "meta", "result_ttl", "failure_ttl", "description"}
+    {
+        "timeout",
+        "job_id",
+        "at_front",
+        "meta",
+        "result_ttl",
+        "failure_ttl",
+        "description",
+        "retry",
+    }
 )
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _MAX_QUEUE_NAME = 200
@@ -171,6 +182,24 @@ def _positive_int(name: str, value: Any, default: int) -> int:
     return value
 
 
+def _retry_policy(value: Any, config: _config.Config) -> Retry | None:
+    """The job's retry policy: given, RQ's ``Retry`` (duck-typed), or the configured default."""
+    if value is None:
+        if not config.retries:
+            return None
+        return Retry(max=config.retries, interval=config.retry_interval)
+    if not isinstance(value, (Retry, int, Mapping)) and hasattr(value, "intervals"):
+        return Retry(max=value.max, interval=list(value.intervals) or 0.0)  # rq.Retry
+    return coerce_retry(value)
+
+
+def _max_attempts(value: Any, policy: Retry | None, config: _config.Config) -> int:
+    """Runs allowed in all: given, or enough for the retries and the crash budget."""
+    if value is not None:
+        return _positive_int("max_attempts", value, config.max_attempts)
+    return max(config.max_attempts, policy.max + 1 if policy else 1)
+
+
 def build_job(
     fn: Callable[..., Any] | str,
     args: Sequence[Any] | None = None,
@@ -201,6 +230,7 @@ def build_job(
     if not isinstance(meta, Mapping):
         raise InvalidJobError(f"meta must be a dict, not {type(meta).__name__}")
     serializer.dumps(dict(meta), "json", what="meta")
+    policy = _retry_policy(opts.get("retry"), config)
     description = opts.get("description")
     if description is not None and not isinstance(description, str):
         raise InvalidJobError("description must be a string")
@@ -216,7 +246,8 @@ def build_job(
         meta={k: v for k, v in meta.items() if k != "title"},
         result_ttl=_ttl("result_ttl", opts.get("result_ttl"), config.result_ttl),
         failure_ttl=_ttl("failure_ttl", opts.get("failure_ttl"), config.failure_ttl),
-        max_attempts=_positive_int("max_attempts", opts.get("max_attempts"), config.max_attempts),
+        max_attempts=_max_attempts(opts.get("max_attempts"), policy, config),
+        retry=policy.to_dict() if policy else None,
         at_front=bool(opts.get("at_front", False)),
     )
 
@@ -255,6 +286,7 @@ def _stored(job: NewJob, now: float) -> Job:
         result_ttl=job.result_ttl,
         failure_ttl=job.failure_ttl,
         max_attempts=job.max_attempts,
+        retry=job.retry,
     )
     return Job(record, _config.current())
 
@@ -273,8 +305,9 @@ def enqueue(
     ``fn`` is a module-level function (or its import path). ``options`` are
     ``timeout`` (seconds; default ``conveyor.jobs.timeout``; -1 for no
     limit), ``job_id``, ``at_front``, ``meta``, ``description``,
-    ``result_ttl``, ``failure_ttl`` and ``max_attempts``; the same keys are
-    accepted inside ``rq_kwargs``, which is never modified. Anything that
+    ``result_ttl``, ``failure_ttl``, ``retry`` (a :class:`~conveyor.Retry`,
+    a number of retries, or RQ's ``Retry``) and ``max_attempts``; the same
+    keys are accepted inside ``rq_kwargs``, which is never modified. Anything that
     cannot be stored raises an InvalidJobError and stores nothing.
     """
     config = _config.current()

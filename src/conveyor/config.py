@@ -75,6 +75,22 @@ def _timeout(text: str) -> int:
     return value
 
 
+def _intervals(text: str) -> tuple[float, ...]:
+    parts = text.replace(",", " ").split()
+    if not parts:
+        raise ValueError("expected one or more delays in seconds, e.g. '10 30 60'")
+    delays = []
+    for part in parts:
+        try:
+            delay = float(part)
+        except ValueError:
+            raise ValueError(f"{part!r} is not a number of seconds") from None
+        if not 0 <= delay < float("inf"):  # also refuses NaN
+            raise ValueError(f"{part!r} is not a delay (seconds >= 0)")
+        delays.append(delay)
+    return tuple(delays)
+
+
 def _site_id(text: str) -> str:
     value = text.strip()
     if not _SITE_ID.match(value):
@@ -134,6 +150,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("conveyor.jobs.result_ttl", "result_ttl", _ttl),
     Setting("conveyor.jobs.failure_ttl", "failure_ttl", _ttl),
     Setting("conveyor.jobs.max_attempts", "max_attempts", _at_least(1)),
+    Setting("conveyor.jobs.retries", "retries", _at_least(0)),
+    Setting("conveyor.jobs.retry_interval", "retry_interval", _intervals),
     Setting("conveyor.worker.concurrency", "worker_concurrency", _at_least(1)),
     Setting("conveyor.worker.lease", "worker_lease", _at_least(2)),
     Setting("conveyor.worker.max_jobs_per_child", "max_jobs_per_child", _at_least(0)),
@@ -156,6 +174,8 @@ class Config:
     result_ttl: int = 86_400
     failure_ttl: int = 604_800
     max_attempts: int = 3
+    retries: int = 0
+    retry_interval: tuple[float, ...] = (0.0,)
     worker_concurrency: int = 1
     worker_lease: int = 30
     max_jobs_per_child: int = 1000

@@ -21,19 +21,39 @@ _names_lock = threading.Lock()
 _CACHE_MAX = 4096
 
 
-def import_function(path: str) -> Callable[..., Any]:
-    """The callable named ``module:qualname`` (or ``module.name``)."""
+def _splits(path: str) -> list[tuple[str, str]]:
+    """The ways to read ``path`` as (module, qualname), the longest module first."""
     module_name, sep, qualname = path.partition(":")
-    if not sep:
-        module_name, _, qualname = path.rpartition(".")
-    if not module_name or not qualname:
+    if sep:
+        splits = [(module_name, qualname)]
+    else:  # "pkg.mod.func" or "pkg.mod.Class.method": where the module ends is unknown
+        parts = path.split(".")
+        splits = [(".".join(parts[:i]), ".".join(parts[i:])) for i in range(len(parts) - 1, 0, -1)]
+    if not splits or not splits[0][0] or not splits[0][1]:
         raise FunctionNotImportable(
             f"{path!r} is not an import path such as 'mypackage.jobs:send_email'"
         )
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise FunctionNotImportable(f"Cannot import module {module_name!r}: {exc}") from None
+    return splits
+
+
+def _import_module(path: str) -> tuple[Any, str, str]:
+    """The module ``path`` starts with, and the (module, qualname) split that found it."""
+    splits = _splits(path)
+    for module_name, qualname in splits:
+        try:
+            return importlib.import_module(module_name), module_name, qualname
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name and (module_name, qualname) != splits[-1]:
+                continue  # not a module: perhaps a class, try the shorter module path
+            raise FunctionNotImportable(f"Cannot import module {module_name!r}: {exc}") from None
+        except ImportError as exc:
+            raise FunctionNotImportable(f"Cannot import module {module_name!r}: {exc}") from None
+    raise AssertionError("unreachable: the last split always returns or raises")
+
+
+def _resolve(path: str) -> tuple[str, str, Callable[..., Any]]:
+    """(module, qualname, callable) for ``module:qualname`` or a dotted path."""
+    target, module_name, qualname = _import_module(path)
     for part in qualname.split("."):
         try:
             target = getattr(target, part)
@@ -43,17 +63,18 @@ def import_function(path: str) -> Callable[..., Any]:
             ) from None
     if not callable(target):
         raise FunctionNotImportable(f"{path!r} names a {type(target).__name__}, not a function")
-    return target  # type: ignore[no-any-return]
+    return module_name, qualname, target
+
+
+def import_function(path: str) -> Callable[..., Any]:
+    """The callable named ``module:qualname`` (or ``module.name``, ``module.Class.name``)."""
+    return _resolve(path)[2]
 
 
 def function_path(fn: Callable[..., Any] | str) -> str:
     """The import path a worker will use to find ``fn``; refuses what it could not."""
     if isinstance(fn, str):
-        resolved = import_function(fn)
-        module_name, sep, qualname = fn.partition(":")
-        if not sep:
-            module_name, _, qualname = fn.rpartition(".")
-        del resolved
+        module_name, qualname, _ = _resolve(fn)
         return f"{module_name}:{qualname}"
     try:
         return _names[fn]

@@ -9,6 +9,8 @@ loses nothing but the run itself.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import signal
 import sys
 import time
@@ -22,6 +24,8 @@ from conveyor import serializer
 from conveyor.backends.base import ErrorInfo
 from conveyor.exceptions import SerializationError
 from conveyor.functions import import_function
+
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class ChildSettings:
     serializer: str
     max_jobs: int  # 0: no limit
     init: Callable[[], Any] | str | None = None
+    supervisor_pid: int = 0
 
 
 def _error(exc: BaseException, attempt: int) -> ErrorInfo:
@@ -97,8 +102,28 @@ def _run_init(init: Callable[[], Any] | str | None) -> None:
     hook()
 
 
+def _die_with_supervisor(supervisor_pid: int) -> None:
+    """Ask Linux to SIGKILL this child when its supervisor dies.
+
+    A job orphaned by a killed supervisor could not report its outcome, and
+    its lease would expire while it still ran, so a second run could overlap
+    it. Killing it makes the retry the only run. Elsewhere the child still
+    exits at its next read from the closed pipe.
+    """
+    if not sys.platform.startswith("linux") or not supervisor_pid:
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != supervisor_pid:  # it died before prctl took effect
+        os._exit(1)
+
+
 def child_main(conn: Connection, settings: ChildSettings, inherited: Sequence[Any]) -> None:
     """The body of a child process."""
+    _die_with_supervisor(settings.supervisor_pid)
     # Ctrl+C reaches the whole process group; only the supervisor decides to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

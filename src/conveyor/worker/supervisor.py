@@ -24,6 +24,7 @@ from conveyor.api import DEFAULT_QUEUE_NAME, backend, check_queue_name
 from conveyor.backends import Backend, Completion, ErrorInfo, JobRecord, JobState
 from conveyor.exceptions import BackendError, ConfigError
 from conveyor.functions import import_function
+from conveyor.retry import Retry
 from conveyor.worker.child import ChildSettings, Outcome
 from conveyor.worker.pool import Child, Pool, Running
 
@@ -109,6 +110,7 @@ class Worker:
             serializer=self.config.serializer,
             max_jobs=1 if self.isolation == "job" else self.config.max_jobs_per_child,
             init=self._init,
+            supervisor_pid=os.getpid(),
         )
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -372,7 +374,32 @@ class _Loop:
             error.traceback.rstrip(),
             extra={**self._extra(record), "error_type": error.type},
         )
-        self._fail(running, error, outcome.duration)
+        policy = Retry.from_dict(record.retry) if record.retry else None
+        if policy is None or record.attempts > policy.max:
+            self._fail(running, error, outcome.duration)
+            return
+        delay = policy.delay(record.attempts)
+        self.worker.jobs_failed += 1
+        self.pending.append(
+            Completion(
+                record.id,
+                running.token,
+                JobState.SCHEDULED,
+                error=error,
+                run_at=time.time() + delay,
+            )
+        )
+        log.info(
+            'Worker %s has failed job %s from queue "%s" in %.3fs; retry %d of %d in %.1fs',
+            self.worker.key,
+            _display(record),
+            self._short(record.queue),
+            outcome.duration,
+            record.attempts,
+            policy.max,
+            delay,
+            extra={**self._extra(record), "duration": outcome.duration, "retry_in": delay},
+        )
 
     def _fail(self, running: Running, error: ErrorInfo, duration: float) -> None:
         record = running.record

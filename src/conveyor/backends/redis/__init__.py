@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.commands.core import Script
@@ -134,8 +135,25 @@ class RedisBackend(Backend):
 
     @classmethod
     def from_url(cls, url: str, base_dir: Path | None = None) -> RedisBackend:
+        """``redis://[:password@]host:port/db``, ``rediss://...``, ``unix:///path.sock?db=0``.
+
+        ``?namespace=NAME`` changes the key prefix (default ``conveyor``), for
+        several independent installations on one database.
+        """
         del base_dir
-        return cls(url)
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        names = [value for key, value in query if key == "namespace"]
+        if not names:
+            return cls(url)
+        if (
+            len(names) > 1
+            or not names[0]
+            or not names[0].replace("-", "").replace("_", "").isalnum()
+        ):
+            raise ConfigError(f"Invalid namespace in {url!r}: use letters, digits, '-' or '_'")
+        rest = urlencode([(key, value) for key, value in query if key != "namespace"])
+        return cls(urlunsplit(parts._replace(query=rest)), namespace=names[0])
 
     @staticmethod
     def _lua(name: str) -> str:
@@ -215,8 +233,10 @@ class RedisBackend(Backend):
     ) -> list[JobRecord]:
         started = time.monotonic()
         wake_keys = [self._key("wake", queue) for queue in queues]
+        # The first look uses ``now`` as given (a lease expires at exactly
+        # now + lease); later looks add the time spent waiting.
+        elapsed = 0.0
         while True:
-            elapsed = time.monotonic() - started
             moment = now + elapsed
             tokens = [secrets.token_hex(8) for _ in range(limit)]
             reply = self._run(
@@ -239,6 +259,7 @@ class RedisBackend(Backend):
             with self._translated():
                 # A token means something was enqueued (or left behind): claim again.
                 self._redis.blpop(wake_keys, timeout=max(remaining, 0.001))
+            elapsed = time.monotonic() - started
 
     def complete(self, completions: Sequence[Completion], *, now: float) -> list[bool]:
         args: list[Any] = [_text(now), len(completions)]

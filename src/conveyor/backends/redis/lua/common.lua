@@ -36,6 +36,7 @@ local function wake(q)
 end
 
 local function append_error(id, error_json)
+    if error_json == nil or error_json == '' then return end
     local errors = redis.call('HGET', job_key(id), 'errors')
     if not errors or errors == '[]' or errors == '' then
         errors = '[' .. error_json .. ']'
