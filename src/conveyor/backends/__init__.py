@@ -22,6 +22,7 @@ from conveyor.backends.base import (
     NewJob,
     Page,
     Recovery,
+    WorkerInfo,
 )
 from conveyor.exceptions import ConfigError
 
@@ -34,6 +35,7 @@ __all__ = [
     "NewJob",
     "Page",
     "Recovery",
+    "WorkerInfo",
     "open_backend",
     "shared_backend",
 ]

@@ -170,6 +170,54 @@ class Recovery:
     attempts: int
 
 
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A live worker, as it registers itself at every heartbeat."""
+
+    key: str
+    queues: tuple[str, ...]  # full names, in claim order
+    host: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+    concurrency: int = 1
+    jobs: tuple[str, ...] = ()  # ids of the jobs it is running
+    finished: int = 0
+    failed: int = 0
+    state: str = "idle"  # idle, busy or stopping
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "queues": list(self.queues),
+            "host": self.host,
+            "pid": self.pid,
+            "started_at": self.started_at,
+            "heartbeat_at": self.heartbeat_at,
+            "concurrency": self.concurrency,
+            "jobs": list(self.jobs),
+            "finished": self.finished,
+            "failed": self.failed,
+            "state": self.state,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WorkerInfo:
+        return cls(
+            key=str(data["key"]),
+            queues=tuple(data["queues"]),
+            host=str(data["host"]),
+            pid=int(data["pid"]),
+            started_at=float(data["started_at"]),
+            heartbeat_at=float(data["heartbeat_at"]),
+            concurrency=int(data.get("concurrency", 1)),
+            jobs=tuple(data.get("jobs", ())),
+            finished=int(data.get("finished", 0)),
+            failed=int(data.get("failed", 0)),
+            state=str(data.get("state", "idle")),
+        )
+
+
 class Backend(ABC):
     """A job store. One instance belongs to one process; never share it across a fork."""
 
@@ -224,6 +272,8 @@ class Backend(ABC):
     def purge(self, *, now: float) -> int:
         """Delete ended records whose retention has passed; how many went.
 
+        Entries of workers whose registration expired go too.
+
         Finished records are kept ``result_ttl`` seconds after they ended,
         failed and canceled ones ``failure_ttl``.
         """
@@ -270,6 +320,28 @@ class Backend(ABC):
     @abstractmethod
     def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
         """Delete every queued and scheduled job of the queues; the count per queue."""
+
+    @abstractmethod
+    def requeue(self, job_ids: Sequence[str], *, now: float) -> list[str]:
+        """Put failed or canceled jobs back at the end of their queue; the ids moved.
+
+        Each moved job gets a fresh attempt count (its error history stays)
+        and loses its result, end time and retention; ids in other states, or
+        unknown, are left alone and not returned.
+        """
+
+    # -- workers -----------------------------------------------------------
+    @abstractmethod
+    def register_worker(self, info: WorkerInfo, *, ttl: float, now: float) -> None:
+        """Record or refresh a live worker; it counts as gone ``ttl`` seconds after ``now``."""
+
+    @abstractmethod
+    def unregister_worker(self, key: str) -> None:
+        """Forget a worker that stopped."""
+
+    @abstractmethod
+    def workers(self, prefix: str, *, now: float) -> list[WorkerInfo]:
+        """Live workers serving a queue that starts with ``prefix``, oldest first."""
 
     # -- lifecycle -------------------------------------------------------
     def close(self) -> None:  # noqa: B027 -- optional hook, most backends hold one connection

@@ -38,6 +38,7 @@ from conveyor.backends.base import (
     NewJob,
     Page,
     Recovery,
+    WorkerInfo,
 )
 from conveyor.exceptions import (
     BackendError,
@@ -475,7 +476,50 @@ class SQLiteBackend(Backend):
                 "DELETE FROM conveyor_jobs WHERE expires_at IS NOT NULL AND expires_at <= ?",
                 (now,),
             )
+            db.execute("DELETE FROM conveyor_workers WHERE expires_at <= ?", (now,))
             return cursor.rowcount
+
+    def requeue(self, job_ids: Sequence[str], *, now: float) -> list[str]:
+        moved: list[str] = []
+        with self._write() as db:
+            for job_id in job_ids:
+                row = db.execute(
+                    "SELECT queue FROM conveyor_jobs"
+                    " WHERE id=? AND state IN ('failed', 'canceled')",
+                    (job_id,),
+                ).fetchone()
+                if row is None:
+                    continue
+                db.execute(
+                    "UPDATE conveyor_jobs SET state='queued', position=?, attempts=0,"
+                    " enqueued_at=?, started_at=NULL, ended_at=NULL, expires_at=NULL,"
+                    " worker=NULL, result=NULL, run_at=NULL WHERE id=?",
+                    (self._tail(db, row["queue"], front=False) + 1, now, job_id),
+                )
+                moved.append(job_id)
+        return moved
+
+    # -- workers -----------------------------------------------------------
+    def register_worker(self, info: WorkerInfo, *, ttl: float, now: float) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO conveyor_workers (key, info, started_at, expires_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET info=excluded.info,"
+                " expires_at=excluded.expires_at",
+                (info.key, json.dumps(info.to_dict()), info.started_at, now + ttl),
+            )
+
+    def unregister_worker(self, key: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM conveyor_workers WHERE key=?", (key,))
+
+    def workers(self, prefix: str, *, now: float) -> list[WorkerInfo]:
+        rows = self._read(
+            "SELECT info FROM conveyor_workers WHERE expires_at > ? ORDER BY started_at, key",
+            (now,),
+        )
+        found = [WorkerInfo.from_dict(json.loads(row[0])) for row in rows]
+        return [w for w in found if any(q.startswith(prefix) for q in w.queues)]
 
     # -- managing ----------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:

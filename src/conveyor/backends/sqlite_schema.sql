@@ -1,4 +1,4 @@
--- conveyor's SQLite schema, version 1. Applied idempotently when a backend opens.
+-- conveyor's SQLite schema, version 2 (1 had no workers table). Applied idempotently when a backend opens.
 CREATE TABLE IF NOT EXISTS conveyor_jobs (
     id               TEXT PRIMARY KEY,
     queue            TEXT NOT NULL,
@@ -37,4 +37,10 @@ CREATE INDEX IF NOT EXISTS conveyor_jobs_expiry
     ON conveyor_jobs (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS conveyor_jobs_queue_state
     ON conveyor_jobs (queue, state);
-PRAGMA user_version = 1;
+CREATE TABLE IF NOT EXISTS conveyor_workers (
+    key          TEXT PRIMARY KEY,
+    info         TEXT NOT NULL,                   -- WorkerInfo as JSON
+    started_at   REAL NOT NULL,
+    expires_at   REAL NOT NULL
+);
+PRAGMA user_version = 2;

@@ -30,6 +30,7 @@ from conveyor.backends.base import (
     NewJob,
     Page,
     Recovery,
+    WorkerInfo,
 )
 from conveyor.exceptions import DuplicateJobError, JobStateError
 
@@ -850,6 +851,91 @@ class CancelConformance:
         assert stored(backend, "j1").state is JobState.QUEUED
 
 
+class RequeueConformance:
+    """Failed and canceled jobs go back to their queue on request."""
+
+    def test_requeue_puts_a_failed_job_at_the_back_with_fresh_attempts(
+        self, backend: Backend
+    ) -> None:
+        backend.enqueue([new_job("bad"), new_job("waiting")], now=NOW)
+        record = claim_one(backend)
+        complete(backend, outcome(record, JobState.FAILED, error=error("boom")), NOW + 1)
+        assert backend.requeue(["bad"], now=NOW + 2) == ["bad"]
+        again = stored(backend, "bad")
+        assert again.state is JobState.QUEUED
+        assert again.attempts == 0
+        assert again.ended_at is None
+        assert [e.message for e in again.errors] == ["boom"]
+        assert drain(backend, [QUEUE], now=NOW + 3) == ["waiting", "bad"]
+
+    def test_requeue_of_a_canceled_job_makes_it_claimable(self, backend: Backend) -> None:
+        backend.enqueue([new_job("stopped")], now=NOW)
+        claim_one(backend)
+        backend.cancel("stopped", now=NOW + 1)
+        assert backend.requeue(["stopped"], now=NOW + 2) == ["stopped"]
+        assert claim_one(backend, now=NOW + 3).id == "stopped"
+
+    def test_requeue_leaves_other_states_and_unknown_ids_alone(self, backend: Backend) -> None:
+        backend.enqueue([new_job("done"), new_job("running"), new_job("queued")], now=NOW)
+        finished = claim_one(backend)
+        complete(backend, outcome(finished, JobState.FINISHED, result=b"r"), NOW + 1)
+        running = claim_one(backend, now=NOW + 1)
+        assert backend.requeue(["done", "running", "queued", "nobody"], now=NOW + 2) == []
+        assert stored(backend, "done").state is JobState.FINISHED
+        assert stored(backend, "running").lease_token == running.lease_token
+        assert ids(backend.list_jobs([QUEUE])) == ["queued"]
+
+    def test_a_requeued_job_is_not_purged_by_its_old_retention(self, backend: Backend) -> None:
+        backend.enqueue([new_job("bad", failure_ttl=10)], now=NOW)
+        record = claim_one(backend)
+        complete(backend, outcome(record, JobState.FAILED, error=error("boom")), NOW)
+        backend.requeue(["bad"], now=NOW + 1)
+        backend.purge(now=NOW + 100)
+        assert stored(backend, "bad").state is JobState.QUEUED
+
+
+def worker_info(key: str, queues: Sequence[str] = (QUEUE,), **changes: Any) -> WorkerInfo:
+    """A worker's registration."""
+    info = WorkerInfo(
+        key=key, queues=tuple(queues), host="host", pid=42, started_at=NOW, heartbeat_at=NOW
+    )
+    return dataclasses.replace(info, **changes)
+
+
+class WorkerRegistryConformance:
+    """Workers register with a heartbeat and vanish when it stops."""
+
+    def test_a_registered_worker_is_listed_with_its_details(self, backend: Backend) -> None:
+        info = worker_info("w1", jobs=("a",), finished=3, failed=1, state="busy")
+        backend.register_worker(info, ttl=30, now=NOW)
+        assert backend.workers("conveyor:conformance:", now=NOW + 1) == [info]
+
+    def test_a_heartbeat_replaces_the_registration(self, backend: Backend) -> None:
+        backend.register_worker(worker_info("w1"), ttl=30, now=NOW)
+        later = worker_info("w1", heartbeat_at=NOW + 20, finished=9)
+        backend.register_worker(later, ttl=30, now=NOW + 20)
+        assert backend.workers("conveyor:conformance:", now=NOW + 40) == [later]
+
+    def test_a_worker_whose_heartbeat_expired_is_gone(self, backend: Backend) -> None:
+        backend.register_worker(worker_info("w1"), ttl=30, now=NOW)
+        assert backend.workers("conveyor:conformance:", now=NOW + 31) == []
+
+    def test_an_unregistered_worker_is_gone(self, backend: Backend) -> None:
+        backend.register_worker(worker_info("w1"), ttl=30, now=NOW)
+        backend.unregister_worker("w1")
+        backend.unregister_worker("never-registered")
+        assert backend.workers("conveyor:conformance:", now=NOW) == []
+
+    def test_workers_are_listed_per_site_oldest_first(self, backend: Backend) -> None:
+        older = worker_info("w-old", started_at=NOW - 10)
+        newer = worker_info("w-new", queues=(OTHER_QUEUE, QUEUE))
+        foreign = worker_info("w-foreign", queues=("conveyor:elsewhere:default",))
+        for info in (newer, foreign, older):
+            backend.register_worker(info, ttl=30, now=NOW)
+        assert backend.workers("conveyor:conformance:", now=NOW) == [older, newer]
+        assert backend.workers("conveyor:elsewhere:", now=NOW) == [foreign]
+
+
 class BackendConformance(
     EnqueueConformance,
     ClaimConformance,
@@ -858,6 +944,8 @@ class BackendConformance(
     RetentionConformance,
     ListingConformance,
     CancelConformance,
+    RequeueConformance,
+    WorkerRegistryConformance,
 ):
     """Every conformance test; subclass it and provide the two fixtures.
 

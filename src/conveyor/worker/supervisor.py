@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 
 from conveyor import config as _config
 from conveyor.api import DEFAULT_QUEUE_NAME, backend, check_queue_name
-from conveyor.backends import Backend, Completion, ErrorInfo, JobRecord, JobState
+from conveyor.backends import Backend, Completion, ErrorInfo, JobRecord, JobState, WorkerInfo
 from conveyor.exceptions import BackendError, ConfigError
 from conveyor.functions import import_function
 from conveyor.retry import Retry
@@ -200,7 +201,8 @@ class _Loop:
         self.ran_any = False
         self.pending: list[Completion] = []
         now = time.monotonic()
-        self.next_heartbeat = now + min(worker.lease / 3, _HEARTBEAT_MAX)
+        self.next_heartbeat = now  # register at once
+        self.started_at = time.time()
         self.next_maintenance = now  # recover lost jobs at start-up
         self.idle_since = now
         self.backoff = 0.0
@@ -484,6 +486,7 @@ class _Loop:
             return
         self.next_heartbeat = now + min(self.worker.lease / 3, _HEARTBEAT_MAX)
         busy = [c for c in self.pool.busy() if c.running is not None]
+        self._register(busy)
         if not busy:
             return
         leases = [(c.running.record.id, c.running.token) for c in busy if c.running]
@@ -499,6 +502,26 @@ class _Loop:
                 extra=self._extra(record),
             )
             self.pool.kill(child)
+
+    def _register(self, busy: list[Child]) -> None:
+        """Tell the registry this worker is alive, and what it is doing."""
+        worker = self.worker
+        state = "stopping" if worker.stopping else "busy" if busy else "idle"
+        now = time.time()
+        info = WorkerInfo(
+            key=worker.key,
+            queues=tuple(worker.queues),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=self.started_at,
+            heartbeat_at=now,
+            concurrency=worker.concurrency,
+            jobs=tuple(c.running.record.id for c in busy if c.running is not None),
+            finished=worker.jobs_finished,
+            failed=worker.jobs_failed,
+            state=state,
+        )
+        self.store.register_worker(info, ttl=worker.lease, now=now)
 
     def _maintain_if_due(self) -> None:
         now = time.monotonic()
@@ -536,6 +559,10 @@ class _Loop:
 
     def shutdown(self) -> None:
         """Stop children; jobs still running (cold shutdown) go back to their queues."""
+        try:
+            self.store.unregister_worker(self.worker.key)
+        except BackendError as exc:
+            log.warning("Worker %s could not unregister: %s", self.worker.key, exc)
         interrupted = [c for c in self.pool.busy() if c.running is not None]
         if not interrupted:
             self.pool.stop_idle(wait=5.0)

@@ -44,6 +44,7 @@ from conveyor.backends.base import (
     NewJob,
     Page,
     Recovery,
+    WorkerInfo,
 )
 from conveyor.exceptions import (
     BackendError,
@@ -64,6 +65,7 @@ _SCRIPTS = (
     "purge",
     "cancel",
     "clear",
+    "requeue",
 )
 _INT_FIELDS = ("timeout", "result_ttl", "failure_ttl", "max_attempts", "attempts")
 _FLOAT_FIELDS = (
@@ -437,6 +439,44 @@ class RedisBackend(Backend):
                 if removed < _BATCH:
                     break
         return cleared
+
+    def requeue(self, job_ids: Sequence[str], *, now: float) -> list[str]:
+        if not job_ids:
+            return []
+        return [m.decode() for m in self._run("requeue", [_text(now), *job_ids])]
+
+    # -- workers -----------------------------------------------------------
+    def _workers_key(self, queues: Sequence[str]) -> str:
+        site = queues[0].split(":", 2)[:2] if queues else ["", ""]
+        return self._key("workers", ":".join(site) + ":")
+
+    def register_worker(self, info: WorkerInfo, *, ttl: float, now: float) -> None:
+        with self._translated():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.set(self._key("worker", info.key), json.dumps(info.to_dict()), px=int(ttl * 1000))
+            pipe.zadd(self._workers_key(info.queues), {info.key: now + ttl})
+            pipe.execute()
+
+    def unregister_worker(self, key: str) -> None:
+        with self._translated():
+            raw = self._redis.get(self._key("worker", key))
+            if raw is None:
+                return
+            info = WorkerInfo.from_dict(json.loads(raw))
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(self._key("worker", key))
+            pipe.zrem(self._workers_key(info.queues), key)
+            pipe.execute()
+
+    def workers(self, prefix: str, *, now: float) -> list[WorkerInfo]:
+        index = self._key("workers", prefix)
+        with self._translated():
+            self._redis.zremrangebyscore(index, "-inf", _text(now))
+            keys = [k.decode() for k in self._redis.zrange(index, 0, -1)]
+            raws = self._redis.mget([self._key("worker", k) for k in keys]) if keys else []
+        found = [WorkerInfo.from_dict(json.loads(raw)) for raw in raws if raw is not None]
+        found = [w for w in found if any(q.startswith(prefix) for q in w.queues)]
+        return sorted(found, key=lambda w: (w.started_at, w.key))
 
     def close(self) -> None:
         self._redis.close()
