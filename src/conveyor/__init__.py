@@ -38,7 +38,17 @@ from conveyor.exceptions import (
     ValidationError,
 )
 from conveyor.job import Job, dictize_job
-from conveyor.manage import job_cancel, job_clear, job_count, job_list, job_show
+from conveyor.manage import (
+    job_cancel,
+    job_clear,
+    job_count,
+    job_list,
+    job_requeue,
+    job_requeue_failed,
+    job_show,
+    queue_list,
+    worker_list,
+)
 from conveyor.retry import Retry
 from conveyor.worker import Worker
 
@@ -79,7 +89,11 @@ __all__ = [
     "job_count",
     "job_from_id",
     "job_list",
+    "job_requeue",
+    "job_requeue_failed",
     "job_show",
+    "queue_list",
     "remove_queue_name_prefix",
     "test_job",
+    "worker_list",
 ]

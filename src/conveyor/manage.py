@@ -16,8 +16,8 @@ from typing import Any
 from conveyor import config as _config
 from conveyor.api import backend, check_queue_name, job_from_id
 from conveyor.backends import JobState
-from conveyor.exceptions import InvalidJobError, NoSuchJobError, ValidationError
-from conveyor.job import Job, dictize_job
+from conveyor.exceptions import InvalidJobError, JobStateError, NoSuchJobError, ValidationError
+from conveyor.job import Job, dictize_job, format_time
 
 log = logging.getLogger("conveyor.jobs")
 
@@ -161,3 +161,66 @@ def job_clear(queues: Sequence[str] | None = None) -> list[str]:
         )
         result.append(short)
     return result
+
+
+def job_requeue(id: str) -> dict[str, Any]:
+    """Put a failed or canceled job back on its queue; the job as it is now.
+
+    Its attempts start again from zero; the errors of earlier attempts stay in
+    its record. Any other state raises JobStateError and changes nothing.
+    """
+    job = job_from_id(_require_id(id))
+    if not backend().requeue([job.id], now=time.time()):
+        raise JobStateError(
+            f"Job {job.id} is {job.state.value}; only failed or canceled jobs can be requeued"
+        )
+    log.info("Requeued background job %s", job.id, extra={"job_id": job.id})
+    return job_show(job.id)
+
+
+def job_requeue_failed(queues: Sequence[str] | None = None) -> list[str]:
+    """Put every failed job of the given queues (default: all) back; their ids."""
+    config = _config.current()
+    names = _full_names(_queue_list(queues), config)
+    store = backend(config)
+    failed = store.list_jobs(names, states=[JobState.FAILED]).items
+    moved = store.requeue([record.id for record in failed], now=time.time())
+    for job_id in moved:
+        log.info("Requeued background job %s", job_id, extra={"job_id": job_id})
+    return moved
+
+
+def queue_list() -> list[dict[str, Any]]:
+    """This site's queues, each with its number of jobs in every state."""
+    config = _config.current()
+    names = backend(config).queue_names(config.queue_prefix)
+    counts = backend(config).count(names)
+    prefix = len(config.queue_prefix)
+    return [
+        {"name": name[prefix:], **{state.value: counts[name].get(state, 0) for state in JobState}}
+        for name in names
+    ]
+
+
+def worker_list() -> list[dict[str, Any]]:
+    """Live workers serving this site's queues: where they run, what they do."""
+    config = _config.current()
+    prefix = len(config.queue_prefix)
+    found = []
+    for info in backend(config).workers(config.queue_prefix, now=time.time()):
+        found.append(
+            {
+                "key": info.key,
+                "host": info.host,
+                "pid": info.pid,
+                "queues": [name[prefix:] for name in info.queues],
+                "state": info.state,
+                "started": format_time(info.started_at),
+                "heartbeat": format_time(info.heartbeat_at),
+                "concurrency": info.concurrency,
+                "jobs": list(info.jobs),
+                "finished": info.finished,
+                "failed": info.failed,
+            }
+        )
+    return found

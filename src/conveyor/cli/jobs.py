@@ -234,3 +234,74 @@ def test(queues: tuple[str, ...]) -> None:
     for queue in queues or (conveyor.DEFAULT_QUEUE_NAME,):
         job = conveyor.enqueue(conveyor.test_job, ["A test job"], title="A test job", queue=queue)
         click.secho(f'Added test job {job.id} to queue "{queue}"', fg="green")
+
+
+@jobs.command(short_help="Put failed jobs back on their queue.")
+@click.option(
+    "--all-failed", is_flag=True, help="Requeue every failed job (of the given queues, or all)."
+)
+@click.argument("args", nargs=-1, metavar="ID | [--all-failed] [QUEUES...]")
+def requeue(all_failed: bool, args: tuple[str, ...]) -> None:
+    """Put a failed or canceled job back on its queue, or every failed job.
+
+        conveyor jobs requeue ID
+
+        conveyor jobs requeue --all-failed [QUEUES...]
+
+    A requeued job starts again with a fresh attempt count; the errors of its
+    earlier attempts stay in its record.
+    """
+    if all_failed:
+        moved = conveyor.job_requeue_failed(list(args) or None)
+        if not moved:
+            click.secho("There are no failed jobs.", fg="green")
+        for job_id in moved:
+            click.secho(f"Requeued job {job_id}", fg="green")
+        return
+    if len(args) != 1:
+        raise click.UsageError("Give one job ID, or --all-failed [QUEUES...]")
+    job = conveyor.job_requeue(args[0])
+    click.secho(f'Requeued job {job["id"]} to queue "{job["queue"]}"', fg="green")
+
+
+@jobs.command(short_help="List live workers.")
+@click.option("--json", "as_json", is_flag=True, help="Print the workers as JSON.")
+def workers(as_json: bool) -> None:
+    """List the live workers of this site.
+
+    One line per worker: its key, host and pid, state, the queues it listens
+    on, when it started, and how many jobs it finished and failed; then the
+    jobs it is running. A worker that stopped beating (killed, machine lost)
+    disappears once its heartbeat expires.
+    """
+    found = conveyor.worker_list()
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        click.secho("There are no live workers.", fg="green")
+        return
+    for info in found:
+        queues = ", ".join(f'"{q}"' for q in info["queues"])
+        click.echo(
+            f"{info['key']} {info['host']}:{info['pid']} {info['state']} queues {queues}"
+            f" started {info['started']} finished {info['finished']} failed {info['failed']}"
+        )
+        for job_id in info["jobs"]:
+            click.echo(f"    running {job_id}")
+
+
+@jobs.command(short_help="List queues with their job counts.")
+@click.option("--json", "as_json", is_flag=True, help="Print the queues as JSON.")
+def queues(as_json: bool) -> None:
+    """List this site's queues with the number of jobs in each state."""
+    found = conveyor.queue_list()
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        click.secho("There are no queues.", fg="green")
+        return
+    for queue in found:
+        counts = " ".join(f"{state}={queue[state]}" for state in STATES)
+        click.echo(f"{queue['name']} {counts}")
