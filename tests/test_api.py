@@ -492,3 +492,10 @@ def test_the_public_names_are_pinned() -> None:
     }
     for name in conveyor.__all__:
         assert hasattr(conveyor, name), name
+
+
+def test_a_none_in_rq_kwargs_does_not_conflict_with_a_keyword() -> None:
+    rq_kwargs = {"timeout": None}
+    job = conveyor.enqueue(conveyor_test_jobs.succeed, timeout=5, rq_kwargs=rq_kwargs)
+    assert job.timeout == 5
+    assert rq_kwargs == {"timeout": None}

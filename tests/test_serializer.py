@@ -114,7 +114,7 @@ def test_an_unknown_payload_format_is_refused() -> None:
 
 # -- through enqueue() -----------------------------------------------------------------------
 def test_enqueue_refuses_an_unserializable_argument_and_stores_nothing() -> None:
-    with pytest.raises(SerializationError, match=r"^args\[0\]\['x'\] is a set"):
+    with pytest.raises(SerializationError, match=r"^args\[0\]\['x'\] is of type set"):
         conveyor.enqueue(conveyor_test_jobs.succeed, [{"x": {1}}])
     assert issubclass(SerializationError, InvalidJobError)
     assert conveyor.job_list() == []

@@ -148,7 +148,9 @@ def _options(rq_kwargs: Mapping[str, Any] | None, options: Mapping[str, Any]) ->
                 f" conveyor supports {', '.join(sorted(RQ_KWARGS))}"
             )
         for key, value in rq_kwargs.items():
-            if key in merged and merged[key] is not None:
+            if value is None:
+                continue
+            if merged.get(key) is not None:
                 raise InvalidJobError(f"{key!r} was given both as a keyword and in rq_kwargs")
             merged[key] = value
     return merged

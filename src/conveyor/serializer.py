@@ -47,7 +47,7 @@ def _check_json(value: Any, path: str) -> None:
             _check_json(item, f"{path}[{key!r}]")
         return
     raise SerializationError(
-        f"{path} is a {type(value).__name__}, which JSON cannot store"
+        f"{path} is of type {type(value).__name__}, which JSON cannot store"
         " (pass plain str/int/float/bool/None/list/dict values, or set"
         " conveyor.serializer = pickle)"
     )
