@@ -115,3 +115,39 @@ def touch_then_wait(path: str, release: str, timeout: float = 30.0) -> None:
             raise TimeoutError(f"{release} did not appear within {timeout}s")
         time.sleep(0.01)
     touch(path, "done")
+
+
+# -- for tests/test_reliability.py, tests/test_retry.py and tests/test_registry.py --------
+def wait_on_first_run(path: str, release: str, timeout: float = 30.0) -> None:
+    """Write the pid; the first run then waits for ``release``, a rerun does not. "done" last."""
+    first = not Path(path).exists()
+    touch(path)
+    deadline = time.monotonic() + timeout
+    while first and not Path(release).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{release} did not appear within {timeout}s")
+        time.sleep(0.01)
+    touch(path, "done")
+
+
+def touch_then_kill_self(path: str) -> None:
+    """A poison job: write the pid, then die as a crash would, every time."""
+    touch(path)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def sleep_in_c(path: str, seconds: int) -> None:
+    """Write the pid, then block in C code (libc's sleep), out of Python's reach."""
+    import ctypes
+
+    touch(path)
+    ctypes.CDLL(None).sleep(seconds)
+
+
+def fail_times(path: str, times: int) -> int:
+    """Raise on the first ``times`` runs (counted by lines in ``path``), then return the run."""
+    done = len(Path(path).read_text(encoding="utf-8").splitlines()) if Path(path).exists() else 0
+    touch(path)
+    if done < times:
+        raise RuntimeError(f"failure {done + 1} of {times}")
+    return done + 1

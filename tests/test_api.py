@@ -99,8 +99,8 @@ def test_enqueue_logs_the_job_with_and_without_title(caplog: pytest.LogCaptureFi
 @pytest.mark.parametrize(
     ("call", "fragment"),
     [
-        ({"queue": ""}, "A queue name must be a non-empty string"),
-        ({"queue": 5}, "A queue name must be a non-empty string"),
+        ({"queue": ""}, "A queue name must be a non-blank string"),
+        ({"queue": 5}, "A queue name must be a non-blank string"),
         ({"queue": "x" * 201}, "too long"),
         ({"queue": "bad\nname"}, "control characters"),
         ({"title": 5}, "title must be a string"),
@@ -499,3 +499,10 @@ def test_a_none_in_rq_kwargs_does_not_conflict_with_a_keyword() -> None:
     job = conveyor.enqueue(conveyor_test_jobs.succeed, timeout=5, rq_kwargs=rq_kwargs)
     assert job.timeout == 5
     assert rq_kwargs == {"timeout": None}
+
+
+@pytest.mark.parametrize("name", [" ", "\t", "  "])
+def test_a_blank_queue_name_is_refused(name: str) -> None:
+    with pytest.raises(InvalidJobError, match="non-blank"):
+        conveyor.enqueue(conveyor_test_jobs.succeed, queue=name)
+    assert conveyor.get_all_queues() == []

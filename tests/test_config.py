@@ -392,3 +392,19 @@ def test_override_refuses_bad_settings_and_changes_nothing(
     with pytest.raises(ConfigError, match=fragment), config.override(settings):
         pytest.fail("the body must not run")
     assert config.current() is before
+
+
+def test_a_short_key_in_the_conveyor_section_suggests_the_full_key(tmp_path: Path) -> None:
+    ini = tmp_path / "short.ini"
+    ini.write_text("[conveyor]\ntimeout = 3\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'timeout' .*'conveyor\.jobs\.timeout'"):
+        config.load(ini, env={})
+
+
+def test_an_unknown_log_level_is_refused_when_the_config_loads(tmp_path: Path) -> None:
+    ini = tmp_path / "level.ini"
+    ini.write_text("[conveyor]\nconveyor.worker.log_level = loud\n")
+    with pytest.raises(
+        ConfigError, match=r"conveyor\.worker\.log_level: 'loud' is not a log level"
+    ):
+        config.load(ini, env={})

@@ -62,8 +62,8 @@ def remove_queue_name_prefix(name: str) -> str:
 
 def check_queue_name(name: object) -> str:
     """``name`` if it can name a queue, else InvalidJobError saying why."""
-    if not isinstance(name, str) or not name:
-        raise InvalidJobError(f"A queue name must be a non-empty string, not {name!r}")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidJobError(f"A queue name must be a non-blank string, not {name!r}")
     if len(name) > _MAX_QUEUE_NAME or not name.isprintable():
         raise InvalidJobError(
             f"Queue name {name[:40]!r} is too long or has control characters"

@@ -119,6 +119,13 @@ def _backend_url(text: str) -> str:
     return value
 
 
+def _log_level(text: str) -> str:
+    value = text.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError(f"{text!r} is not a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One declared configuration key."""
@@ -157,7 +164,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("conveyor.worker.max_jobs_per_child", "max_jobs_per_child", _at_least(0)),
     Setting("conveyor.worker.init", "worker_init", _import_path),
     Setting("conveyor.worker.before_fork", "worker_before_fork", _import_path),
-    Setting("conveyor.worker.log_level", "worker_log_level", lambda t: t.strip().upper()),
+    Setting("conveyor.worker.log_level", "worker_log_level", _log_level),
 )
 KNOWN_KEYS = {s.key for s in SETTINGS}
 
@@ -193,6 +200,14 @@ class Config:
         return f"conveyor:{self.site_id}:"
 
 
+def _full_key_hint(short: str) -> str:
+    """The declared key a short name most likely means."""
+    for key in sorted(KNOWN_KEYS):
+        if key.endswith("." + short):
+            return key
+    return "conveyor.backend"
+
+
 def _read_ini(path: Path) -> dict[str, str]:
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
@@ -218,7 +233,7 @@ def _read_ini(path: Path) -> dict[str, str]:
                     continue
                 raise ConfigError(
                     f"Config file {path}, [conveyor]: unknown key {key!r}"
-                    f" (keys are written in full, e.g. 'conveyor.{key}')"
+                    f" (keys are written in full, e.g. {_full_key_hint(key)!r})"
                 )
             values[key] = raw.replace("%(here)s", here)
     return values

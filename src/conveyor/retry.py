@@ -67,7 +67,7 @@ class Retry:
         interval = self.interval
         base: float
         if isinstance(interval, (int, float)):
-            base = min(interval * self.backoff ** (retry_number - 1), self.max_interval)
+            base = float(min(interval * self.backoff ** (retry_number - 1), self.max_interval))
         else:
             base = float(interval[min(retry_number, len(interval)) - 1])
         if self.jitter:
