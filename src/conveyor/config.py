@@ -162,6 +162,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("conveyor.worker.concurrency", "worker_concurrency", _at_least(1)),
     Setting("conveyor.worker.lease", "worker_lease", _at_least(2)),
     Setting("conveyor.worker.max_jobs_per_child", "max_jobs_per_child", _at_least(0)),
+    Setting("conveyor.worker.prefetch", "worker_prefetch", _at_least(0)),
     Setting("conveyor.worker.init", "worker_init", _import_path),
     Setting("conveyor.worker.before_fork", "worker_before_fork", _import_path),
     Setting("conveyor.worker.log_level", "worker_log_level", _log_level),
@@ -186,6 +187,7 @@ class Config:
     worker_concurrency: int = 1
     worker_lease: int = 30
     max_jobs_per_child: int = 1000
+    worker_prefetch: int = 32
     worker_init: str = ""
     worker_before_fork: str = ""
     worker_log_level: str = "INFO"

@@ -218,6 +218,21 @@ class WorkerInfo:
         )
 
 
+@dataclass(frozen=True)
+class ApiToken:
+    """A web API token as stored: its hash, never the token itself.
+
+    ``site_id`` scopes it: a token opens only the web API of the site it was
+    created for, and names are unique within a site.
+    """
+
+    name: str
+    hash: str  # hex SHA-256 of the token
+    read_only: bool
+    created_at: float
+    site_id: str
+
+
 class Backend(ABC):
     """A job store. One instance belongs to one process; never share it across a fork."""
 
@@ -256,6 +271,29 @@ class Backend(ABC):
     @abstractmethod
     def complete(self, completions: Sequence[Completion], *, now: float) -> list[bool]:
         """Record outcomes; False for each whose token no longer holds the lease."""
+
+    def complete_and_claim(
+        self,
+        completions: Sequence[Completion],
+        queues: Sequence[str],
+        *,
+        worker: str,
+        lease: float,
+        now: float,
+        limit: int,
+        wait: float = 0.0,
+    ) -> tuple[list[bool], list[JobRecord]]:
+        """``complete(completions)`` then ``claim(...)``: one round trip where a backend can.
+
+        The outcomes are recorded before any waiting for new jobs.
+        """
+        accepted = self.complete(completions, now=now) if completions else []
+        claimed = (
+            self.claim(queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait)
+            if limit > 0
+            else []
+        )
+        return accepted, claimed
 
     @abstractmethod
     def extend(self, leases: Sequence[tuple[str, str]], *, lease: float, now: float) -> list[bool]:
@@ -342,6 +380,23 @@ class Backend(ABC):
     @abstractmethod
     def workers(self, prefix: str, *, now: float) -> list[WorkerInfo]:
         """Live workers serving a queue that starts with ``prefix``, oldest first."""
+
+    # -- web API tokens ----------------------------------------------------
+    @abstractmethod
+    def save_token(self, token: ApiToken) -> None:
+        """Store a new token; DuplicateTokenError if its site has one of that name already."""
+
+    @abstractmethod
+    def tokens(self, site_id: str) -> list[ApiToken]:
+        """The tokens of one site, sorted by name."""
+
+    @abstractmethod
+    def revoke_token(self, site_id: str, name: str) -> bool:
+        """Delete a site's token by name; False if it had none of that name."""
+
+    @abstractmethod
+    def find_token(self, token_hash: str) -> ApiToken | None:
+        """The token with this hash, whichever its site, or None."""
 
     # -- lifecycle -------------------------------------------------------
     def close(self) -> None:  # noqa: B027 -- optional hook, most backends hold one connection

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from conveyor.backends.base import (
     ENDED_STATES,
+    ApiToken,
     Backend,
     Completion,
     ErrorInfo,
@@ -45,6 +46,7 @@ from conveyor.exceptions import (
     BackendUnavailable,
     ConfigError,
     DuplicateJobError,
+    DuplicateTokenError,
     JobStateError,
 )
 
@@ -303,29 +305,69 @@ class SQLiteBackend(Backend):
         self, queues: Sequence[str], worker: str, lease: float, now: float, limit: int
     ) -> list[JobRecord]:
         with self._write() as db:
-            version = int(db.execute("PRAGMA data_version").fetchone()[0])
-            self._promote_due(db, queues, now)
-            ids: list[str] = []
-            for queue in queues:
-                rows = db.execute(
-                    "SELECT id FROM conveyor_jobs WHERE queue=? AND state='queued'"
-                    " ORDER BY position LIMIT ?",
-                    (queue, limit - len(ids)),
-                ).fetchall()
-                ids.extend(row[0] for row in rows)
-                if len(ids) >= limit:
-                    break
-            if not ids:
-                next_due = db.execute(
-                    "SELECT MIN(run_at) FROM conveyor_jobs WHERE state='scheduled'"
-                ).fetchone()[0]
-                due = min(now + _RECHECK_SECONDS, next_due or float("inf"))
-                claimed: list[JobRecord] = []
-            else:
-                claimed = self._mark_started(db, ids, worker, lease, now)
-        if not ids:
-            self._idle_seen = (version, due)
+            claimed, idle = self._claim_in(db, queues, worker, lease, now, limit)
+        if idle is not None:
+            self._idle_seen = idle
         return claimed
+
+    def _claim_in(
+        self,
+        db: sqlite3.Connection,
+        queues: Sequence[str],
+        worker: str,
+        lease: float,
+        now: float,
+        limit: int,
+    ) -> tuple[list[JobRecord], tuple[int, float] | None]:
+        """Claim inside the caller's write transaction.
+
+        When nothing was claimed, also returns (data_version, time of the next
+        due retry) for the idle check of later claims.
+        """
+        version = int(db.execute("PRAGMA data_version").fetchone()[0])
+        self._promote_due(db, queues, now)
+        ids: list[str] = []
+        for queue in queues:
+            rows = db.execute(
+                "SELECT id FROM conveyor_jobs WHERE queue=? AND state='queued'"
+                " ORDER BY position LIMIT ?",
+                (queue, limit - len(ids)),
+            ).fetchall()
+            ids.extend(row[0] for row in rows)
+            if len(ids) >= limit:
+                break
+        if ids:
+            return self._mark_started(db, ids, worker, lease, now), None
+        next_due = db.execute(
+            "SELECT MIN(run_at) FROM conveyor_jobs WHERE state='scheduled'"
+        ).fetchone()[0]
+        return [], (version, min(now + _RECHECK_SECONDS, next_due or float("inf")))
+
+    def complete_and_claim(
+        self,
+        completions: Sequence[Completion],
+        queues: Sequence[str],
+        *,
+        worker: str,
+        lease: float,
+        now: float,
+        limit: int,
+        wait: float = 0.0,
+    ) -> tuple[list[bool], list[JobRecord]]:
+        if limit <= 0 or not completions:
+            return super().complete_and_claim(
+                completions, queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait
+            )
+        with self._write() as db:
+            accepted = [self._complete_one(db, done, now) for done in completions]
+            claimed, idle = self._claim_in(db, queues, worker, lease, now, limit)
+        if idle is not None:
+            self._idle_seen = idle
+        if claimed or wait <= 0:
+            return accepted, claimed
+        return accepted, self.claim(
+            queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait
+        )
 
     @staticmethod
     def _mark_started(
@@ -618,6 +660,56 @@ class SQLiteBackend(Backend):
         for (queue,) in rows:
             cleared[queue] += 1
         return cleared
+
+    # -- web API tokens ------------------------------------------------------
+    def save_token(self, token: ApiToken) -> None:
+        with self._write() as db:
+            try:
+                db.execute(
+                    "INSERT INTO conveyor_tokens (site_id, name, hash, read_only, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (
+                        token.site_id,
+                        token.name,
+                        token.hash,
+                        int(token.read_only),
+                        token.created_at,
+                    ),
+                )
+            except sqlite3.IntegrityError:  # the (site_id, name) key, or the hash
+                raise DuplicateTokenError(token.name) from None
+
+    @staticmethod
+    def _token(row: sqlite3.Row) -> ApiToken:
+        return ApiToken(
+            name=row["name"],
+            hash=row["hash"],
+            read_only=bool(row["read_only"]),
+            created_at=row["created_at"],
+            site_id=row["site_id"],
+        )
+
+    def tokens(self, site_id: str) -> list[ApiToken]:
+        rows = self._read(
+            "SELECT site_id, name, hash, read_only, created_at FROM conveyor_tokens"
+            " WHERE site_id=? ORDER BY name",
+            (site_id,),
+        )
+        return [self._token(row) for row in rows]
+
+    def revoke_token(self, site_id: str, name: str) -> bool:
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM conveyor_tokens WHERE site_id=? AND name=?", (site_id, name)
+            )
+            return cursor.rowcount == 1
+
+    def find_token(self, token_hash: str) -> ApiToken | None:
+        rows = self._read(
+            "SELECT site_id, name, hash, read_only, created_at FROM conveyor_tokens WHERE hash=?",
+            (token_hash,),
+        )
+        return self._token(rows[0]) if rows else None
 
     def close(self) -> None:
         with self._lock:

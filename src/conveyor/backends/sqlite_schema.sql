@@ -1,4 +1,4 @@
--- conveyor's SQLite schema, version 2 (1 had no workers table). Applied idempotently when a backend opens.
+-- conveyor's SQLite schema, version 3 (1 had no workers table, 2 no tokens table). Applied idempotently when a backend opens.
 CREATE TABLE IF NOT EXISTS conveyor_jobs (
     id               TEXT PRIMARY KEY,
     queue            TEXT NOT NULL,
@@ -43,4 +43,12 @@ CREATE TABLE IF NOT EXISTS conveyor_workers (
     started_at   REAL NOT NULL,
     expires_at   REAL NOT NULL
 );
-PRAGMA user_version = 2;
+CREATE TABLE IF NOT EXISTS conveyor_tokens (
+    site_id      TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    hash         TEXT NOT NULL UNIQUE,            -- SHA-256 of the token; the token is never stored
+    read_only    INTEGER NOT NULL,
+    created_at   REAL NOT NULL,
+    PRIMARY KEY (site_id, name)
+);
+PRAGMA user_version = 3;

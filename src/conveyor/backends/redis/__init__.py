@@ -13,7 +13,9 @@ change is atomic however many clients race. Keys (``conveyor:...``):
   even with no worker running);
 - ``queues:<site prefix>``: a site's queue names; ``wake:<queue>``: a token
   list idle workers block on (BLPOP), so a claim starts within a round trip
-  of an enqueue without polling.
+  of an enqueue without polling;
+- ``tokens``: web API tokens (hashes only), one JSON field per
+  ``<site_id>:<name>``.
 
 Listing and clearing touch only the queue's own keys, never ``KEYS``/``SCAN``.
 Requires Redis 6.2 or newer, a single server or a primary (not Redis Cluster).
@@ -22,6 +24,7 @@ Requires Redis 6.2 or newer, a single server or a primary (not Redis Cluster).
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import secrets
 import time
@@ -36,6 +39,7 @@ from redis.commands.core import Script
 
 from conveyor.backends.base import (
     ENDED_STATES,
+    ApiToken,
     Backend,
     Completion,
     ErrorInfo,
@@ -51,6 +55,7 @@ from conveyor.exceptions import (
     BackendUnavailable,
     ConfigError,
     DuplicateJobError,
+    DuplicateTokenError,
     JobStateError,
 )
 
@@ -263,7 +268,53 @@ class RedisBackend(Backend):
                 self._redis.blpop(wake_keys, timeout=max(remaining, 0.001))
             elapsed = time.monotonic() - started
 
+    def complete_and_claim(
+        self,
+        completions: Sequence[Completion],
+        queues: Sequence[str],
+        *,
+        worker: str,
+        lease: float,
+        now: float,
+        limit: int,
+        wait: float = 0.0,
+    ) -> tuple[list[bool], list[JobRecord]]:
+        if limit <= 0 or not completions:
+            return super().complete_and_claim(
+                completions, queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait
+            )
+        tokens = [secrets.token_hex(8) for _ in range(limit)]
+        claim_args: list[Any] = [
+            worker,
+            _text(now + lease),
+            _text(now),
+            limit,
+            len(queues),
+            *queues,
+            *tokens,
+        ]
+        with self._translated():
+            pipe = self._redis.pipeline(transaction=False)
+            self._scripts["complete"](
+                keys=[], args=[self.ns, *self._completion_args(completions, now)], client=pipe
+            )
+            self._scripts["claim"](keys=[], args=[self.ns, *claim_args], client=pipe)
+            flags, reply = pipe.execute()
+        claimed = [_flat_record(flat) for flat in reply]
+        accepted = [bool(flag) for flag in flags]
+        if claimed or wait <= 0:
+            return accepted, claimed
+        return accepted, self.claim(
+            queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait
+        )
+
     def complete(self, completions: Sequence[Completion], *, now: float) -> list[bool]:
+        return [
+            bool(flag) for flag in self._run("complete", self._completion_args(completions, now))
+        ]
+
+    @staticmethod
+    def _completion_args(completions: Sequence[Completion], now: float) -> list[Any]:
         args: list[Any] = [_text(now), len(completions)]
         for done in completions:
             if done.state not in {
@@ -282,7 +333,7 @@ class RedisBackend(Backend):
                 json.dumps(done.error.to_dict()) if done.error else "",
                 _text(done.run_at if done.run_at is not None else now),
             ]
-        return [bool(flag) for flag in self._run("complete", args)]
+        return args
 
     def extend(self, leases: Sequence[tuple[str, str]], *, lease: float, now: float) -> list[bool]:
         args: list[Any] = [_text(now), _text(now + lease), len(leases)]
@@ -477,6 +528,55 @@ class RedisBackend(Backend):
         found = [WorkerInfo.from_dict(json.loads(raw)) for raw in raws if raw is not None]
         found = [w for w in found if any(q.startswith(prefix) for q in w.queues)]
         return sorted(found, key=lambda w: (w.started_at, w.key))
+
+    # -- web API tokens ------------------------------------------------------
+    # Few tokens exist (one per client), so a lookup by hash reads them all
+    # rather than keeping a second index that could drift from the first.
+    @staticmethod
+    def _token(raw: bytes) -> ApiToken:
+        data = json.loads(raw)
+        return ApiToken(
+            name=str(data["name"]),
+            hash=str(data["hash"]),
+            read_only=bool(data["read_only"]),
+            created_at=float(data["created_at"]),
+            site_id=str(data["site_id"]),
+        )
+
+    def save_token(self, token: ApiToken) -> None:
+        value = json.dumps(
+            {
+                "name": token.name,
+                "hash": token.hash,
+                "read_only": token.read_only,
+                "created_at": token.created_at,
+                "site_id": token.site_id,
+            }
+        )
+        with self._translated():
+            added = self._redis.hsetnx(self._key("tokens"), f"{token.site_id}:{token.name}", value)
+        if not added:
+            raise DuplicateTokenError(token.name)
+
+    def tokens(self, site_id: str) -> list[ApiToken]:
+        with self._translated():
+            raw = self._redis.hgetall(self._key("tokens"))
+        prefix = f"{site_id}:".encode()
+        found = [self._token(value) for field, value in raw.items() if field.startswith(prefix)]
+        return sorted(found, key=lambda token: token.name)
+
+    def revoke_token(self, site_id: str, name: str) -> bool:
+        with self._translated():
+            return bool(self._redis.hdel(self._key("tokens"), f"{site_id}:{name}"))
+
+    def find_token(self, token_hash: str) -> ApiToken | None:
+        with self._translated():
+            values = self._redis.hvals(self._key("tokens"))
+        for value in values:
+            token = self._token(value)
+            if hmac.compare_digest(token.hash, token_hash):
+                return token
+        return None
 
     def close(self) -> None:
         self._redis.close()

@@ -1,0 +1,373 @@
+"""The supervisor's loop: claim, hand out, collect, record, repeat.
+
+Speed comes from overlapping the three costs of a job: the backend round
+trip, the pipe to the child, and the job itself.
+
+- Completions are recorded in batches, in the same backend call that claims
+  the next jobs (``complete_and_claim``).
+- A small buffer of jobs is claimed ahead, so a child that reports is handed
+  its next job at once, before any backend I/O.
+- The buffer never hoards: it is sized from recent job durations (about
+  ``_BUFFER_SECONDS`` of work; none at all for slow jobs), and jobs that wait
+  in it longer than ``_HOLD`` are put back on their queue for other workers.
+
+Buffered jobs hold leases like running ones and are heartbeated with them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections import deque
+from multiprocessing.connection import wait as wait_for
+from typing import TYPE_CHECKING, Any
+
+from conveyor.backends import Backend, JobRecord, WorkerInfo
+from conveyor.exceptions import BackendError
+from conveyor.worker.child import Outcome
+from conveyor.worker.outcomes import Recorder, short
+from conveyor.worker.pool import Child, Pool, Running
+
+if TYPE_CHECKING:
+    from conveyor.worker.supervisor import Worker
+
+log = logging.getLogger("conveyor.worker")
+
+_IDLE_WAIT = 0.5  # longest blocking claim, so signals are noticed promptly
+_POLL = 0.01  # how often free children look for work while others are busy
+_HEARTBEAT_MAX = 2.0
+_BACKOFF_MAX = 30.0
+_BUFFER_SECONDS = 0.05  # work claimed ahead, per child, judged by recent durations
+_HOLD = 0.25  # a buffered job waiting longer than this goes back to its queue
+_FLUSH_AFTER = 0.05  # longest a completion waits for a batch
+_FLUSH_BATCH = 256
+
+
+class Loop:
+    """One run of ``Worker.work``."""
+
+    def __init__(self, worker: Worker, store: Backend, pool: Pool) -> None:
+        self.worker = worker
+        self.store = store
+        self.pool = pool
+        self.recorder = Recorder(worker.key)
+        self.buffer: deque[tuple[JobRecord, float]] = deque()  # claimed ahead, when
+        self.avg_duration: float | None = None
+        self.ran_any = False
+        now = time.monotonic()
+        self.next_heartbeat = now  # register at once
+        self.next_maintenance = now  # recover lost jobs at start-up
+        self.idle_since = now
+        self.started_at = time.time()
+        self.backoff = 0.0
+
+    # -- the loop ----------------------------------------------------------------
+    def run(self, burst: bool, max_idle_time: float | None) -> None:
+        while not self.worker.stopping_now:
+            try:
+                if self._step(burst, max_idle_time):
+                    return
+                self.backoff = 0.0
+            except BackendError as exc:
+                self._wait_out(exc)
+
+    def _step(self, burst: bool, max_idle_time: float | None) -> bool:
+        """One turn of the loop; True when the worker should stop."""
+        self._enforce_deadlines()
+        self._heartbeat_if_due()
+        self._maintain_if_due()
+        self._release_stale_buffer()
+        self._dispatch()
+        claimed = self._refill(burst)
+        self._dispatch()
+        if not self.pool.busy() and not self.buffer:
+            self.recorder.flush(self.store)
+            if self.worker.stopping:
+                return True
+            if claimed:
+                return False
+            if burst:
+                return True
+            idle = time.monotonic() - self.idle_since
+            return max_idle_time is not None and idle >= max_idle_time
+        self._collect()
+        return False
+
+    def _wait_out(self, exc: BackendError) -> None:
+        self.backoff = min(max(self.backoff * 2, 0.1), _BACKOFF_MAX)
+        log.error(
+            "Worker %s: backend error, retrying in %.1fs: %s",
+            self.worker.key,
+            self.backoff,
+            exc,
+            extra={"worker": self.worker.key},
+        )
+        wait_for([self.worker.wake_fd], self.backoff)
+        self._drain_wake()
+
+    # -- claiming ----------------------------------------------------------------
+    def _prefetch_target(self) -> int:
+        """How many jobs to hold ready beyond the free children."""
+        cap = self.worker.prefetch
+        if cap == 0 or self.avg_duration is None:
+            return 0
+        per_child = _BUFFER_SECONDS / max(self.avg_duration, 1e-6)
+        return min(cap, int(per_child * self.worker.concurrency))
+
+    def _refill(self, burst: bool) -> bool:
+        """Record pending outcomes and claim more jobs, in one backend call when both are due."""
+        if self.worker.stopping:
+            self._flush_if_due()
+            return False
+        target = self._prefetch_target()
+        starving = self.pool.free_slots() > len(self.buffer)
+        if not starving and (target == 0 or len(self.buffer) > target // 2):
+            self._flush_if_due()
+            return False
+        limit = self.pool.free_slots() + target - len(self.buffer)
+        waiting_is_fine = not (self.pool.busy() or self.buffer or burst)
+        batch = self.recorder.take()
+        try:
+            accepted, claimed = self.store.complete_and_claim(
+                batch,
+                self.worker.queues,
+                worker=self.worker.key,
+                lease=self.worker.lease,
+                now=time.time(),
+                limit=limit,
+                wait=self._idle_wait() if waiting_is_fine else 0.0,
+            )
+        except BaseException:
+            self.recorder.restore(batch)
+            raise
+        self.recorder.recorded(batch, accepted)
+        claimed_at = time.monotonic()
+        self.buffer.extend((record, claimed_at) for record in claimed)
+        if claimed:
+            self.ran_any = True
+            self.idle_since = claimed_at
+        return bool(claimed)
+
+    def _flush_if_due(self) -> None:
+        recorder = self.recorder
+        if not recorder.pending:
+            return
+        old = time.monotonic() - recorder.oldest >= _FLUSH_AFTER
+        if old or len(recorder.pending) >= _FLUSH_BATCH or not self.pool.busy():
+            recorder.flush(self.store)
+
+    def _idle_wait(self) -> float:
+        until_timer = min(self.next_heartbeat, self.next_maintenance) - time.monotonic()
+        return max(0.0, min(_IDLE_WAIT, until_timer))
+
+    def _release_stale_buffer(self) -> None:
+        """Hand back jobs that waited too long behind busy children (no hoarding)."""
+        if not self.buffer:
+            return
+        stale = time.monotonic() - self.buffer[0][1] > _HOLD
+        if not (stale or self.worker.stopping):
+            return
+        while self.buffer:
+            record, _ = self.buffer.popleft()
+            assert record.lease_token is not None
+            self.recorder.release(record, record.lease_token, "held too long")
+        self.recorder.flush(self.store)
+
+    # -- starting ----------------------------------------------------------------
+    def _dispatch(self) -> None:
+        """Give buffered jobs to free children."""
+        while self.buffer and self.pool.free_slots() > 0 and not self.worker.stopping:
+            record, _ = self.buffer.popleft()
+            self._start(record)
+
+    def _start(self, record: JobRecord) -> None:
+        assert record.lease_token is not None
+        began = time.monotonic()
+        deadline = None if record.timeout < 0 else began + record.timeout
+        running = Running(record, record.lease_token, began, deadline)
+        self.recorder.started(record)
+        try:
+            child = self.pool.idle_child()
+            self.pool.start(child, running)
+        except Exception:
+            log.exception("Worker %s could not start a child process", self.worker.key)
+            self.recorder.release(record, running.token, "not started")
+
+    # -- collecting ----------------------------------------------------------------
+    def _collect(self) -> None:
+        busy = self.pool.busy()
+        handles: list[Any] = [self.worker.wake_fd]
+        for child in busy:
+            handles.extend((child.conn, child.process.sentinel))
+        ready = set(wait_for(handles, self._collect_timeout()))
+        if self.worker.wake_fd in ready:
+            self._drain_wake()
+        for child in busy:
+            if child.conn in ready:
+                self._receive(child)
+            elif child.process.sentinel in ready:
+                self._child_died(child)
+
+    def _collect_timeout(self) -> float:
+        now = time.monotonic()
+        timers = [self.next_heartbeat, self.next_maintenance]
+        timers.extend(
+            c.running.deadline for c in self.pool.busy() if c.running and c.running.deadline
+        )
+        if self.recorder.pending:
+            timers.append(self.recorder.oldest + _FLUSH_AFTER)
+        if self.buffer:
+            timers.append(self.buffer[0][1] + _HOLD)
+        timeout = min(timers) - now
+        if self.pool.free_slots() > 0 and not self.worker.stopping:
+            timeout = min(timeout, _POLL)
+        return max(timeout, 0.0)
+
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self.worker.wake_fd, 1024)
+
+    def _receive(self, child: Child) -> None:
+        try:
+            outcome: Outcome = child.conn.recv()
+        except (EOFError, OSError):  # it died without reporting
+            self._child_died(child, may_have_reported=False)
+            return
+        running = child.running
+        assert running is not None
+        assert running.record.id == outcome.job_id
+        child.running = None
+        child.jobs_done += 1
+        self.pool.retire_if_spent(child)
+        self._dispatch()  # the next job first: the child should not wait for our bookkeeping
+        duration = outcome.duration
+        self.avg_duration = (
+            duration if self.avg_duration is None else 0.8 * self.avg_duration + 0.2 * duration
+        )
+        if outcome.ok:
+            self.recorder.finished_ok(running, outcome)
+        else:
+            self.recorder.raised(running, outcome)
+
+    def _child_died(self, child: Child, may_have_reported: bool = True) -> None:
+        # A dead child's pipe polls readable at EOF too: only try to read it once.
+        if (
+            may_have_reported
+            and child.running is not None
+            and not child.conn.closed
+            and child.conn.poll()
+        ):
+            self._receive(child)  # it reported before it exited
+            if child not in self.pool.children:
+                return
+        running = child.running
+        child.process.join(1.0)
+        how = child.describe_exit()
+        self.pool.kill(child)
+        if running is not None:
+            self.recorder.died(running, how)
+
+    # -- timers ------------------------------------------------------------------
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        for child in self.pool.busy():
+            running = child.running
+            if running is None or running.deadline is None or now < running.deadline:
+                continue
+            self.pool.kill(child)
+            self.recorder.timed_out(running, now)
+
+    def _heartbeat_if_due(self) -> None:
+        now = time.monotonic()
+        if now < self.next_heartbeat:
+            return
+        self.next_heartbeat = now + min(self.worker.lease / 3, _HEARTBEAT_MAX)
+        busy = [c for c in self.pool.busy() if c.running is not None]
+        self._register(busy)
+        leases = [(c.running.record.id, c.running.token) for c in busy if c.running]
+        leases += [(record.id, record.lease_token or "") for record, _ in self.buffer]
+        if not leases:
+            return
+        held = self.store.extend(leases, lease=self.worker.lease, now=time.time())
+        for child, still_held in zip(busy, held, strict=False):
+            if still_held or child.running is None:
+                continue
+            self.recorder.lost_lease(child.running.record)
+            self.pool.kill(child)
+        lost = {job_id for (job_id, _), ok in zip(leases, held, strict=False) if not ok}
+        if lost:  # buffered jobs canceled or taken over: never start them
+            self.buffer = deque(entry for entry in self.buffer if entry[0].id not in lost)
+
+    def _register(self, busy: list[Child]) -> None:
+        """Tell the registry this worker is alive, and what it is doing."""
+        worker = self.worker
+        state = "stopping" if worker.stopping else "busy" if busy else "idle"
+        now = time.time()
+        info = WorkerInfo(
+            key=worker.key,
+            queues=tuple(worker.queues),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=self.started_at,
+            heartbeat_at=now,
+            concurrency=worker.concurrency,
+            jobs=tuple(c.running.record.id for c in busy if c.running is not None),
+            finished=self.recorder.finished,
+            failed=self.recorder.failed,
+            state=state,
+        )
+        self.store.register_worker(info, ttl=worker.lease, now=now)
+
+    def _maintain_if_due(self) -> None:
+        now = time.monotonic()
+        if now < self.next_maintenance:
+            return
+        self.next_maintenance = now + self.worker.lease
+        # Our own outcomes and leases first: after an outage they may have
+        # expired, and recover() would take back jobs this worker has run or is
+        # running (a needless second run, and its outcome refused).
+        self.recorder.flush(self.store)
+        self.next_heartbeat = now
+        self._heartbeat_if_due()
+        for recovery in self.store.recover(now=time.time()):
+            log.warning(
+                "Job %s was lost by its worker (lease expired); %s (attempt %d)",
+                recovery.job_id,
+                "requeued" if recovery.state.value == "queued" else "failed",
+                recovery.attempts,
+                extra={"job_id": recovery.job_id, "queue": short(recovery.queue)},
+            )
+        purged = self.store.purge(now=time.time())
+        if purged:
+            log.debug("Purged %d expired job records", purged)
+
+    # -- stopping ------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop children; interrupted and buffered jobs go back to their queues."""
+        try:
+            self.store.unregister_worker(self.worker.key)
+        except BackendError as exc:
+            log.warning("Worker %s could not unregister: %s", self.worker.key, exc)
+        interrupted = [c for c in self.pool.busy() if c.running is not None]
+        if not interrupted:
+            self.pool.stop_idle(wait=5.0)
+        self.pool.kill_all()
+        for child in interrupted:
+            assert child.running is not None
+            self.recorder.release(child.running.record, child.running.token, "interrupted")
+        while self.buffer:
+            record, _ = self.buffer.popleft()
+            self.recorder.release(record, record.lease_token or "", "not started")
+        try:
+            self.recorder.flush(self.store)
+        except BackendError as exc:
+            log.error(
+                "Worker %s could not record %d outcome(s) at shutdown: %s; their leases"
+                " will expire and the jobs will be recovered",
+                self.worker.key,
+                len(self.recorder.pending),
+                exc,
+            )

@@ -1,0 +1,220 @@
+"""Turning what happened to a job into a completion, and a log line.
+
+Every lifecycle line a worker logs about a job is written here, so the
+wording (the reference's) lives in one place. Completions wait in
+``pending`` until the loop records them, in batches, with the next claim.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from conveyor.backends import Backend, Completion, ErrorInfo, JobRecord, JobState
+from conveyor.retry import Retry
+from conveyor.worker.child import Outcome
+from conveyor.worker.pool import Running
+
+log = logging.getLogger("conveyor.worker")
+
+
+def display(record: JobRecord) -> str:
+    """How logs name a job: its id, with its title in parentheses if it has one."""
+    return f"{record.id} ({record.title})" if record.title else record.id
+
+
+def short(queue: str) -> str:
+    """A full queue name without its site prefix."""
+    return queue.split(":", 2)[-1]
+
+
+class Recorder:
+    """Outcomes of one worker's jobs, waiting to be recorded."""
+
+    def __init__(self, worker_key: str) -> None:
+        self.key = worker_key
+        self.pending: list[Completion] = []
+        self.oldest = 0.0  # monotonic time the oldest pending completion was made
+        self.finished = 0
+        self.failed = 0
+
+    def fields(self, record: JobRecord, **more: Any) -> dict[str, Any]:
+        return {"job_id": record.id, "queue": short(record.queue), "worker": self.key, **more}
+
+    def _add(self, completion: Completion) -> None:
+        if not self.pending:
+            self.oldest = time.monotonic()
+        self.pending.append(completion)
+
+    # -- what happened -------------------------------------------------------
+    def started(self, record: JobRecord) -> None:
+        log.info(
+            'Worker %s starts job %s from queue "%s"',
+            self.key,
+            display(record),
+            short(record.queue),
+            extra=self.fields(record),
+        )
+
+    def finished_ok(self, running: Running, outcome: Outcome) -> None:
+        record = running.record
+        self.finished += 1
+        if outcome.warning:
+            log.warning("Job %s: %s", record.id, outcome.warning, extra=self.fields(record))
+        self._add(Completion(record.id, running.token, JobState.FINISHED, result=outcome.result))
+        log.info(
+            'Worker %s has finished job %s from queue "%s" in %.3fs',
+            self.key,
+            display(record),
+            short(record.queue),
+            outcome.duration,
+            extra=self.fields(record, duration=outcome.duration),
+        )
+
+    def raised(self, running: Running, outcome: Outcome) -> None:
+        """The job raised: retry it if its policy allows, else fail it."""
+        record = running.record
+        error = outcome.error
+        assert error is not None
+        log.error(
+            "Job %s on worker %s raised an exception: %s\n%s",
+            record.id,
+            self.key,
+            error.message,
+            error.traceback.rstrip(),
+            extra=self.fields(record, error_type=error.type),
+        )
+        policy = Retry.from_dict(record.retry) if record.retry else None
+        if policy is None or record.attempts > policy.max:
+            self.fail(running, error, outcome.duration)
+            return
+        delay = policy.delay(record.attempts)
+        self.failed += 1
+        self._add(
+            Completion(
+                record.id,
+                running.token,
+                JobState.SCHEDULED,
+                error=error,
+                run_at=time.time() + delay,
+            )
+        )
+        log.info(
+            'Worker %s has failed job %s from queue "%s" in %.3fs; retry %d of %d in %.1fs',
+            self.key,
+            display(record),
+            short(record.queue),
+            outcome.duration,
+            record.attempts,
+            policy.max,
+            delay,
+            extra=self.fields(record, duration=outcome.duration, retry_in=delay),
+        )
+
+    def fail(self, running: Running, error: ErrorInfo, duration: float) -> None:
+        record = running.record
+        self.failed += 1
+        self._add(Completion(record.id, running.token, JobState.FAILED, error=error))
+        log.info(
+            'Worker %s has failed job %s from queue "%s" in %.3fs',
+            self.key,
+            display(record),
+            short(record.queue),
+            duration,
+            extra=self.fields(record, duration=duration),
+        )
+
+    def died(self, running: Running, how: str) -> None:
+        """The job's process died under it: retry while attempts remain."""
+        record = running.record
+        error = ErrorInfo(
+            type="ChildProcessDied",
+            message=f"The job's process {how}",
+            attempt=record.attempts,
+            at=time.time(),
+        )
+        retry = record.attempts < record.max_attempts
+        log.error(
+            "Job %s on worker %s: its process %s; %s",
+            record.id,
+            self.key,
+            how,
+            f"retrying (attempt {record.attempts} of {record.max_attempts})"
+            if retry
+            else "no attempts left",
+            extra=self.fields(record),
+        )
+        if retry:
+            self._add(
+                Completion(
+                    record.id, running.token, JobState.SCHEDULED, error=error, run_at=time.time()
+                )
+            )
+        else:
+            self.fail(running, error, time.monotonic() - running.began)
+
+    def timed_out(self, running: Running, now: float) -> None:
+        record = running.record
+        message = f"Job exceeded maximum timeout value ({record.timeout} seconds)"
+        log.error(
+            "Job %s on worker %s timed out: %s",
+            record.id,
+            self.key,
+            message,
+            extra=self.fields(record),
+        )
+        error = ErrorInfo("JobTimeoutError", message, attempt=record.attempts, at=time.time())
+        self.fail(running, error, now - running.began)
+
+    def lost_lease(self, record: JobRecord) -> None:
+        log.warning(
+            "Job %s on worker %s was canceled or taken over; stopping its process",
+            record.id,
+            self.key,
+            extra=self.fields(record),
+        )
+
+    def release(self, record: JobRecord, token: str, why: str) -> None:
+        """Put a job back on its queue, its attempt not counted."""
+        log.log(
+            logging.WARNING if why == "interrupted" else logging.DEBUG,
+            "Job %s on worker %s was %s and put back on its queue",
+            record.id,
+            self.key,
+            why,
+            extra=self.fields(record),
+        )
+        self._add(Completion(record.id, token, JobState.QUEUED))
+
+    # -- recording -------------------------------------------------------------
+    def take(self) -> list[Completion]:
+        """The pending completions, for a backend call that records them."""
+        batch, self.pending = self.pending, []
+        return batch
+
+    def restore(self, batch: list[Completion]) -> None:
+        """Keep completions a failed backend call did not record."""
+        self.pending = batch + self.pending
+
+    def recorded(self, batch: list[Completion], accepted: list[bool]) -> None:
+        for completion, ok in zip(batch, accepted, strict=False):
+            if not ok:
+                log.warning(
+                    "Outcome of job %s was not recorded: its lease was lost"
+                    " (canceled, or recovered by another worker)",
+                    completion.job_id,
+                    extra={"job_id": completion.job_id, "worker": self.key},
+                )
+
+    def flush(self, store: Backend) -> None:
+        """Record every pending completion now."""
+        batch = self.take()
+        if not batch:
+            return
+        try:
+            accepted = store.complete(batch, now=time.time())
+        except BaseException:
+            self.restore(batch)
+            raise
+        self.recorded(batch, accepted)
