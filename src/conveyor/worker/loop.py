@@ -124,7 +124,7 @@ class Loop:
             return False
         target = self._prefetch_target()
         starving = self.pool.free_slots() > len(self.buffer)
-        if not starving and (target == 0 or len(self.buffer) > target // 2):
+        if not starving and (target == 0 or len(self.buffer) > target // 2 or self._stalled()):
             self._flush_if_due()
             return False
         limit = self.pool.free_slots() + target - len(self.buffer)
@@ -150,6 +150,11 @@ class Loop:
             self.ran_any = True
             self.idle_since = claimed_at
         return bool(claimed)
+
+    def _stalled(self) -> bool:
+        """Whether a running job has outlasted the hold: jobs claimed now would wait."""
+        now = time.monotonic()
+        return any(c.running and now - c.running.began > _HOLD for c in self.pool.busy())
 
     def _flush_if_due(self) -> None:
         recorder = self.recorder

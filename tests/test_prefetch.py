@@ -1,0 +1,97 @@
+"""Jobs claimed ahead for speed never wait behind a long job while a worker sits idle."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import conveyor
+import conveyor_test_jobs
+
+CONVEYOR = str(Path(sys.executable).parent / "conveyor")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(0.02)
+
+
+def state_of(job: conveyor.Job) -> str:
+    job.refresh()
+    return job.state.value
+
+
+@pytest.fixture
+def start_worker(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
+    """Start `conveyor jobs worker` processes; every one is stopped by pid afterwards."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        log = (tmp_path / f"{name}.log").open("wb")
+        proc = subprocess.Popen(
+            [CONVEYOR, "jobs", "worker", "--log-level", "DEBUG"],
+            env=subprocess_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in started:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.slow
+def test_jobs_claimed_ahead_go_to_an_idle_worker_instead_of_waiting_behind_a_long_job(
+    tmp_path: Path, start_worker: Callable[[str], subprocess.Popen[bytes]]
+) -> None:
+    # Worker A learns that jobs here are quick, so it starts claiming ahead.
+    warm = conveyor.enqueue_many({"fn": conveyor_test_jobs.succeed} for _ in range(30))
+    first = start_worker("a")
+    wait_until(lambda: all(state_of(job) == "finished" for job in warm))
+
+    # In one step: a job that blocks until released, then quick ones behind it.
+    marker, release = tmp_path / "long.txt", tmp_path / "release"
+    long_job, *quick = conveyor.enqueue_many(
+        [
+            {"fn": conveyor_test_jobs.touch_then_wait, "args": [str(marker), str(release)]},
+            *({"fn": conveyor_test_jobs.succeed} for _ in range(10)),
+        ]
+    )
+    wait_until(marker.exists)
+
+    # Worker B is idle: the quick jobs must reach it while A is stuck.
+    second = start_worker("b")
+    wait_until(lambda: all(state_of(job) == "finished" for job in quick))
+    assert state_of(long_job) == "started"
+    assert {job.worker for job in quick} != {None}
+
+    release.touch()
+    wait_until(lambda: state_of(long_job) == "finished")
+    log_a = (tmp_path / "a.log").read_text()
+    # The path under test was taken: A had claimed quick jobs ahead and handed them back.
+    assert "was held too long and put back on its queue" in log_a
+    assert first.poll() is None
+    assert second.poll() is None
+    assert os.path.exists(marker)
