@@ -151,3 +151,23 @@ def fail_times(path: str, times: int) -> int:
     if done < times:
         raise RuntimeError(f"failure {done + 1} of {times}")
     return done + 1
+
+
+# -- for tests/test_redis_backend.py ----------------------------------------------------
+def record_run(directory: str, number: int, seconds: float = 0.0) -> None:
+    """Note that job ``number`` ran (one file per run), after ``seconds``."""
+    time.sleep(seconds)
+    Path(directory, f"{number}-{os.getpid()}-{time.monotonic_ns()}").touch()
+
+
+# -- for tests/test_testing_helpers.py --------------------------------------------------
+def enqueue_echo(value: object, queue: str = "default") -> str:
+    """A job that enqueues another job (``echo(value)``); the new job's id."""
+    import conveyor
+
+    return conveyor.enqueue(echo, [value], queue=queue).id
+
+
+def type_names(*args: object, **kwargs: object) -> list[str]:
+    """The type of each argument as the job received it, positional then keyword (by name)."""
+    return [type(v).__name__ for v in args] + [type(kwargs[k]).__name__ for k in sorted(kwargs)]

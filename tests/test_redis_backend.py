@@ -1,0 +1,167 @@
+"""Redis specifics: URLs, a worker end to end, and a server restart in mid-run."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import conveyor
+import conveyor_test_jobs
+from conveyor import config
+from conveyor.backends import open_backend
+from conveyor.exceptions import BackendUnavailable, ConfigError
+
+redis = pytest.importorskip("redis")
+CONVEYOR = str(Path(sys.executable).parent / "conveyor")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def on_redis(redis_url: str) -> Iterator[str]:
+    """The process-wide configuration pointed at the shared Redis, in a namespace of its own."""
+    with config.override({"conveyor.backend": redis_url}):
+        yield redis_url
+
+
+def test_the_namespace_option_is_validated() -> None:
+    with pytest.raises(ConfigError, match="Invalid namespace"):
+        open_backend("redis://127.0.0.1:6379/0?namespace=a%20b")
+    with pytest.raises(ConfigError, match="Invalid namespace"):
+        open_backend("redis://127.0.0.1:6379/0?namespace=")
+
+
+def test_an_unreachable_server_is_a_clear_error_and_stores_nothing() -> None:
+    port = free_port()  # nothing listens there
+    with (
+        config.override({"conveyor.backend": f"redis://127.0.0.1:{port}/0"}),
+        pytest.raises(BackendUnavailable, match=f"Redis at 127.0.0.1:{port}/0 is unavailable"),
+    ):
+        conveyor.enqueue(conveyor_test_jobs.succeed)
+
+
+def test_a_worker_runs_jobs_from_redis_in_queue_order(on_redis: str, tmp_path: Path) -> None:
+    log = tmp_path / "order.txt"
+    for queue, text in (("b", "b1"), ("a", "a1"), ("b", "b2"), ("a", "a2")):
+        conveyor.enqueue(conveyor_test_jobs.touch, [str(log), text], queue=queue)
+    failing = conveyor.enqueue(conveyor_test_jobs.failing_job, queue="a")
+    conveyor.Worker(["a", "b"]).work(burst=True)
+    assert log.read_text().split() == ["a1", "a2", "b1", "b2"]
+    failing.refresh()
+    assert failing.state.value == "failed"
+    assert failing.error is not None
+    assert failing.error.message == "JOB FAILURE"
+    assert [q["name"] for q in conveyor.queue_list()] == ["a", "b"]
+
+
+def test_two_sites_on_one_redis_never_see_each_others_jobs(on_redis: str) -> None:
+    mine = conveyor.enqueue(conveyor_test_jobs.succeed)
+    with config.override({"conveyor.site_id": "other.site"}):
+        assert conveyor.job_list() == []
+        assert conveyor.get_all_queues() == []
+        with pytest.raises(KeyError):
+            conveyor.job_from_id(mine.id)
+        assert conveyor.job_clear() == []
+    assert conveyor.job_list(ids_only=True) == [mine.id]
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Start (and restart) a Redis server of the test's own, persisting to an append-only file."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        started.append(proc)
+        client = redis.Redis(port=port, socket_connect_timeout=1)
+        wait_until(lambda: _pings(client), timeout=10)
+        return proc
+
+    start.port = port  # type: ignore[attr-defined]
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _pings(client: object) -> bool:
+    try:
+        return bool(client.ping())  # type: ignore[attr-defined]
+    except redis.RedisError:
+        return False
+
+
+@pytest.mark.slow
+def test_a_worker_rides_out_a_redis_restart_and_loses_no_job(
+    private_redis: Callable[[], subprocess.Popen[bytes]],
+    subprocess_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    server = private_redis()
+    url = f"redis://127.0.0.1:{private_redis.port}/0"  # type: ignore[attr-defined]
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    with config.override({"conveyor.backend": url}):
+        jobs = conveyor.enqueue_many(
+            {"fn": conveyor_test_jobs.record_run, "args": [str(runs), n, 0.01]} for n in range(300)
+        )
+        env = {**subprocess_env, "CONVEYOR_BACKEND": url, "CONVEYOR_WORKER_LEASE": "3"}
+        with (tmp_path / "worker.log").open("wb") as log:
+            worker = subprocess.Popen(
+                [CONVEYOR, "jobs", "worker", "--log-level", "WARNING"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        try:
+            wait_until(lambda: len(list(runs.iterdir())) >= 50)
+            server.send_signal(signal.SIGKILL)  # appendfsync always: nothing acknowledged is lost
+            server.wait()
+            time.sleep(1.0)  # the store stays away for a while
+            private_redis()
+
+            def all_finished() -> bool:
+                return conveyor.job_count(states=["finished"]) == len(jobs)
+
+            wait_until(all_finished, timeout=60)
+            assert worker.poll() is None, "the worker must ride out the outage"
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+    ran = {int(path.name.split("-")[0]) for path in runs.iterdir()}
+    assert ran == set(range(300))
+    assert "backend error" in (tmp_path / "worker.log").read_text()
