@@ -1,7 +1,8 @@
 """Chaos run: jobs through workers that are killed with SIGKILL at random.
 
     python bench/chaos.py [--jobs 10000] [--workers 3] [--concurrency 2]
-                          [--kill-every 0.5 2.0] [--lease 3] [--backend URL]
+                          [--kill-every 0.5 2.0] [--lease 3] [--job-seconds 0.002]
+                          [--backend URL] [--seed N]
 
 Enqueues N jobs, each of which appends its number to a log file, starts
 several `conveyor jobs worker` processes, and keeps killing a random one (its
@@ -114,6 +115,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--kill-every", type=float, nargs=2, default=(0.5, 2.0))
     parser.add_argument("--lease", type=int, default=3)
+    parser.add_argument("--job-seconds", type=float, default=0.002, help="how long each job takes")
     parser.add_argument("--deadline", type=float, default=600.0)
     parser.add_argument("--backend", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--seed", type=int, default=None)
@@ -141,7 +143,7 @@ def main() -> int:
     began = time.monotonic()
     for start in range(0, args.jobs, 1000):
         conveyor.enqueue_many(
-            {"fn": chaos_jobs.record, "args": [n, str(runs)]}
+            {"fn": chaos_jobs.record, "args": [n, str(runs), args.job_seconds]}
             for n in range(start, min(start + 1000, args.jobs))
         )
     print(f"enqueued {args.jobs} jobs in {time.monotonic() - began:.1f}s ({work})")
