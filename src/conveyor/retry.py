@@ -67,7 +67,11 @@ class Retry:
         interval = self.interval
         base: float
         if isinstance(interval, (int, float)):
-            base = float(min(interval * self.backoff ** (retry_number - 1), self.max_interval))
+            try:
+                grown = interval * float(self.backoff) ** (retry_number - 1)
+            except OverflowError:  # far past any cap (retry 1025 with backoff 2)
+                grown = math.inf if interval else 0.0
+            base = float(min(grown, self.max_interval))
         else:
             base = float(interval[min(retry_number, len(interval)) - 1])
         if self.jitter:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from types import FrameType
@@ -20,7 +21,8 @@ from typing import Any
 
 from conveyor import config as _config
 from conveyor.api import DEFAULT_QUEUE_NAME, backend, check_queue_name
-from conveyor.exceptions import ConfigError
+from conveyor.backends import Backend
+from conveyor.exceptions import BackendUnavailable, ConfigError
 from conveyor.functions import import_function
 from conveyor.worker.child import ChildSettings
 from conveyor.worker.loop import Loop
@@ -96,6 +98,7 @@ class Worker:
         returns after that many seconds without a job. Returns True if any
         job ran.
         """
+        store = self._open_backend()
         settings = ChildSettings(
             serializer=self.config.serializer,
             max_jobs=1 if self.isolation == "job" else self.config.max_jobs_per_child,
@@ -110,7 +113,6 @@ class Worker:
         wake_handles = [_FdCloser(self._wake_r), _FdCloser(self._wake_w)]
         pool = Pool(self.concurrency, settings, self._before_fork, wake_handles)
         previous = self._install_signal_handlers()
-        store = backend(self.config)
         loop = self._loop = Loop(self, store, pool)
         log.info(
             "Worker %s (PID %d) has started on queue(s) %s",
@@ -133,6 +135,25 @@ class Worker:
                 extra={"worker": self.key},
             )
         return loop.ran_any
+
+    def _open_backend(self) -> Backend:
+        """The backend; a worker started while it is unavailable waits for it, with backoff."""
+        delay = 0.1
+        while True:
+            try:
+                return backend(self.config)
+            except BackendUnavailable as exc:
+                if self.stopping:
+                    raise
+                log.error(
+                    "Worker %s: backend error, retrying in %.1fs: %s",
+                    self.key,
+                    delay,
+                    exc,
+                    extra={"worker": self.key},
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     @property
     def jobs_finished(self) -> int:

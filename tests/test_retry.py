@@ -1,0 +1,284 @@
+"""Retry policies: validation, delays, how enqueue() takes them, and a worker honouring them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import conveyor
+import conveyor_test_jobs as test_jobs
+from conveyor import InvalidJobError, JobState, Retry
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+def fetch(job: conveyor.Job) -> conveyor.Job:
+    job.refresh()
+    return job
+
+
+# -- validation ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max": -1}, "Retry max must be a whole number >= 0, not -1"),
+        ({"max": 1.5}, "Retry max must be a whole number >= 0, not 1.5"),
+        ({"max": True}, "Retry max must be a whole number >= 0, not True"),
+        ({"max": 1, "interval": []}, "Retry interval list must not be empty"),
+        ({"max": 1, "interval": -1}, "Retry interval must be zero or more seconds, not -1"),
+        ({"max": 1, "interval": "10"}, "Retry interval must be a number of seconds, not '10'"),
+        (
+            {"max": 1, "interval": [1, float("nan")]},
+            "Retry interval must be zero or more seconds, not nan",
+        ),
+        ({"max": 1, "backoff": 0.5}, "Retry backoff must be 1 or more, not 0.5"),
+        (
+            {"max": 1, "max_interval": -5},
+            "Retry max_interval must be zero or more seconds, not -5",
+        ),
+        ({"max": 1, "jitter": 1.5}, "Retry jitter must be between 0 and 1, not 1.5"),
+    ],
+)
+def test_an_invalid_policy_is_refused_with_a_message_naming_the_field(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidJobError) as raised:
+        Retry(**options)
+    assert str(raised.value) == message
+
+
+# -- delays ----------------------------------------------------------------------------------
+def test_a_list_of_intervals_gives_each_retry_its_delay_and_the_last_repeats() -> None:
+    policy = Retry(max=5, interval=[1, 5, 30])
+
+    assert [policy.delay(n) for n in range(1, 6)] == [1.0, 5.0, 30.0, 30.0, 30.0]
+
+
+def test_one_interval_without_backoff_is_the_same_every_time() -> None:
+    policy = Retry(max=3, interval=7)
+
+    assert [policy.delay(n) for n in range(1, 4)] == [7.0, 7.0, 7.0]
+
+
+def test_exponential_backoff_doubles_up_to_max_interval() -> None:
+    policy = Retry(max=10, interval=1, backoff=2, max_interval=10)
+
+    assert [policy.delay(n) for n in range(1, 7)] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+
+
+def test_backoff_far_past_the_cap_stays_at_max_interval() -> None:
+    policy = Retry(max=5000, interval=1, backoff=2, max_interval=60)
+
+    assert policy.delay(2000) == 60.0
+    assert Retry(max=5000, interval=0, backoff=2).delay(2000) == 0.0
+
+
+def test_jitter_shortens_each_delay_by_at_most_its_fraction() -> None:
+    policy = Retry(max=3, interval=10, jitter=0.5)
+    rng = random.Random(1234)
+
+    delays = [policy.delay(1, rng) for _ in range(200)]
+
+    assert all(5.0 <= delay <= 10.0 for delay in delays)
+    assert len(set(delays)) > 100  # spread out, not in lockstep
+    assert min(delays) < 6.0
+    assert max(delays) > 9.0
+    again = random.Random(1234)
+    assert [policy.delay(1, again) for _ in range(200)] == delays
+
+
+def test_jitter_applies_to_backoff_and_to_lists_alike() -> None:
+    rng = random.Random(7)
+    backoff = Retry(max=5, interval=2, backoff=3, max_interval=100, jitter=0.25)
+    listed = Retry(max=5, interval=[4, 40], jitter=0.25)
+
+    assert 13.5 <= backoff.delay(3, rng) <= 18.0
+    assert 30.0 <= listed.delay(4, rng) <= 40.0
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        Retry(max=0),
+        Retry(max=3, interval=[10, 30, 60]),
+        Retry(max=5, interval=1.5, backoff=2, max_interval=60, jitter=0.2),
+    ],
+    ids=["no-retries", "list", "backoff"],
+)
+def test_a_policy_survives_its_round_trip_through_plain_data(policy: Retry) -> None:
+    data = policy.to_dict()
+
+    assert Retry.from_dict(data) == policy
+    assert json.loads(json.dumps(data)) == data  # stored as JSON, read by any worker
+
+
+# -- enqueue ----------------------------------------------------------------------------------
+class RQStyleRetry:
+    """Shaped like ``rq.Retry``: ``max`` and a list of ``intervals``."""
+
+    def __init__(self, max: int, interval: int | list[int] = 0) -> None:
+        self.max = max
+        self.intervals = interval if isinstance(interval, list) else [interval]
+
+
+def stored_policy(**options: Any) -> Retry | None:
+    job = conveyor.enqueue(test_jobs.succeed, **options)
+    retry = fetch(job).record.retry
+    return None if retry is None else Retry.from_dict(retry)
+
+
+@pytest.mark.parametrize(
+    ("retry", "expected"),
+    [
+        (2, Retry(max=2)),
+        ({"max": 3, "interval": [1, 2]}, Retry(max=3, interval=[1, 2])),
+        (Retry(max=4, interval=5, backoff=2), Retry(max=4, interval=5, backoff=2)),
+        (RQStyleRetry(max=3, interval=[10, 30]), Retry(max=3, interval=[10, 30])),
+        (RQStyleRetry(max=1, interval=15), Retry(max=1, interval=[15])),
+    ],
+    ids=["int", "dict", "Retry", "rq-list", "rq-int"],
+)
+def test_enqueue_takes_a_retry_in_every_accepted_shape(retry: Any, expected: Retry) -> None:
+    assert stored_policy(retry=retry) == expected
+    assert stored_policy(rq_kwargs={"retry": retry}) == expected
+
+
+@pytest.mark.parametrize(
+    ("retry", "message"),
+    [
+        ("3", "retry must be a Retry, a number of retries or a dict, not str"),
+        (True, "retry must be a Retry, a number of retries or a dict, not True"),
+        ({"interval": 5}, "A retry dict needs 'max'"),
+        ({"max": 1, "delay": 5}, "A retry dict needs 'max'"),
+        (-1, "Retry max must be a whole number >= 0, not -1"),
+    ],
+)
+def test_enqueue_refuses_a_bad_retry_and_stores_nothing(retry: Any, message: str) -> None:
+    with pytest.raises(InvalidJobError, match=message):
+        conveyor.enqueue(test_jobs.succeed, retry=retry)
+
+    assert conveyor.job_count(states=[state.value for state in JobState]) == 0
+
+
+def test_a_retry_given_twice_is_refused() -> None:
+    with pytest.raises(InvalidJobError, match="'retry' was given both as a keyword and in"):
+        conveyor.enqueue(test_jobs.succeed, retry=1, rq_kwargs={"retry": 2})
+
+
+def test_without_a_policy_no_retry_is_stored() -> None:
+    job = conveyor.enqueue(test_jobs.succeed)
+
+    assert fetch(job).record.retry is None
+    assert job.max_attempts == 3
+
+
+def test_max_attempts_is_raised_to_cover_the_retries() -> None:
+    assert conveyor.enqueue(test_jobs.succeed, retry=5).max_attempts == 6
+    assert conveyor.enqueue(test_jobs.succeed, retry=1).max_attempts == 3
+    assert conveyor.enqueue(test_jobs.succeed, retry=5, max_attempts=2).max_attempts == 2
+
+
+def test_the_config_gives_the_default_policy() -> None:
+    settings = {"conveyor.jobs.retries": "2", "conveyor.jobs.retry_interval": "10, 30"}
+    with conveyor.config.override(settings):
+        assert stored_policy() == Retry(max=2, interval=[10, 30])
+        assert stored_policy(retry=Retry(max=1)) == Retry(max=1)  # a job's own wins
+        assert conveyor.enqueue(test_jobs.succeed).max_attempts == 3
+
+    assert stored_policy() is None
+
+
+# -- in a worker -------------------------------------------------------------------------
+def test_a_job_failing_twice_then_succeeding_finishes_with_both_errors_recorded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="conveyor")
+    counter = tmp_path / "runs.txt"
+    job = conveyor.enqueue(test_jobs.fail_times, [str(counter), 2], retry=2)
+
+    conveyor.Worker().work(burst=True)
+
+    job = fetch(job)
+    assert job.state is JobState.FINISHED
+    assert job.result == 3
+    assert job.attempts == 3
+    assert [(e.type, e.message, e.attempt) for e in job.errors] == [
+        ("RuntimeError", "failure 1 of 2", 1),
+        ("RuntimeError", "failure 2 of 2", 2),
+    ]
+    assert "RuntimeError: failure 2 of 2" in job.errors[1].traceback
+    assert len(lines(counter)) == 3
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("conveyor")]
+    assert any(job.id in line and "retry 1 of 2 in 0.0s" in line for line in logged)
+    assert any(job.id in line and "retry 2 of 2 in 0.0s" in line for line in logged)
+
+
+def test_a_job_that_keeps_failing_fails_after_its_retries(tmp_path: Path) -> None:
+    counter = tmp_path / "runs.txt"
+    job = conveyor.enqueue(test_jobs.fail_times, [str(counter), 10], retry=1)
+
+    conveyor.Worker().work(burst=True)
+
+    job = fetch(job)
+    assert job.state is JobState.FAILED
+    assert job.attempts == 2
+    assert [e.message for e in job.errors] == ["failure 1 of 10", "failure 2 of 10"]
+    assert len(lines(counter)) == 2
+
+
+def test_without_a_policy_a_failing_job_fails_once(tmp_path: Path) -> None:
+    counter = tmp_path / "runs.txt"
+    job = conveyor.enqueue(test_jobs.fail_times, [str(counter), 1])
+
+    conveyor.Worker().work(burst=True)
+
+    job = fetch(job)
+    assert job.state is JobState.FAILED
+    assert job.attempts == 1
+    assert [e.message for e in job.errors] == ["failure 1 of 1"]
+    assert len(lines(counter)) == 1
+
+
+def test_a_retry_waits_for_its_interval_and_a_burst_worker_does_not_run_it_early(
+    tmp_path: Path,
+) -> None:
+    counter = tmp_path / "runs.txt"
+    job = conveyor.enqueue(
+        test_jobs.fail_times, [str(counter), 10], retry=Retry(max=3, interval=[0, 60])
+    )
+
+    conveyor.Worker().work(burst=True)  # the first retry is due at once, the second in 60 s
+    conveyor.Worker().work(burst=True)
+
+    job = fetch(job)
+    assert job.state is JobState.SCHEDULED
+    assert job.attempts == 2
+    assert len(job.errors) == 2
+    assert len(lines(counter)) == 2
+    run_at = job.record.run_at
+    assert run_at is not None
+    assert run_at > time.time() + 30
+    assert conveyor.job_show(job.id)["scheduled_for"] is not None
+    assert conveyor.job_list(states=["scheduled"], ids_only=True) == [job.id]
+    assert conveyor.job_list(ids_only=True) == []
+
+
+def test_the_config_default_policy_retries_in_a_worker(tmp_path: Path) -> None:
+    counter = tmp_path / "runs.txt"
+    settings = {"conveyor.jobs.retries": 1, "conveyor.jobs.retry_interval": "0"}
+    with conveyor.config.override(settings):
+        job = conveyor.enqueue(test_jobs.fail_times, [str(counter), 1])
+        conveyor.Worker().work(burst=True)
+
+    job = fetch(job)
+    assert job.state is JobState.FINISHED
+    assert job.attempts == 2
+    assert [e.message for e in job.errors] == ["failure 1 of 1"]
