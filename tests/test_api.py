@@ -489,6 +489,8 @@ def test_the_public_names_are_pinned() -> None:
         "job_show",
         "job_cancel",
         "job_clear",
+        "task",
+        "send_task",
     }
     for name in conveyor.__all__:
         assert hasattr(conveyor, name), name

@@ -50,6 +50,7 @@ from conveyor.manage import (
     worker_list,
 )
 from conveyor.retry import Retry
+from conveyor.tasks import send_task, task
 from conveyor.worker import Worker
 
 #: The reference's default for ``job_list``'s limit.
@@ -94,6 +95,8 @@ __all__ = [
     "job_show",
     "queue_list",
     "remove_queue_name_prefix",
+    "send_task",
+    "task",
     "test_job",
     "worker_list",
 ]

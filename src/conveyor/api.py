@@ -293,6 +293,36 @@ def _stored(job: NewJob, now: float) -> Job:
     return Job(record, _config.current())
 
 
+#: What enqueue() does with the jobs it validated and built (all of one call).
+Dispatch = Callable[[Sequence[NewJob], _config.Config, float], list[Job]]
+
+
+def store(jobs: Sequence[NewJob], config: _config.Config, now: float) -> list[Job]:
+    """Store built jobs as queued, all or none, and log them: the normal dispatch."""
+    if jobs:
+        backend(config).enqueue(jobs, now=now)
+    prefix = len(config.queue_prefix)
+    for job in jobs:
+        _log_enqueued(job, job.queue[prefix:])
+    return [_stored(job, now) for job in jobs]
+
+
+_dispatch: Dispatch = store
+
+
+def use_dispatch(dispatch: Dispatch | None) -> Dispatch:
+    """Send the jobs enqueue() builds to ``dispatch`` (None: :func:`store`); the previous one.
+
+    The hook behind ``conveyor.testing.run_synchronously``, which runs jobs
+    instead of storing them. It applies to the whole process, as a test
+    double must when the code under test enqueues from another thread.
+    """
+    global _dispatch  # noqa: PLW0603 -- the process-wide enqueue hook
+    previous = _dispatch
+    _dispatch = dispatch or store
+    return previous
+
+
 def enqueue(
     fn: Callable[..., Any] | str,
     args: Sequence[Any] | None = None,
@@ -315,9 +345,7 @@ def enqueue(
     config = _config.current()
     now = time.time()
     job = build_job(fn, args, kwargs, title, queue, rq_kwargs, config=config, now=now, **options)
-    backend(config).enqueue([job], now=now)
-    _log_enqueued(job, queue)
-    return _stored(job, now)
+    return _dispatch([job], config, now)[0]
 
 
 #: The name the reference's extensions use (``toolkit.enqueue_job``).
@@ -338,12 +366,7 @@ def enqueue_many(calls: Iterable[Mapping[str, Any]]) -> list[Job]:
         if "fn" not in spec:
             raise InvalidJobError(f"Job {index} of enqueue_many() has no 'fn'")
         jobs.append(build_job(config=config, now=now, **spec))
-    if jobs:
-        backend(config).enqueue(jobs, now=now)
-    prefix = len(config.queue_prefix)
-    for job in jobs:
-        _log_enqueued(job, job.queue[prefix:])
-    return [_stored(job, now) for job in jobs]
+    return _dispatch(jobs, config, now)
 
 
 # -- finding jobs ----------------------------------------------------------------

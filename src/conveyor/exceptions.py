@@ -12,7 +12,9 @@
     ├── DuplicateJobError        a job with that id exists already
     ├── NoSuchJobError           (also a KeyError) no job with that id, on this site
     ├── JobStateError            the job is in a state the operation does not allow
-    └── ValidationError          (also a ValueError) a management call got bad input
+    ├── ValidationError          (also a ValueError) a management call got bad input
+    ├── DuplicateTokenError      an API token of that name exists already on this site
+    └── NoSuchTokenError         (also a KeyError) no API token of that name on this site
 
 Each class's docstring says when it is raised; the instance's message says
 what exactly was wrong.
@@ -81,3 +83,22 @@ class ValidationError(ConveyorError, ValueError):
         self.errors = {field: list(messages) for field, messages in errors.items()}
         text = "; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in self.errors.items())
         super().__init__(text)
+
+
+class DuplicateTokenError(ConveyorError):
+    """This site has an API token of that name already; nothing was stored."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f'There is an API token named "{name}" already')
+
+
+class NoSuchTokenError(ConveyorError, KeyError):
+    """This site has no API token of that name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f'There is no API token named "{name}"')
+
+    def __str__(self) -> str:
+        return str(self.args[0])

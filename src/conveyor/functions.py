@@ -4,21 +4,29 @@ A stored job names its function as ``module:qualname``. enqueue() checks, in
 the producer, that a worker could import the function by that name: lambdas,
 nested functions, bound methods of instances and functions of ``__main__``
 are refused there, not discovered broken in the worker.
+
+A function can also be registered under a name (``conveyor.task``, for code
+ported from Celery). A name is looked up before it is read as an import path,
+and the stored job holds the function's import path, so workers need no
+registry.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from conveyor.exceptions import FunctionNotImportable
+from conveyor.exceptions import ConfigError, FunctionNotImportable
 
 _names: dict[Callable[..., Any], str] = {}
 _names_lock = threading.Lock()
 _CACHE_MAX = 4096
+# Task name -> the function registered under it (conveyor.task); guarded by _names_lock.
+_tasks: dict[str, Callable[..., Any]] = {}
 
 
 def _splits(path: str) -> list[tuple[str, str]]:
@@ -71,11 +79,70 @@ def import_function(path: str) -> Callable[..., Any]:
     return _resolve(path)[2]
 
 
+def register_task(name: str, fn: Callable[..., Any]) -> str:
+    """Register ``fn`` under the task ``name``; its import path.
+
+    Registering a name again for the same function (the same import path,
+    as after a module reload) is allowed; for another function it is a
+    ConfigError. Only what could never be imported is refused here: the
+    function is not yet bound in its module while its decorator runs, so
+    importing it is checked when a job is enqueued.
+    """
+    if not isinstance(name, str) or not name.strip() or not name.isprintable():
+        raise ConfigError(f"A task name must be a non-blank, printable string, not {name!r}")
+    path = declared_path(fn)
+    with _names_lock:
+        known = _tasks.get(name)
+        if known is not None and known is not fn and declared_path(known) != path:
+            raise ConfigError(
+                f"Task name {name!r} is registered already for {declared_path(known)};"
+                f" it cannot also name {path}"
+            )
+        _tasks[name] = fn
+    return path
+
+
+def task_names() -> dict[str, str]:
+    """Every registered task name, with the import path of its function."""
+    with _names_lock:
+        return {name: declared_path(fn) for name, fn in sorted(_tasks.items())}
+
+
+def _path_of_name(name: str) -> str:
+    """The import path of a task name or an import path given as a string."""
+    with _names_lock:
+        registered = _tasks.get(name)
+    if registered is not None:
+        return function_path(registered)
+    try:
+        module_name, qualname, _ = _resolve(name)
+    except FunctionNotImportable as exc:
+        raise FunctionNotImportable(_unknown_name(name, exc)) from None
+    return f"{module_name}:{qualname}"
+
+
+def _unknown_name(name: str, exc: FunctionNotImportable) -> str:
+    with _names_lock:
+        known = sorted(_tasks)
+    message = f"{name!r} is not a registered task name, nor an importable function ({exc})"
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    if close:
+        message += f". Did you mean {' or '.join(map(repr, close))}?"
+    elif known:
+        message += f". Registered task names: {', '.join(map(repr, known[:10]))}"
+        if len(known) > 10:
+            message += f" and {len(known) - 10} more"
+    return message
+
+
 def function_path(fn: Callable[..., Any] | str) -> str:
-    """The import path a worker will use to find ``fn``; refuses what it could not."""
+    """The import path a worker will use to find ``fn``; refuses what it could not.
+
+    A string is a registered task name or an import path (``module:qualname``
+    or dotted), in that order.
+    """
     if isinstance(fn, str):
-        module_name, qualname, _ = _resolve(fn)
-        return f"{module_name}:{qualname}"
+        return _path_of_name(fn)
     try:
         return _names[fn]
     except (KeyError, TypeError):
@@ -91,7 +158,12 @@ def function_path(fn: Callable[..., Any] | str) -> str:
     return path
 
 
-def _path_of(fn: Callable[..., Any]) -> str:
+def declared_path(fn: Callable[..., Any]) -> str:
+    """The import path ``fn`` claims (``module:qualname``), without importing it.
+
+    Refuses what no worker could ever import: lambdas, nested functions,
+    methods bound to instances and functions of ``__main__``.
+    """
     if not callable(fn):
         raise FunctionNotImportable(f"{fn!r} is not callable")
     if inspect.ismethod(fn) and not inspect.isclass(fn.__self__):
@@ -116,7 +188,11 @@ def _path_of(fn: Callable[..., Any]) -> str:
             f"{qualname} is defined in __main__, which a worker cannot import;"
             " move it into an importable module"
         )
-    path = f"{module_name}:{qualname}"
+    return f"{module_name}:{qualname}"
+
+
+def _path_of(fn: Callable[..., Any]) -> str:
+    path = declared_path(fn)
     found = import_function(path)
     if found is not fn and found != fn:
         raise FunctionNotImportable(

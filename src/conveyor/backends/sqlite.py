@@ -135,8 +135,9 @@ class SQLiteBackend(Backend):
             self._db.executescript(
                 "BEGIN IMMEDIATE;" + schema.read_text(encoding="utf-8") + "COMMIT;"
             )
-        # data_version seen at the last claim that found nothing, and when.
-        self._idle_seen: tuple[int, float] | None = None
+        # The queues of the last claim that found nothing, the data_version it
+        # saw, and when to look again regardless (the next due retry).
+        self._idle_seen: tuple[tuple[str, ...], int, float] | None = None
 
     @classmethod
     def from_url(cls, url: str, base_dir: Path | None = None) -> SQLiteBackend:
@@ -280,7 +281,7 @@ class SQLiteBackend(Backend):
         # now + lease); later looks add the time spent waiting.
         elapsed = 0.0
         while True:
-            if self._may_have_work(now + elapsed):
+            if self._may_have_work(queues, now + elapsed):
                 claimed = self._claim_once(queues, worker, lease, now + elapsed, limit)
                 if claimed:
                     return claimed
@@ -294,11 +295,11 @@ class SQLiteBackend(Backend):
         with self._lock, self._translated():
             return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
-    def _may_have_work(self, now: float) -> bool:
+    def _may_have_work(self, queues: Sequence[str], now: float) -> bool:
         seen = self._idle_seen
-        if seen is None:
+        if seen is None or seen[0] != tuple(queues):
             return True
-        version, due = seen
+        _, version, due = seen
         return now >= due or self._data_version() != version
 
     def _claim_once(
@@ -307,7 +308,7 @@ class SQLiteBackend(Backend):
         with self._write() as db:
             claimed, idle = self._claim_in(db, queues, worker, lease, now, limit)
         if idle is not None:
-            self._idle_seen = idle
+            self._idle_seen = (tuple(queues), *idle)
         return claimed
 
     def _claim_in(
@@ -362,7 +363,7 @@ class SQLiteBackend(Backend):
             accepted = [self._complete_one(db, done, now) for done in completions]
             claimed, idle = self._claim_in(db, queues, worker, lease, now, limit)
         if idle is not None:
-            self._idle_seen = idle
+            self._idle_seen = (tuple(queues), *idle)
         if claimed or wait <= 0:
             return accepted, claimed
         return accepted, self.claim(

@@ -13,6 +13,7 @@ import click
 
 from conveyor import config as _config
 from conveyor.__about__ import __version__
+from conveyor.cli.deploy import deploy
 from conveyor.cli.jobs import jobs
 from conveyor.exceptions import ConveyorError, NoSuchJobError
 
@@ -51,3 +52,4 @@ def main(config_path: str | None) -> None:
 
 
 main.add_command(jobs)
+main.add_command(deploy)

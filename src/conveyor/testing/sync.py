@@ -1,0 +1,226 @@
+"""Running jobs in the test's own process, instead of in a worker.
+
+Two ways, for two kinds of test:
+
+- :func:`run_synchronously`: while it is active, every ``enqueue()``,
+  ``enqueue_job()`` and ``enqueue_many()`` runs its job at once and returns
+  when the job is done. Nothing is stored: the returned Job is built from the
+  outcome (its ``state``, ``result`` and ``error``), and ``job_from_id``
+  does not find it.
+- :func:`run_jobs`: jobs are enqueued and stored as usual; the test then
+  runs what is queued, one job after another, and gets the jobs back with
+  their stored outcome.
+
+Both go through enqueue()'s real checks and serialization, and the job
+function gets its arguments as a worker would (decoded from the stored
+payload, so a tuple arrives as a list): an argument that could not be
+stored fails the test. Both run jobs in this process, without forking, so
+a debugger, ``mock.patch`` and coverage see the job's code. What a worker
+adds around a job is not applied: no timeout, no child process to crash.
+
+By default a job's exception reaches the caller (``raise_errors=True``),
+after its outcome is recorded. With ``raise_errors=False`` it is only
+recorded: the Job is ``failed``, with the error and its traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+
+from conveyor import api, serializer
+from conveyor import config as _config
+from conveyor.backends import Backend, Completion, ErrorInfo, JobRecord, JobState, NewJob
+from conveyor.exceptions import SerializationError
+from conveyor.functions import import_function
+from conveyor.job import Job
+from conveyor.retry import Retry
+
+log = logging.getLogger("conveyor.testing")
+
+#: Long enough that no other worker recovers a job while a test runs it.
+_LEASE = 86_400.0
+
+
+def _worker_key() -> str:
+    return f"conveyor:worker:testing-{os.getpid()}"
+
+
+# -- running one job ---------------------------------------------------------------
+def _error(exc: BaseException, attempt: int) -> ErrorInfo:
+    return ErrorInfo(
+        type=type(exc).__qualname__,
+        message=str(exc),
+        traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        attempt=attempt,
+        at=time.time(),
+    )
+
+
+def _run(record: JobRecord, config: _config.Config) -> tuple[JobRecord, BaseException | None]:
+    """Run a started job here; its ended record, and the exception it raised if any."""
+    try:
+        fn = import_function(record.func)
+        args, kwargs = serializer.load_call(
+            record.payload, allow_pickle=config.serializer == "pickle"
+        )
+        value = fn(*args, **kwargs)
+    except (Exception, SystemExit) as exc:  # as a worker's child: sys.exit() fails the job
+        failed = replace(
+            record,
+            state=JobState.FAILED,
+            ended_at=time.time(),
+            errors=(*record.errors, _error(exc, record.attempts)),
+        )
+        return failed, exc
+    result = _result(record, value, config)
+    return replace(record, state=JobState.FINISHED, ended_at=time.time(), result=result), None
+
+
+def _result(record: JobRecord, value: object, config: _config.Config) -> bytes | None:
+    """The stored return value; as in a worker, a value that cannot be stored is dropped."""
+    if value is None:
+        return None
+    try:
+        return serializer.dumps(value, config.serializer, what="result")
+    except SerializationError as exc:
+        log.warning("Job %s: Result not stored: %s", record.id, exc, extra={"job_id": record.id})
+        return None
+
+
+# -- run_synchronously -------------------------------------------------------------
+def _started(job: NewJob, now: float) -> JobRecord:
+    return JobRecord(
+        id=job.id,
+        queue=job.queue,
+        func=job.func,
+        payload=job.payload,
+        state=JobState.STARTED,
+        created_at=job.created_at,
+        enqueued_at=now,
+        timeout=job.timeout,
+        title=job.title,
+        description=job.description,
+        meta=job.meta,
+        result_ttl=job.result_ttl,
+        failure_ttl=job.failure_ttl,
+        max_attempts=job.max_attempts,
+        retry=job.retry,
+        attempts=1,
+        started_at=time.time(),
+        worker=_worker_key(),
+    )
+
+
+@contextlib.contextmanager
+def run_synchronously(*, raise_errors: bool = True) -> Iterator[list[Job]]:
+    """Run every job enqueued inside the block at once, in this process.
+
+    Yields the list of jobs run so far, in the order they ended (it grows as
+    jobs run), each with its outcome. A job runs once: retry policies are not
+    applied. Jobs enqueued by a job run at once too, inside it. Applies to
+    the whole process (every thread); blocks may nest, the innermost wins.
+
+    ::
+
+        with conveyor.testing.run_synchronously() as ran:
+            create_dataset()              # enqueues and runs its jobs here
+        assert [job.state for job in ran] == ["finished"]
+    """
+    ran: list[Job] = []
+
+    def dispatch(jobs: Sequence[NewJob], config: _config.Config, now: float) -> list[Job]:
+        # The jobs were all validated before the first runs (enqueue_many is all or none).
+        done = []
+        for new in jobs:
+            record, exc = _run(_started(new, now), config)
+            job = Job(record, config)
+            ran.append(job)
+            done.append(job)
+            if exc is not None and raise_errors:
+                raise exc
+        return done
+
+    previous = api.use_dispatch(dispatch)
+    try:
+        yield ran
+    finally:
+        api.use_dispatch(previous)
+
+
+# -- run_jobs ----------------------------------------------------------------------
+def _completion(started: JobRecord, ended: JobRecord) -> Completion:
+    """What a worker would record for this run: finished, failed, or a retry."""
+    assert started.lease_token is not None
+    if ended.state is JobState.FINISHED:
+        return Completion(started.id, started.lease_token, JobState.FINISHED, result=ended.result)
+    error = ended.errors[-1]
+    policy = Retry.from_dict(started.retry) if started.retry else None
+    if policy is None or started.attempts > policy.max:
+        return Completion(started.id, started.lease_token, JobState.FAILED, error=error)
+    return Completion(
+        started.id,
+        started.lease_token,
+        JobState.SCHEDULED,
+        error=error,
+        run_at=time.time() + policy.delay(started.attempts),
+    )
+
+
+def _queue_names(
+    queues: Sequence[str] | str | None, config: _config.Config, store: Backend
+) -> list[str]:
+    if queues is None:
+        return store.queue_names(config.queue_prefix)
+    if isinstance(queues, str):
+        queues = [queues]
+    return [config.queue_prefix + api.check_queue_name(name) for name in queues]
+
+
+def _run_claimed(
+    store: Backend, started: JobRecord, config: _config.Config
+) -> tuple[Job, BaseException | None]:
+    """Run one claimed job and record its outcome; the job as stored, and what it raised."""
+    ended, exc = _run(started, config)
+    completion = _completion(started, ended)
+    store.complete([completion], now=time.time())
+    stored = store.get(started.id)  # None if its record is not kept (result_ttl=0)
+    if stored is None:
+        stored = replace(ended, lease_token=None, state=completion.state, run_at=completion.run_at)
+    return Job(stored, config), exc
+
+
+def run_jobs(queues: Sequence[str] | str | None = None, *, raise_errors: bool = True) -> list[Job]:
+    """Run the queued jobs now, in this process, until the queues are empty; the jobs that ran.
+
+    ``queues`` are queue names, leftmost first (default: every queue of
+    this site, by name). Jobs enqueued by the jobs that run are run too, and
+    so are retries that are due at once. Each job is claimed and completed
+    in the job store as a worker would, so the returned jobs (in the order
+    they ran, one entry per run) hold their stored state, result and error.
+
+    With ``raise_errors`` (the default) the first job that raises stops the
+    run: its failure (or retry) is recorded, then its exception propagates
+    and the jobs after it stay queued.
+    """
+    config = _config.current()
+    store = api.backend(config)
+    ran: list[Job] = []
+    while True:
+        names = _queue_names(queues, config, store)
+        claimed = (
+            store.claim(names, worker=_worker_key(), lease=_LEASE, now=time.time(), limit=1)
+            if names
+            else []
+        )
+        if not claimed:
+            return ran
+        job, exc = _run_claimed(store, claimed[0], config)
+        ran.append(job)
+        if exc is not None and raise_errors:
+            raise exc
