@@ -15,6 +15,7 @@ from conveyor import config as _config
 from conveyor.__about__ import __version__
 from conveyor.cli.deploy import deploy
 from conveyor.cli.jobs import jobs
+from conveyor.cli.serve import serve, token
 from conveyor.exceptions import ConveyorError, NoSuchJobError
 
 
@@ -53,3 +54,5 @@ def main(config_path: str | None) -> None:
 
 main.add_command(jobs)
 main.add_command(deploy)
+main.add_command(serve)
+main.add_command(token)
