@@ -3,7 +3,7 @@
 set -euo pipefail
 bin="$(cd "$1" && pwd)"
 here="$(cd "$(dirname "$0")" && pwd)"
-demo="$here/../.demo"
+demo="$(cd "$here/.." && pwd)/.demo"
 rm -rf "$demo" && mkdir -p "$demo" && cd "$demo"
 export PYTHONPATH="$here"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }

@@ -141,7 +141,8 @@ class Completion:
     SCHEDULED (a retry at ``run_at``, with ``error``) or QUEUED (the job is
     put back untouched, e.g. at a cold shutdown; its attempt is not counted).
     An ``error`` is appended to the job's history; an outcome without one
-    adds nothing.
+    adds nothing. ``started_at``, when given, replaces the claim time as the
+    job's start: a job claimed ahead starts later than it was claimed.
     """
 
     job_id: str
@@ -150,6 +151,7 @@ class Completion:
     result: bytes | None = None
     error: ErrorInfo | None = None
     run_at: float | None = None
+    started_at: float | None = None
 
 
 @dataclass(frozen=True)

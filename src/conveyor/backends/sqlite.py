@@ -420,6 +420,10 @@ class SQLiteBackend(Backend):
         error = json.dumps(done.error.to_dict()) if done.error else None
         # The worker stays on the record (who ran it); the lease goes.
         release = "UPDATE conveyor_jobs SET lease_token=NULL, lease_expires_at=NULL,"
+        if done.started_at is not None and done.state is not JobState.QUEUED:
+            db.execute(
+                "UPDATE conveyor_jobs SET started_at=? WHERE id=?", (done.started_at, done.job_id)
+            )
         if done.state is JobState.FINISHED:
             ttl = row["result_ttl"]
             db.execute(

@@ -427,6 +427,14 @@ class CompleteConformance:
         assert backend.complete([stale], now=NOW + 1) == [False]
         assert stored(backend, "j1") == record
 
+    def test_a_completion_may_correct_the_start_time(self, backend: Backend) -> None:
+        backend.enqueue([new_job("late"), new_job("plain")], now=NOW)
+        late, plain = backend.claim([QUEUE], worker=WORKER, lease=LEASE, now=NOW, limit=2)
+        complete(backend, outcome(late, JobState.FINISHED, started_at=NOW + 3), NOW + 4)
+        complete(backend, outcome(plain, JobState.FAILED, error=error("x")), NOW + 4)
+        assert stored(backend, "late").started_at == NOW + 3
+        assert stored(backend, "plain").started_at == NOW
+
     def test_second_completion_of_one_claim_is_refused(self, backend: Backend) -> None:
         backend.enqueue([new_job("j1")], now=NOW)
         record = claim_one(backend)

@@ -192,7 +192,7 @@ class Loop:
         assert record.lease_token is not None
         began = time.monotonic()
         deadline = None if record.timeout < 0 else began + record.timeout
-        running = Running(record, record.lease_token, began, deadline)
+        running = Running(record, record.lease_token, began, deadline, time.time())
         self.recorder.started(record)
         try:
             child = self.pool.idle_child()

@@ -62,7 +62,15 @@ class Recorder:
         self.finished += 1
         if outcome.warning:
             log.warning("Job %s: %s", record.id, outcome.warning, extra=self.fields(record))
-        self._add(Completion(record.id, running.token, JobState.FINISHED, result=outcome.result))
+        self._add(
+            Completion(
+                record.id,
+                running.token,
+                JobState.FINISHED,
+                result=outcome.result,
+                started_at=running.started_at,
+            )
+        )
         log.info(
             'Worker %s has finished job %s from queue "%s" in %.3fs',
             self.key,
@@ -98,6 +106,7 @@ class Recorder:
                 JobState.SCHEDULED,
                 error=error,
                 run_at=time.time() + delay,
+                started_at=running.started_at,
             )
         )
         log.info(
@@ -115,7 +124,15 @@ class Recorder:
     def fail(self, running: Running, error: ErrorInfo, duration: float) -> None:
         record = running.record
         self.failed += 1
-        self._add(Completion(record.id, running.token, JobState.FAILED, error=error))
+        self._add(
+            Completion(
+                record.id,
+                running.token,
+                JobState.FAILED,
+                error=error,
+                started_at=running.started_at,
+            )
+        )
         log.info(
             'Worker %s has failed job %s from queue "%s" in %.3fs',
             self.key,
@@ -148,7 +165,12 @@ class Recorder:
         if retry:
             self._add(
                 Completion(
-                    record.id, running.token, JobState.SCHEDULED, error=error, run_at=time.time()
+                    record.id,
+                    running.token,
+                    JobState.SCHEDULED,
+                    error=error,
+                    run_at=time.time(),
+                    started_at=running.started_at,
                 )
             )
         else:

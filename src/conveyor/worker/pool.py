@@ -25,6 +25,7 @@ class Running:
     token: str
     began: float  # monotonic
     deadline: float | None  # monotonic; None for no limit
+    started_at: float = 0.0  # wall clock, recorded as the job's start
 
 
 @dataclass(eq=False)

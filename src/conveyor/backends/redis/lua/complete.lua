@@ -1,10 +1,11 @@
--- ARGV: ns, now, count, then per outcome: id, token, state, has_result, result, error_json, run_at.
+-- ARGV: ns, now, count, then per outcome: id, token, state, has_result, result, error_json, run_at,
+-- started_at ('' to keep the claim time).
 -- Returns one 1/0 per outcome: 0 when the token no longer holds the lease.
 local now = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
 local out = {}
 for n = 0, count - 1 do
-    local base = 4 + n * 7
+    local base = 4 + n * 8
     local id, token, state = ARGV[base], ARGV[base + 1], ARGV[base + 2]
     local key = job_key(id)
     local cur = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'result_ttl', 'failure_ttl',
@@ -14,6 +15,9 @@ for n = 0, count - 1 do
     else
         local q = cur[3]
         release_lease(id, q)
+        if ARGV[base + 7] ~= '' and state ~= 'queued' then
+            redis.call('HSET', key, 'started_at', ARGV[base + 7])
+        end
         if state == 'finished' then
             redis.call('HSET', key, 'state', 'finished', 'ended_at', ARGV[2])
             if ARGV[base + 3] == '1' then redis.call('HSET', key, 'result', ARGV[base + 4]) end
