@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit clean
+.PHONY: install demo test lint typecheck unit bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,5 +30,14 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -n 2 -p no:cacheprovider
 
+## conveyor against RQ, Celery, Dramatiq and Huey on the local Redis (own venv: .venv-bench).
+bench:
+	bash bench/setup.sh
+	.venv-bench/bin/python bench/run.py $(BENCH_ARGS)
+
+## Jobs through workers killed at random; fails if any job is lost.
+chaos: install
+	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
+
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-bench .demo .pytest_cache .mypy_cache .ruff_cache

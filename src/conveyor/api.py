@@ -36,6 +36,8 @@ RQ_KWARGS = frozenset(
         "retry",
     }
 )
+#: Every keyword option enqueue() accepts.
+_OPTIONS = RQ_KWARGS | {"max_attempts"}
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _MAX_QUEUE_NAME = 200
 
@@ -216,8 +218,8 @@ def build_job(
 ) -> NewJob:
     """Validate one enqueue() call and build the job to store, or raise InvalidJobError."""
     opts = _options(rq_kwargs, options)
-    unknown = sorted(set(opts) - RQ_KWARGS - {"max_attempts"})
-    if unknown:
+    if not opts.keys() <= _OPTIONS:
+        unknown = sorted(set(opts) - _OPTIONS)
         raise InvalidJobError(f"Unknown enqueue option(s): {', '.join(unknown)}")
     if title is not None and not isinstance(title, str):
         raise InvalidJobError(f"title must be a string, not {type(title).__name__}")
@@ -231,7 +233,8 @@ def build_job(
     meta = opts.get("meta") or {}
     if not isinstance(meta, Mapping):
         raise InvalidJobError(f"meta must be a dict, not {type(meta).__name__}")
-    serializer.dumps(dict(meta), "json", what="meta")
+    if meta:
+        serializer.dumps(dict(meta), "json", what="meta")
     policy = _retry_policy(opts.get("retry"), config)
     description = opts.get("description")
     if description is not None and not isinstance(description, str):

@@ -86,7 +86,7 @@ def _record(row: sqlite3.Row) -> JobRecord:
         timeout=row["timeout"],
         title=row["title"],
         description=row["description"],
-        meta=json.loads(row["meta"]),
+        meta={} if row["meta"] == "{}" else json.loads(row["meta"]),
         result_ttl=row["result_ttl"],
         failure_ttl=row["failure_ttl"],
         max_attempts=row["max_attempts"],
@@ -99,7 +99,9 @@ def _record(row: sqlite3.Row) -> JobRecord:
         lease_token=row["lease_token"],
         lease_expires_at=row["lease_expires_at"],
         result=None if row["result"] is None else bytes(row["result"]),
-        errors=tuple(ErrorInfo.from_dict(e) for e in json.loads(row["errors"])),
+        errors=()
+        if row["errors"] == "[]"
+        else tuple(ErrorInfo.from_dict(e) for e in json.loads(row["errors"])),
     )
 
 
@@ -410,6 +412,8 @@ class SQLiteBackend(Backend):
         return accepted
 
     def _complete_one(self, db: sqlite3.Connection, done: Completion, now: float) -> bool:
+        if done.state is JobState.FINISHED:
+            return self._finish(db, done, now)
         row = db.execute(
             "SELECT queue, result_ttl, failure_ttl FROM conveyor_jobs"
             " WHERE id=? AND state='started' AND lease_token=?",
@@ -424,13 +428,7 @@ class SQLiteBackend(Backend):
             db.execute(
                 "UPDATE conveyor_jobs SET started_at=? WHERE id=?", (done.started_at, done.job_id)
             )
-        if done.state is JobState.FINISHED:
-            ttl = row["result_ttl"]
-            db.execute(
-                release + " state='finished', ended_at=?, result=?, expires_at=? WHERE id=?",
-                (now, done.result, _expiry(now, ttl), done.job_id),
-            )
-        elif done.state is JobState.FAILED:
+        if done.state is JobState.FAILED:
             ttl = row["failure_ttl"]
             db.execute(
                 release + " state='failed', ended_at=:now, expires_at=:expires,"
@@ -453,6 +451,28 @@ class SQLiteBackend(Backend):
         else:
             raise ValueError(f"A job cannot be completed as {done.state}")
         if done.state in ENDED_STATES and ttl == 0:
+            db.execute("DELETE FROM conveyor_jobs WHERE id=?", (done.job_id,))
+        return True
+
+    @staticmethod
+    def _finish(db: sqlite3.Connection, done: Completion, now: float) -> bool:
+        """The hot path of complete(): one statement that checks the lease and records."""
+        row = db.execute(
+            "UPDATE conveyor_jobs SET lease_token=NULL, lease_expires_at=NULL, state='finished',"
+            " ended_at=:now, result=:result, started_at=COALESCE(:started, started_at),"
+            " expires_at=CASE WHEN result_ttl < 0 THEN NULL ELSE :now + result_ttl END"
+            " WHERE id=:id AND state='started' AND lease_token=:token RETURNING result_ttl",
+            {
+                "now": now,
+                "result": done.result,
+                "started": done.started_at,
+                "id": done.job_id,
+                "token": done.token,
+            },
+        ).fetchone()
+        if row is None:
+            return False
+        if row[0] == 0:  # keep no record
             db.execute("DELETE FROM conveyor_jobs WHERE id=?", (done.job_id,))
         return True
 

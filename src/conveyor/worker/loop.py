@@ -19,11 +19,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import selectors
 import socket
 import time
 from collections import deque
 from multiprocessing.connection import wait as wait_for
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from conveyor.backends import Backend, JobRecord, WorkerInfo
 from conveyor.exceptions import BackendError
@@ -63,6 +64,9 @@ class Loop:
         self.idle_since = now
         self.started_at = time.time()
         self.backoff = 0.0
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(worker.wake_fd, selectors.EVENT_READ, None)
+        self.watched: dict[Child, tuple[int, int]] = {}
 
     # -- the loop ----------------------------------------------------------------
     def run(self, burst: bool, max_idle_time: float | None) -> None:
@@ -203,18 +207,42 @@ class Loop:
 
     # -- collecting ----------------------------------------------------------------
     def _collect(self) -> None:
-        busy = self.pool.busy()
-        handles: list[Any] = [self.worker.wake_fd]
-        for child in busy:
-            handles.extend((child.conn, child.process.sentinel))
-        ready = set(wait_for(handles, self._collect_timeout()))
-        if self.worker.wake_fd in ready:
-            self._drain_wake()
-        for child in busy:
-            if child.conn in ready:
+        """Wait for a child to report or die, a signal, or the next timer."""
+        self._watch_children()
+        ready: dict[Child, set[str]] = {}
+        for key, _ in self.selector.select(self._collect_timeout()):
+            if key.data is None:
+                self._drain_wake()
+                continue
+            child, kind = key.data
+            ready.setdefault(child, set()).add(kind)
+        for child, kinds in ready.items():
+            if child not in self.pool.children:  # removed while handling another
+                continue
+            if "conn" in kinds and child.running is not None:
                 self._receive(child)
-            elif child.process.sentinel in ready:
+            else:  # an idle child's pipe only becomes readable at its end
                 self._child_died(child)
+
+    def _watch_children(self) -> None:
+        """Keep the selector's set of children equal to the pool's.
+
+        Children stay registered for their whole life (one registration per
+        child, not one per wait); fds of children gone are dropped before new
+        ones are added, as the numbers may be reused.
+        """
+        current = set(self.pool.children)
+        if current == self.watched.keys():
+            return
+        for child in [c for c in self.watched if c not in current]:
+            for fd in self.watched.pop(child):
+                with contextlib.suppress(KeyError, ValueError):
+                    self.selector.unregister(fd)
+        for child in current - self.watched.keys():
+            fds = (child.conn.fileno(), child.process.sentinel)
+            self.selector.register(fds[0], selectors.EVENT_READ, (child, "conn"))
+            self.selector.register(fds[1], selectors.EVENT_READ, (child, "sentinel"))
+            self.watched[child] = fds
 
     def _collect_timeout(self) -> float:
         now = time.monotonic()
@@ -366,6 +394,7 @@ class Loop:
         while self.buffer:
             record, _ = self.buffer.popleft()
             self.recorder.release(record, record.lease_token or "", "not started")
+        self.selector.close()
         try:
             self.recorder.flush(self.store)
         except BackendError as exc:

@@ -208,7 +208,7 @@ class RedisBackend(Backend):
                 "func", job.func,
                 "created_at", _text(job.created_at),
                 "timeout", job.timeout,
-                "meta", json.dumps(dict(job.meta)),
+                "meta", json.dumps(dict(job.meta)) if job.meta else "{}",
                 "result_ttl", job.result_ttl,
                 "failure_ttl", job.failure_ttl,
                 "max_attempts", job.max_attempts,
