@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Create .venv-bench (the benchmark's own environment) with conveyor and its peers.
+# Idempotent: re-running only installs what changed. Used by `make bench`.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$root/.venv-bench"
+python="${PYTHON:-python3}"
+stamp="$venv/.bench-installed"
+if [[ ! -x "$venv/bin/python" ]]; then
+    "$python" -m venv "$venv"
+fi
+if [[ ! -f "$stamp" || "$root/bench/requirements.txt" -nt "$stamp" || "$root/pyproject.toml" -nt "$stamp" ]]; then
+    # (grep drops a warning some pip configurations print for every package)
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -e "$root[redis]" -r "$root/bench/requirements.txt" \
+        2> >(grep -v "is neither a file nor a directory" >&2)
+    touch "$stamp"
+fi
+url="${BENCH_REDIS_URL:-redis://127.0.0.1:6379/15}"
+if ! "$venv/bin/python" -c 'import redis, sys; redis.Redis.from_url(sys.argv[1]).ping()' "$url" 2>/dev/null; then
+    echo "bench: no Redis server answers at $url (start one: redis-server --daemonize yes)" >&2
+    exit 1
+fi
