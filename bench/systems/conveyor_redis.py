@@ -34,6 +34,6 @@ SYSTEMS = [
         "conveyor-redis",
         "conveyor (Redis)",
         "defaults: the Redis backend on the benchmark's database, INFO logging (two lines per"
-        " job) to a file, job timeout 180 s, lease 30 s, children recycled every 1000 jobs",
+        " job) to a file, job timeout 180 s, lease 30 s, children never recycled",
     )
 ]

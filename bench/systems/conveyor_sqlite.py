@@ -25,6 +25,6 @@ SYSTEMS = [
         "conveyor-sqlite",
         "conveyor (SQLite)",
         "defaults: a SQLite file in WAL mode with synchronous=NORMAL, INFO logging (two lines"
-        " per job) to a file, job timeout 180 s, lease 30 s, children recycled every 1000 jobs",
+        " per job) to a file, job timeout 180 s, lease 30 s, children never recycled",
     )
 ]

@@ -186,7 +186,7 @@ class Config:
     retry_interval: tuple[float, ...] = (0.0,)
     worker_concurrency: int = 1
     worker_lease: int = 30
-    max_jobs_per_child: int = 1000
+    max_jobs_per_child: int = 0  # never recycle, as Celery and Dramatiq by default
     worker_prefetch: int = 32
     worker_init: str = ""
     worker_before_fork: str = ""

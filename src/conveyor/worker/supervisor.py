@@ -45,7 +45,7 @@ class Worker:
     ``queues`` is one name or a list, leftmost first (default: ``default``).
     ``concurrency`` children run jobs at once; with ``isolation="job"`` each
     job gets a fresh child, as RQ does, otherwise children are reused and
-    recycled after ``conveyor.worker.max_jobs_per_child`` jobs.
+    recycled after ``conveyor.worker.max_jobs_per_child`` jobs (0, the default: never).
     ``init`` runs in every child when it starts and ``before_fork`` in the
     supervisor before each fork (import paths or callables; by default the
     ``conveyor.worker.init`` / ``conveyor.worker.before_fork`` keys): use them
