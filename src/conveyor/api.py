@@ -276,23 +276,7 @@ def _log_enqueued(job: NewJob, queue: str) -> None:
 
 
 def _stored(job: NewJob, now: float) -> Job:
-    record = JobRecord(
-        id=job.id,
-        queue=job.queue,
-        func=job.func,
-        payload=job.payload,
-        state=JobState.QUEUED,
-        created_at=job.created_at,
-        enqueued_at=now,
-        timeout=job.timeout,
-        title=job.title,
-        description=job.description,
-        meta=job.meta,
-        result_ttl=job.result_ttl,
-        failure_ttl=job.failure_ttl,
-        max_attempts=job.max_attempts,
-        retry=job.retry,
-    )
+    record = JobRecord.of(job, state=JobState.QUEUED, enqueued_at=now)
     return Job(record, _config.current())
 
 

@@ -132,6 +132,28 @@ class JobRecord:
         """The error of the latest failed attempt, if any."""
         return self.errors[-1] if self.errors else None
 
+    @classmethod
+    def of(cls, job: NewJob, *, state: JobState, enqueued_at: float, **more: Any) -> JobRecord:
+        """The record a backend stores for ``job``, without asking it (``more`` adds fields)."""
+        return cls(
+            id=job.id,
+            queue=job.queue,
+            func=job.func,
+            payload=job.payload,
+            state=state,
+            created_at=job.created_at,
+            enqueued_at=enqueued_at,
+            timeout=job.timeout,
+            title=job.title,
+            description=job.description,
+            meta=job.meta,
+            result_ttl=job.result_ttl,
+            failure_ttl=job.failure_ttl,
+            max_attempts=job.max_attempts,
+            retry=job.retry,
+            **more,
+        )
+
 
 @dataclass(frozen=True)
 class Completion:

@@ -95,22 +95,10 @@ def _result(record: JobRecord, value: object, config: _config.Config) -> bytes |
 
 # -- run_synchronously -------------------------------------------------------------
 def _started(job: NewJob, now: float) -> JobRecord:
-    return JobRecord(
-        id=job.id,
-        queue=job.queue,
-        func=job.func,
-        payload=job.payload,
+    return JobRecord.of(
+        job,
         state=JobState.STARTED,
-        created_at=job.created_at,
         enqueued_at=now,
-        timeout=job.timeout,
-        title=job.title,
-        description=job.description,
-        meta=job.meta,
-        result_ttl=job.result_ttl,
-        failure_ttl=job.failure_ttl,
-        max_attempts=job.max_attempts,
-        retry=job.retry,
         attempts=1,
         started_at=time.time(),
         worker=_worker_key(),
