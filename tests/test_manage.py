@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,21 +14,13 @@ import conveyor
 import conveyor_test_jobs
 from conveyor import config
 from conveyor.exceptions import JobStateError, NoSuchJobError, ValidationError
+from support import CONVEYOR, wait_until
 
 OTHER_SITE = {"conveyor.site_id": "other.site"}
-CONVEYOR = str(Path(sys.executable).parent / "conveyor")
 
 
 def enqueue(queue: str = "default", **options: Any) -> conveyor.Job:
     return conveyor.enqueue(conveyor_test_jobs.succeed, queue=queue, **options)
-
-
-def wait_until(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.02)
 
 
 # -- job_list -------------------------------------------------------------------------------

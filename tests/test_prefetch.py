@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,21 +12,7 @@ import pytest
 
 import conveyor
 import conveyor_test_jobs
-
-CONVEYOR = str(Path(sys.executable).parent / "conveyor")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.02)
-
-
-def state_of(job: conveyor.Job) -> str:
-    job.refresh()
-    return job.state.value
+from support import CONVEYOR, state_of, wait_until
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,23 +16,9 @@ import conveyor_test_jobs
 from conveyor import config
 from conveyor.backends import open_backend
 from conveyor.exceptions import BackendUnavailable, ConfigError
+from support import CONVEYOR, free_port, wait_until
 
 redis = pytest.importorskip("redis")
-CONVEYOR = str(Path(sys.executable).parent / "conveyor")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

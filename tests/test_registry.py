@@ -19,7 +19,8 @@ import conveyor_test_jobs as test_jobs
 from conveyor import JobState, JobStateError, NoSuchJobError
 from conveyor.api import backend
 from conveyor.cli import main
-from test_reliability import LEASE, WorkerProcess, wait_until
+from support import SHORT_LEASE as LEASE
+from support import WorkerProcess, wait_until
 
 Invoke = Callable[..., Result]
 OTHER_SITE = "other.site"

@@ -5,9 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,14 +19,7 @@ import pytest
 import conveyor
 import conveyor_test_jobs
 from conveyor.web import auth
-
-CONVEYOR = str(Path(sys.executable).parent / "conveyor")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from support import CONVEYOR, free_port
 
 
 @dataclass

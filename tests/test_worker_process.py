@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,84 +11,7 @@ import pytest
 import conveyor
 import conveyor_test_jobs as test_jobs
 from conveyor import JobState
-
-CONVEYOR = str(Path(sys.executable).parent / "conveyor")
-WAIT = 30.0  # the longest any condition may take before the test fails
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-
-
-def lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-
-
-def is_gone(pid: int) -> bool:
-    """True once ``pid`` has exited (a zombie awaiting its reaper counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
-def state_of(job: conveyor.Job) -> JobState:
-    job.refresh()
-    return job.state
-
-
-class WorkerProcess:
-    """A ``conveyor jobs worker`` process in its own session, its output in files."""
-
-    def __init__(self, args: list[str], env: dict[str, str], directory: Path) -> None:
-        directory.mkdir()
-        self.stdout_path = directory / "worker.out"
-        self.stderr_path = directory / "worker.err"
-        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            self.process = subprocess.Popen(
-                [CONVEYOR, "jobs", "worker", *args],
-                env=env,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,  # its group holds it and its children, for cleanup
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def stdout(self) -> str:
-        return self.stdout_path.read_text(encoding="utf-8")
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8")
-
-    def wait_for_log(self, text: str) -> None:
-        wait_until(lambda: text in self.stderr, f"{text!r} in the worker's log")
-
-    def signal(self, signum: int) -> None:
-        os.kill(self.pid, signum)
-
-    def exit_code(self, timeout: float = WAIT) -> int:
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"the worker did not exit:\n{self.stderr}") from None
-
-    def stop(self) -> None:
-        """Kill the worker and whatever is left of its children."""
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(10)
-        with contextlib.suppress(ProcessLookupError):  # an empty group: all are gone
-            os.killpg(self.pid, signal.SIGKILL)
+from support import WorkerProcess, is_gone, lines, run_cli, state_of, wait_until
 
 
 @pytest.fixture
@@ -112,12 +30,6 @@ def start_worker(
     finally:
         for worker in started:
             worker.stop()
-
-
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CONVEYOR, *args], env=env, capture_output=True, text=True, timeout=WAIT, check=False
-    )
 
 
 # -- output --------------------------------------------------------------------------

@@ -1,0 +1,135 @@
+"""Helpers shared by the tests that run real processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import conveyor
+from conveyor import JobState
+
+#: The ``conveyor`` command of the environment running the tests.
+CONVEYOR = str(Path(sys.executable).parent / "conveyor")
+#: The longest any condition may take before a test fails.
+WAIT = 30.0
+#: A lease short enough for recovery to happen within a test (the shortest allowed).
+SHORT_LEASE = 2
+_STARTED = re.compile(r"Worker (conveyor:worker:[0-9a-f]+) \(PID (\d+)\) has started")
+
+
+def wait_until(
+    condition: Callable[[], object], what: str = "a condition", timeout: float = WAIT
+) -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+def is_gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie awaiting its reaper counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def state_of(job: conveyor.Job) -> JobState:
+    job.refresh()
+    return job.state
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``conveyor ARGS`` to its end."""
+    return subprocess.run(
+        [CONVEYOR, *args], env=env, capture_output=True, text=True, timeout=WAIT, check=False
+    )
+
+
+class WorkerProcess:
+    """A ``conveyor jobs worker`` process in its own session, its output in files."""
+
+    def __init__(self, args: list[str], env: dict[str, str], directory: Path) -> None:
+        directory.mkdir()
+        self.stdout_path = directory / "worker.out"
+        self.stderr_path = directory / "worker.err"
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self.process = subprocess.Popen(
+                [CONVEYOR, "jobs", "worker", *args],
+                env=env,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,  # its group holds it and its children, for cleanup
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(encoding="utf-8")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8")
+
+    @property
+    def key(self) -> str:
+        """The worker's run id, as its first log line gives it."""
+        self.wait_for_log("has started")
+        found = _STARTED.search(self.stderr)
+        assert found is not None, self.stderr
+        assert int(found.group(2)) == self.pid
+        return found.group(1)
+
+    def wait_for_log(self, text: str) -> None:
+        def logged() -> bool:
+            if text in self.stderr:
+                return True
+            assert self.running(), f"the worker exited before logging {text!r}:\n{self.stderr}"
+            return False
+
+        wait_until(logged, f"{text!r} in the worker's log")
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def exit_code(self, timeout: float = WAIT) -> int:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the worker did not exit:\n{self.stderr}") from None
+
+    def stop(self) -> None:
+        """Kill the worker (paused or not) and whatever is left of its children."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+        with contextlib.suppress(ProcessLookupError):  # an empty group: all are gone
+            os.killpg(self.pid, signal.SIGKILL)
