@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import pickle
 import signal
 import sys
 import time
@@ -18,7 +19,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NamedTuple
 
 from conveyor import serializer
 from conveyor.backends.base import ErrorInfo
@@ -26,10 +27,12 @@ from conveyor.exceptions import SerializationError
 from conveyor.functions import import_function
 
 _PR_SET_PDEATHSIG = 1
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+#: Job functions this child has imported, by path.
+_functions: dict[str, Callable[..., Any]] = {}
 
 
-@dataclass(frozen=True)
-class Task:
+class Task(NamedTuple):
     """A job handed to a child."""
 
     job_id: str
@@ -38,8 +41,7 @@ class Task:
     attempt: int
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What a child reports for one task: a result or an error."""
 
     job_id: str
@@ -48,6 +50,22 @@ class Outcome:
     result: bytes | None = None
     error: ErrorInfo | None = None
     warning: str | None = None
+
+
+# The pipe carries plain tuples, pickled with the fastest protocol: this is
+# the per-job hot path between supervisor and child. None means "stop".
+def send(conn: Connection, message: Task | Outcome | None) -> None:
+    """Send a task or an outcome (or None) over a child's pipe."""
+    conn.send_bytes(pickle.dumps(None if message is None else tuple(message), _PROTOCOL))
+
+
+def receive_task(conn: Connection) -> Task | None:
+    data = pickle.loads(conn.recv_bytes())
+    return None if data is None else Task._make(data)
+
+
+def receive_outcome(conn: Connection) -> Outcome:
+    return Outcome._make(pickle.loads(conn.recv_bytes()))
 
 
 @dataclass(frozen=True)
@@ -76,7 +94,9 @@ def run_task(task: Task, settings: ChildSettings) -> Outcome:
     """Run one job in this process and describe how it went."""
     began = time.perf_counter()
     try:
-        fn = import_function(task.func)
+        fn = _functions.get(task.func)
+        if fn is None:
+            fn = _functions[task.func] = import_function(task.func)
         args, kwargs = serializer.load_call(
             task.payload, allow_pickle=settings.serializer == "pickle"
         )
@@ -134,7 +154,7 @@ def child_main(conn: Connection, settings: ChildSettings, inherited: Sequence[An
     done = 0
     while settings.max_jobs == 0 or done < settings.max_jobs:
         try:
-            task = conn.recv()
+            task = receive_task(conn)
         except (EOFError, OSError):  # the supervisor is gone
             return
         if task is None:
@@ -143,7 +163,7 @@ def child_main(conn: Connection, settings: ChildSettings, inherited: Sequence[An
         sys.stdout.flush()
         sys.stderr.flush()
         try:
-            conn.send(outcome)
+            send(conn, outcome)
         except (BrokenPipeError, OSError):
             return
         done += 1

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from conveyor.backends import Backend, JobRecord, WorkerInfo
 from conveyor.exceptions import BackendError
-from conveyor.worker.child import Outcome
+from conveyor.worker.child import receive_outcome
 from conveyor.worker.outcomes import Recorder, short
 from conveyor.worker.pool import Child, Pool, Running
 
@@ -197,13 +197,14 @@ class Loop:
         began = time.monotonic()
         deadline = None if record.timeout < 0 else began + record.timeout
         running = Running(record, record.lease_token, began, deadline, time.time())
-        self.recorder.started(record)
         try:
             child = self.pool.idle_child()
             self.pool.start(child, running)
         except Exception:
             log.exception("Worker %s could not start a child process", self.worker.key)
             self.recorder.release(record, running.token, "not started")
+            return
+        self.recorder.started(record)  # logged once the child has the job, not before
 
     # -- collecting ----------------------------------------------------------------
     def _collect(self) -> None:
@@ -265,7 +266,7 @@ class Loop:
 
     def _receive(self, child: Child) -> None:
         try:
-            outcome: Outcome = child.conn.recv()
+            outcome = receive_outcome(child.conn)
         except (EOFError, OSError):  # it died without reporting
             self._child_died(child, may_have_reported=False)
             return

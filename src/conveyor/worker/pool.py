@@ -12,7 +12,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from conveyor.backends import JobRecord
-from conveyor.worker.child import ChildSettings, Task, child_main
+from conveyor.worker.child import ChildSettings, Task, child_main, send
 
 _FORK = multiprocessing.get_context("fork")
 
@@ -100,7 +100,7 @@ class Pool:
         """Hand a claimed job to ``child``."""
         record = running.record
         child.running = running
-        child.conn.send(Task(record.id, record.func, record.payload, record.attempts))
+        send(child.conn, Task(record.id, record.func, record.payload, record.attempts))
 
     def retire_if_spent(self, child: Child) -> None:
         """Let a child that reached its job limit go (it exits by itself)."""
@@ -136,7 +136,7 @@ class Pool:
         idle = [child for child in self.children if child.running is None]
         for child in idle:
             with contextlib.suppress(OSError):
-                child.conn.send(None)
+                send(child.conn, None)
         for child in idle:
             self.remove(child, wait=max(deadline - time.monotonic(), 0.0))
 
