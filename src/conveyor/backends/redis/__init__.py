@@ -28,7 +28,7 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -72,50 +72,85 @@ _SCRIPTS = (
     "clear",
     "requeue",
 )
-_INT_FIELDS = ("timeout", "result_ttl", "failure_ttl", "max_attempts", "attempts")
-_FLOAT_FIELDS = (
+#: The hash fields of a job record, in the order the scripts return them
+#: (RECORD_FIELDS in lua/common.lua must match).
+RECORD_FIELDS = (
+    "id",
+    "queue",
+    "func",
+    "payload",
+    "state",
     "created_at",
     "enqueued_at",
+    "timeout",
+    "title",
+    "description",
+    "meta",
+    "result_ttl",
+    "failure_ttl",
+    "max_attempts",
+    "retry",
+    "attempts",
     "run_at",
     "started_at",
     "ended_at",
+    "worker",
+    "lease_token",
     "lease_expires_at",
+    "result",
+    "errors",
 )
-_STR_FIELDS = ("queue", "func", "title", "description", "worker", "lease_token")
 
 
 def _text(value: float) -> str:
     return repr(float(value))
 
 
-def _record(job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
-    fields = {key.decode(): value for key, value in raw.items()}
-    values: dict[str, Any] = {}
-    for name in _INT_FIELDS:
-        if name in fields:
-            values[name] = int(float(fields[name]))
-    for name in _FLOAT_FIELDS:
-        if name in fields:
-            values[name] = float(fields[name])
-    for name in _STR_FIELDS:
-        if name in fields:
-            values[name] = fields[name].decode()
-    retry = fields.get("retry")
+def _str(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
+
+
+def _float(value: bytes | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _record(values: Sequence[bytes | None]) -> JobRecord:
+    """A JobRecord from the RECORD_FIELDS values of a job's hash (claims run this per job)."""
+    (
+        job_id, queue, func, payload, state, created_at, enqueued_at, timeout, title,
+        description, meta, result_ttl, failure_ttl, max_attempts, retry, attempts, run_at,
+        started_at, ended_at, worker, lease_token, lease_expires_at, result, errors,
+    ) = values  # fmt: skip
+    assert job_id is not None
+    assert state is not None
     return JobRecord(
-        id=job_id,
-        payload=fields.get("payload", b""),
-        state=JobState(fields["state"].decode()),
-        meta=json.loads(fields.get("meta", b"{}")),
+        id=job_id.decode(),
+        queue=(queue or b"").decode(),
+        func=(func or b"").decode(),
+        payload=payload or b"",
+        state=JobState(state.decode()),
+        created_at=float(created_at or 0),
+        enqueued_at=float(enqueued_at or 0),
+        timeout=int(float(timeout or 0)),
+        title=_str(title),
+        description=_str(description),
+        meta={} if meta in (None, b"{}") else json.loads(meta),
+        result_ttl=int(float(result_ttl or 0)),
+        failure_ttl=int(float(failure_ttl or 0)),
+        max_attempts=int(float(max_attempts or 1)),
         retry=json.loads(retry) if retry else None,
-        result=fields.get("result"),
-        errors=tuple(ErrorInfo.from_dict(e) for e in json.loads(fields.get("errors", b"[]"))),
-        **values,
+        attempts=int(float(attempts or 0)),
+        run_at=_float(run_at),
+        started_at=_float(started_at),
+        ended_at=_float(ended_at),
+        worker=_str(worker),
+        lease_token=_str(lease_token),
+        lease_expires_at=_float(lease_expires_at),
+        result=result,
+        errors=()
+        if errors in (None, b"[]")
+        else tuple(ErrorInfo.from_dict(e) for e in json.loads(errors)),
     )
-
-
-def _flat_record(flat: Sequence[bytes]) -> JobRecord:
-    raw = dict(zip(flat[::2], flat[1::2], strict=True))
-    return _record(raw[b"id"].decode(), raw)
 
 
 class RedisBackend(Backend):
@@ -259,7 +294,7 @@ class RedisBackend(Backend):
                 ],
             )
             if reply:
-                return [_flat_record(flat) for flat in reply]
+                return [_record(values) for values in reply]
             remaining = wait - (time.monotonic() - started)
             if remaining <= 0:
                 return []
@@ -293,14 +328,24 @@ class RedisBackend(Backend):
             *queues,
             *tokens,
         ]
+        complete_args = [self.ns, *self._completion_args(completions, now)]
         with self._translated():
-            pipe = self._redis.pipeline(transaction=False)
-            self._scripts["complete"](
-                keys=[], args=[self.ns, *self._completion_args(completions, now)], client=pipe
-            )
-            self._scripts["claim"](keys=[], args=[self.ns, *claim_args], client=pipe)
-            flags, reply = pipe.execute()
-        claimed = [_flat_record(flat) for flat in reply]
+            # Raw EVALSHA in a pipeline: redis-py would ask SCRIPT EXISTS first,
+            # a round trip per call. A server that forgot the scripts (restart)
+            # answers NOSCRIPT before running either: load them and go again.
+            for attempt in (1, 2):
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.evalsha(self._scripts["complete"].sha, 0, *complete_args)
+                pipe.evalsha(self._scripts["claim"].sha, 0, self.ns, *claim_args)
+                try:
+                    flags, reply = pipe.execute()
+                    break
+                except redis.exceptions.NoScriptError:
+                    if attempt == 2:
+                        raise
+                    for script in self._scripts.values():
+                        self._redis.script_load(script.script)
+        claimed = [_record(values) for values in reply]
         accepted = [bool(flag) for flag in flags]
         if claimed or wait <= 0:
             return accepted, claimed
@@ -369,17 +414,17 @@ class RedisBackend(Backend):
     # -- managing ----------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
         with self._translated():
-            raw = self._redis.hgetall(self._key("job", job_id))
-        return _record(job_id, raw) if raw else None
+            values = self._redis.hmget(self._key("job", job_id), RECORD_FIELDS)
+        return None if values[0] is None else _record(values)
 
     def _get_many(self, ids: Sequence[bytes]) -> list[JobRecord]:
         with self._translated():
             pipe = self._redis.pipeline(transaction=False)
             for job_id in ids:
-                pipe.hgetall(self._key("job", job_id.decode()))
-            raws = pipe.execute()
+                pipe.hmget(self._key("job", job_id.decode()), RECORD_FIELDS)
+            found = pipe.execute()
         # A record can vanish between index and hash (purged, canceled): skip it.
-        return [_record(i.decode(), raw) for i, raw in zip(ids, raws, strict=True) if raw]
+        return [_record(values) for values in found if values[0] is not None]
 
     def _index_page(
         self, queue: str, states: Sequence[JobState], skip: int, wanted: int | None
@@ -480,7 +525,7 @@ class RedisBackend(Backend):
                 f"Job {job_id} has already {state}; only queued, scheduled or started jobs"
                 " can be canceled"
             )
-        return _record(job_id, dict(zip(reply[::2], reply[1::2], strict=True)))
+        return _record(reply)
 
     def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
         cleared = dict.fromkeys(queues, 0)

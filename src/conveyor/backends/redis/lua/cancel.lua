@@ -1,10 +1,10 @@
 -- ARGV: ns, now, id. Returns {} for an unknown job, {'ended', state} for an ended one,
--- otherwise the record as it was (HGETALL), after canceling it.
+-- otherwise the record as it was (its RECORD_FIELDS values), after canceling it.
 local now = tonumber(ARGV[2])
 local id = ARGV[3]
 local key = job_key(id)
-local before = redis.call('HGETALL', key)
-if #before == 0 then return {} end
+if redis.call('EXISTS', key) == 0 then return {} end
+local before = redis.call('HMGET', key, unpack(RECORD_FIELDS))
 local cur = redis.call('HMGET', key, 'state', 'queue', 'failure_ttl')
 local state, q = cur[1], cur[2]
 if state == 'finished' or state == 'failed' or state == 'canceled' then

@@ -1,5 +1,5 @@
 -- ARGV: ns, worker, lease expiry, now, limit, queue count, queues..., tokens (limit of them)...
--- Returns a flat list: for each claimed job, its HGETALL array.
+-- Returns, for each claimed job, its RECORD_FIELDS values.
 local worker = ARGV[2]
 local expires = ARGV[3]
 local now = tonumber(ARGV[4])
@@ -33,10 +33,10 @@ for _, q in ipairs(queues) do
         redis.call('HSET', key, 'state', 'started', 'worker', worker,
             'lease_token', ARGV[tokens_at + got - 1], 'lease_expires_at', expires,
             'started_at', ARGV[4])
-        redis.call('HDEL', key, 'run_at', 'ended_at')
+        -- (run_at went when the job was promoted, ended_at when it was requeued)
         redis.call('ZADD', LEASES, expires, id)
         redis.call('ZADD', started_key(q), ARGV[4], id)
-        out[#out + 1] = redis.call('HGETALL', key)
+        out[#out + 1] = redis.call('HMGET', key, unpack(RECORD_FIELDS))
     end
     -- Others may be waiting on this queue: pass the wake-up on while jobs remain.
     if #ids > 0 and redis.call('ZCARD', queued_key(q)) > 0 then wake(q) end

@@ -10,6 +10,9 @@ local function wake_key(q) return NS .. ':wake:' .. q end
 local LEASES = NS .. ':leases'
 local EXPIRY = NS .. ':expiry'
 local SEP = '\31'
+-- A job record as the scripts return it: these hash fields, in this order
+-- (RECORD_FIELDS in __init__.py must match).
+local RECORD_FIELDS = {'id', 'queue', 'func', 'payload', 'state', 'created_at', 'enqueued_at', 'timeout', 'title', 'description', 'meta', 'result_ttl', 'failure_ttl', 'max_attempts', 'retry', 'attempts', 'run_at', 'started_at', 'ended_at', 'worker', 'lease_token', 'lease_expires_at', 'result', 'errors'}
 
 -- The site prefix of a full queue name: "conveyor:<site>:" of "conveyor:<site>:<name>".
 local function site_of(q) return string.match(q, '^([^:]*:[^:]*:)') or '' end

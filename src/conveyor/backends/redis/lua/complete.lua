@@ -15,12 +15,20 @@ for n = 0, count - 1 do
     else
         local q = cur[3]
         release_lease(id, q)
-        if ARGV[base + 7] ~= '' and state ~= 'queued' then
+        if ARGV[base + 7] ~= '' and state ~= 'queued' and state ~= 'finished' then
             redis.call('HSET', key, 'started_at', ARGV[base + 7])
         end
-        if state == 'finished' then
-            redis.call('HSET', key, 'state', 'finished', 'ended_at', ARGV[2])
-            if ARGV[base + 3] == '1' then redis.call('HSET', key, 'result', ARGV[base + 4]) end
+        if state == 'finished' then  -- the hot path: one HSET
+            local fields = {'state', 'finished', 'ended_at', ARGV[2]}
+            if ARGV[base + 3] == '1' then
+                fields[#fields + 1] = 'result'
+                fields[#fields + 1] = ARGV[base + 4]
+            end
+            if ARGV[base + 7] ~= '' then
+                fields[#fields + 1] = 'started_at'
+                fields[#fields + 1] = ARGV[base + 7]
+            end
+            redis.call('HSET', key, unpack(fields))
             retire(id, q, 'finished', now, tonumber(cur[4]))
         elseif state == 'failed' then
             redis.call('HSET', key, 'state', 'failed', 'ended_at', ARGV[2])
