@@ -193,7 +193,7 @@ class Config:
     worker_log_level: str = "INFO"
     #: The directory relative backend paths are resolved against.
     base_dir: Path = field(default_factory=Path.cwd)
-    #: Where the values came from, for error messages and ``conveyor config``.
+    #: Where the values came from, for error messages.
     source: str = "defaults"
 
     @property
