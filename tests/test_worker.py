@@ -403,3 +403,16 @@ def test_a_concurrency_below_one_is_refused(concurrency: int) -> None:
 def test_an_unknown_isolation_is_refused() -> None:
     with pytest.raises(conveyor.ConfigError, match="isolation must be 'child' or 'job'"):
         conveyor.Worker(isolation="thread")
+
+
+def test_a_fresh_child_per_job_never_mistakes_a_finished_child_for_a_dead_one() -> None:
+    # Each child reports and exits at once; its exit must never be read as a crash
+    # (a crash would retry the job and record a ChildProcessDied error).
+    jobs = [conveyor.enqueue(test_jobs.pid) for _ in range(30)]
+    conveyor.Worker(isolation="job", concurrency=2).work(burst=True)
+    for job in jobs:
+        job.refresh()
+        assert job.state is JobState.FINISHED
+        assert job.attempts == 1
+        assert job.errors == ()
+    assert len({job.result for job in jobs}) == 30

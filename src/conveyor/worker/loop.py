@@ -64,7 +64,11 @@ class Loop:
         self.idle_since = now
         self.started_at = time.time()
         self.backoff = 0.0
-        self.selector = selectors.DefaultSelector()
+        # poll(2), not epoll: an epoll registration belongs to the open file, and
+        # forked children hold copies of earlier children's pipes, so closing a
+        # dead child's fd would leave its registration firing (under a number
+        # that may be reused). poll keeps no state in the kernel.
+        self.selector = selectors.PollSelector()
         self.selector.register(worker.wake_fd, selectors.EVENT_READ, None)
         self.watched: dict[Child, tuple[int, int]] = {}
 
