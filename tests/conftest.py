@@ -77,3 +77,21 @@ def redis_url() -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+POSTGRESQL_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def postgresql_url() -> Iterator[str]:
+    """A PostgreSQL URL with a schema of its own: parallel tests never share tables."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(POSTGRESQL_SERVER, autocommit=True, connect_timeout=2)
+    except psycopg.Error as exc:
+        _service_missing(f"PostgreSQL at {POSTGRESQL_SERVER}", str(exc))
+    schema = f"cvtest_{uuid.uuid4().hex[:12]}"
+    yield f"{POSTGRESQL_SERVER}?schema={schema}"
+    with admin:
+        admin.execute("SET lock_timeout = '20s'")
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -47,3 +47,17 @@ class TestRedisBackend(BackendConformance):
         store = open_backend(redis_url)
         yield store
         store.close()
+
+
+class TestPostgreSQLBackend(BackendConformance):
+    @pytest.fixture
+    def backend(self, postgresql_url: str) -> Iterator[Backend]:
+        store = open_backend(postgresql_url)
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def other_backend(self, backend: Backend, postgresql_url: str) -> Iterator[Backend]:
+        store = open_backend(postgresql_url)
+        yield store
+        store.close()

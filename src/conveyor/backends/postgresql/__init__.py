@@ -1,0 +1,585 @@
+"""PostgreSQL: for applications that already run it.
+
+Jobs live in tables prefixed ``conveyor_`` in one schema of the
+application's database (the connection's current schema, or the one named by
+``?schema=NAME``), created on first open. The SQL lives in ``sql/``, one
+file per query, loaded by name (:mod:`.queries`).
+
+- Claims lock rows with ``FOR UPDATE SKIP LOCKED``: claimers never wait for
+  each other, never take the same job, and mark what they take in the same
+  statement.
+- Idle workers ``LISTEN`` on a channel per queue; whatever makes a job
+  claimable ``NOTIFY``\\ s that channel in the same transaction, so a waiting
+  claim wakes when the transaction commits. A waiting claim also looks again
+  every second, for retries that came due.
+- :func:`in_transaction` (and :func:`enqueue_in`) store jobs inside the
+  application's own transaction: workers see them when it commits, and never
+  if it rolls back.
+
+One connection per backend instance, guarded by a lock (a waiting claim
+holds it for at most a second at a time). Each operation is
+one transaction: one statement, or several sent together in a pipeline
+(which the server runs as one transaction), or an explicit transaction block
+where a decision needs a row read first. That makes most operations a single
+round trip. A dropped connection raises BackendUnavailable and is replaced
+on the next call. Needs PostgreSQL 13 or newer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import DictRow, dict_row
+
+from conveyor.backends.base import (
+    ENDED_STATES,
+    ApiToken,
+    Backend,
+    Completion,
+    JobRecord,
+    JobState,
+    NewJob,
+    Page,
+    Recovery,
+    WorkerInfo,
+)
+from conveyor.backends.postgresql.queries import query, record, store, token, translated, where
+from conveyor.backends.postgresql.transactions import (
+    create_tables,
+    current_connection,
+    enqueue_in,
+    in_transaction,
+)
+from conveyor.exceptions import (
+    BackendError,
+    BackendUnavailable,
+    ConfigError,
+    DuplicateTokenError,
+    JobStateError,
+)
+
+__all__ = ["SCHEMA_VERSION", "PostgreSQLBackend", "create_tables", "enqueue_in", "in_transaction"]
+
+#: The version of the tables this module creates and expects.
+SCHEMA_VERSION = 1
+_MIN_SERVER = 130000  # gen_random_uuid() is built in from 13
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
+_RECHECK_SECONDS = 1.0  # a waiting claim looks at the table at least this often
+_PURGE_BATCH = 1000
+_COMPLETABLE = frozenset({JobState.FINISHED, JobState.FAILED, JobState.SCHEDULED, JobState.QUEUED})
+
+Connection = psycopg.Connection[DictRow]
+
+
+def _redacted(conninfo: str) -> str:
+    """A URL or key=value connection string without its password, for messages."""
+    if "://" not in conninfo:
+        return _PASSWORD.sub(r"\1***", conninfo)
+    parts = urlsplit(conninfo)
+    if parts.password is None:
+        return conninfo
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgreSQLBackend(Backend):
+    """Jobs in a PostgreSQL database."""
+
+    schemes = ("postgresql", "postgres")
+
+    def __init__(
+        self, conninfo: str, *, schema: str | None = None, recheck: float = _RECHECK_SECONDS
+    ) -> None:
+        """Connect to ``conninfo`` (a libpq URL or key=value string).
+
+        ``schema`` keeps the tables in that schema (created if missing)
+        instead of the connection's current one. ``recheck`` is how often a
+        waiting claim looks at the table without being notified.
+        """
+        try:
+            params = conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigError(f"Invalid PostgreSQL URL {_redacted(conninfo)!r}: {exc}") from None
+        extra: dict[str, Any] = {
+            "connect_timeout": params.get("connect_timeout", 5),
+            "application_name": params.get("application_name", "conveyor"),
+        }
+        if schema is not None:
+            if not _SCHEMA_NAME.fullmatch(schema):
+                raise ConfigError(f"Invalid PostgreSQL schema name {schema!r}")
+            extra["options"] = f"{params.get('options', '')} -c search_path={schema}".strip()
+        self._conninfo = make_conninfo(conninfo, **extra)
+        #: The server, as messages name it: host:port/dbname.
+        self.where = where(params)
+        self._wanted_schema = schema
+        self._recheck = recheck
+        self._lock = threading.RLock()
+        self._conn: Connection | None = None
+        self._listening: tuple[str, ...] | None = None  # the queues LISTENed to
+        #: The schema holding the tables (the current one, unless ?schema= named one).
+        self.schema = ""
+        with self._session():
+            pass  # connect now: a bad URL or an unreachable server fails at open
+
+    @classmethod
+    def from_url(cls, url: str, base_dir: Path | None = None) -> PostgreSQLBackend:
+        """``postgresql://user:password@host:port/dbname`` (or ``postgres://``).
+
+        ``?schema=NAME`` keeps the tables in that schema (lowercase letters,
+        digits and ``_``; created if missing); other query options are
+        libpq's (``sslmode``, ``connect_timeout``, ``application_name``, ...).
+        A Unix socket: ``postgresql://user@/dbname?host=/var/run/postgresql``.
+        """
+        del base_dir
+        parts = urlsplit(url)
+        options = parse_qsl(parts.query, keep_blank_values=True)
+        schemas = [value for key, value in options if key == "schema"]
+        if len(schemas) > 1 or (schemas and not _SCHEMA_NAME.fullmatch(schemas[0])):
+            raise ConfigError(
+                f"Invalid schema in {_redacted(url)!r}: use one name of lowercase letters,"
+                " digits or '_', not starting with a digit, at most 63 characters"
+            )
+        rest = urlencode([(key, value) for key, value in options if key != "schema"])
+        return cls(urlunsplit(parts._replace(query=rest)), schema=schemas[0] if schemas else None)
+
+    # -- plumbing ----------------------------------------------------------
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Connection]:
+        """The connection, held for one operation; driver errors translated.
+
+        The connection is in autocommit mode: a lone statement is its own
+        transaction, and several go in a pipeline or a ``transaction()``
+        block. A connection found broken is dropped, and the next operation
+        opens a new one.
+        """
+        with self._lock:
+            try:
+                with translated(self.where):
+                    yield self._connection()
+            except BackendUnavailable:
+                conn = self._conn
+                if conn is None or conn.closed or conn.broken:
+                    self._discard()
+                raise
+
+    def _connection(self) -> Connection:
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        self._discard()
+        conn = psycopg.connect(self._conninfo, autocommit=True, row_factory=dict_row)
+        try:
+            self._prepare(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def _prepare(self, conn: Connection) -> None:
+        """Check the server and the tables' version; create the tables if missing."""
+        version = conn.info.server_version
+        if version < _MIN_SERVER:
+            raise BackendError(
+                f"PostgreSQL at {self.where} is version {version // 10000};"
+                " conveyor needs 13 or newer"
+            )
+        row = conn.execute(query("installed")).fetchone()
+        assert row is not None
+        installed = 0
+        if row["installed"]:
+            found = conn.execute(query("schema_version")).fetchone()
+            installed = int(found["version"] or 0) if found else 0
+        if installed > SCHEMA_VERSION:
+            raise BackendError(
+                f"The conveyor tables in PostgreSQL at {self.where} are version {installed};"
+                f" this conveyor knows up to {SCHEMA_VERSION}: upgrade it"
+            )
+        if installed < SCHEMA_VERSION:
+            name = self._wanted_schema or row["schema"]
+            if name is None:
+                raise ConfigError(
+                    f"PostgreSQL at {self.where} has no current schema to create conveyor's"
+                    " tables in: add ?schema=NAME to the backend URL"
+                )
+            with conn.transaction():
+                conn.execute(query("schema_lock"), {"schema": name})
+                if self._wanted_schema is not None:
+                    create = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}")
+                    conn.execute(create.format(sql.Identifier(name)))
+                conn.execute(query("schema"))
+            row = conn.execute(query("installed")).fetchone()
+            assert row is not None
+        self.schema = str(row["schema"])
+
+    def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        self._listening = None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+
+    def _rows(self, name: str, params: Mapping[str, Any] | None = None) -> list[DictRow]:
+        """The rows of one query, run as a transaction of its own."""
+        with self._session() as conn:
+            return conn.execute(query(name), params).fetchall()
+
+    # -- producing ---------------------------------------------------------
+    def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
+        if not jobs:
+            return
+        app = current_connection()
+        if app is not None:
+            enqueue_in(app, jobs, now=now, schema=self.schema)
+            return
+        with self._session() as conn, conn.cursor() as cur:
+            store(cur, jobs, now, undo=lambda: None)  # a failed statement undid itself
+
+    # -- consuming ---------------------------------------------------------
+    def claim(
+        self,
+        queues: Sequence[str],
+        *,
+        worker: str,
+        lease: float,
+        now: float,
+        limit: int = 1,
+        wait: float = 0.0,
+    ) -> list[JobRecord]:
+        if not queues or limit <= 0:
+            return []
+        started = time.monotonic()
+        # The first look uses ``now`` as given (so a lease expires at exactly
+        # now + lease); later looks add the time spent waiting.
+        elapsed = 0.0
+        while True:
+            self._listen(queues, wait)  # before looking: nothing enqueued after it is missed
+            with self._session() as conn:
+                claimed = self._claim_in(conn, [], queues, worker, lease, now + elapsed, limit)[1]
+            if claimed:
+                return claimed
+            remaining = wait - (time.monotonic() - started)
+            if remaining <= 0:
+                return []
+            self._await_notification(min(remaining, self._recheck))
+            elapsed = time.monotonic() - started
+
+    def _listen(self, queues: Sequence[str], wait: float) -> None:
+        """Before a look: LISTEN to the channels of exactly these queues if it may wait.
+
+        Notifications received so far are dropped: the look sees their jobs.
+        (A busy worker claims without waiting, and without this its
+        connection would pile up notifications until it waits again.)
+        """
+        with self._session() as conn:
+            if wait > 0 and self._listening != tuple(queues):
+                with conn.transaction():
+                    rows = conn.execute(query("channels"), {"queues": list(queues)}).fetchall()
+                    conn.execute(query("unlisten"))
+                    for row in rows:
+                        # A channel is an identifier, which cannot be a parameter.
+                        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(row["channel"])))
+                self._listening = tuple(queues)
+            if self._listening is not None:
+                for _ in conn.notifies(timeout=0):
+                    pass
+
+    def _await_notification(self, timeout: float) -> None:
+        """Block until a job may have arrived on a LISTENed queue, or ``timeout`` passes."""
+        with self._session() as conn:
+            for _ in conn.notifies(timeout=timeout, stop_after=1):
+                break
+
+    def _claim_in(
+        self,
+        conn: Connection,
+        completions: Sequence[Completion],
+        queues: Sequence[str],
+        worker: str,
+        lease: float,
+        now: float,
+        limit: int,
+    ) -> tuple[list[bool], list[JobRecord]]:
+        """Record outcomes, promote due retries, claim: one pipeline, so one transaction.
+
+        Each statement sees what the ones before it did (a retry promoted
+        now is claimable now).
+        """
+        with conn.pipeline():
+            recorded = self._send_completions(conn, completions, now) if completions else None
+            conn.execute(query("promote"), {"now": float(now)})
+            cur = conn.execute(
+                query("claim"),
+                {
+                    "queues": list(queues),
+                    "limit": limit,
+                    "worker": worker,
+                    "lease_expires_at": float(now + lease),
+                    "now": float(now),
+                },
+            )
+        accepted = self._accepted(recorded, completions) if recorded is not None else []
+        rows = sorted(cur.fetchall(), key=lambda row: (row["rank"], row["position"]))
+        return accepted, [record(row) for row in rows]
+
+    def complete_and_claim(
+        self,
+        completions: Sequence[Completion],
+        queues: Sequence[str],
+        *,
+        worker: str,
+        lease: float,
+        now: float,
+        limit: int,
+        wait: float = 0.0,
+    ) -> tuple[list[bool], list[JobRecord]]:
+        if limit <= 0 or not completions or not queues:
+            return super().complete_and_claim(
+                completions, queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait
+            )
+        self._listen(queues, wait)
+        with self._session() as conn:
+            accepted, claimed = self._claim_in(
+                conn, completions, queues, worker, lease, now, limit
+            )
+        if claimed or wait <= 0:
+            return accepted, claimed
+        return accepted, self.claim(
+            queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait
+        )
+
+    def complete(self, completions: Sequence[Completion], *, now: float) -> list[bool]:
+        if not completions:
+            return []
+        with self._session() as conn:
+            return self._accepted(self._send_completions(conn, completions, now), completions)
+
+    @staticmethod
+    def _send_completions(
+        conn: Connection, completions: Sequence[Completion], now: float
+    ) -> tuple[psycopg.Cursor[DictRow], list[int]]:
+        """Send complete.sql; its cursor, and the index in ``completions`` of each outcome sent.
+
+        A lease ends once: of a (job, token) given twice, only the first
+        outcome is sent, as a second one in a later call would be refused.
+        """
+        for done in completions:
+            if done.state not in _COMPLETABLE:
+                raise ValueError(f"A job cannot be completed as {done.state}")
+        first: dict[tuple[str, str], int] = {}
+        for index, done in enumerate(completions):
+            first.setdefault((done.job_id, done.token), index)
+        sent = sorted(first.values())
+        batch = [completions[index] for index in sent]
+        cur = conn.execute(
+            query("complete"),
+            {
+                "now": float(now),
+                "ids": [done.job_id for done in batch],
+                "tokens": [done.token for done in batch],
+                "states": [JobState(done.state).value for done in batch],
+                "results": [done.result for done in batch],
+                "errors": [json.dumps(d.error.to_dict()) if d.error else None for d in batch],
+                "run_ats": [done.run_at for done in batch],
+                "started_ats": [done.started_at for done in batch],
+            },
+        )
+        return cur, sent
+
+    @staticmethod
+    def _accepted(
+        sent: tuple[psycopg.Cursor[DictRow], list[int]], completions: Sequence[Completion]
+    ) -> list[bool]:
+        """Which outcomes were recorded, from the ordinals (from 1) complete.sql returned."""
+        cur, indexes = sent
+        accepted = [False] * len(completions)
+        for row in cur.fetchall():
+            accepted[indexes[int(row["n"]) - 1]] = True
+        return accepted
+
+    def extend(self, leases: Sequence[tuple[str, str]], *, lease: float, now: float) -> list[bool]:
+        if not leases:
+            return []
+        rows = self._rows(
+            "extend",
+            {
+                "lease_expires_at": float(now + lease),
+                "ids": [job_id for job_id, _ in leases],
+                "tokens": [token for _, token in leases],
+            },
+        )
+        held = {row["id"] for row in rows}
+        return [job_id in held for job_id, _ in leases]
+
+    def recover(self, *, now: float) -> list[Recovery]:
+        with self._session() as conn, conn.transaction():
+            rows = conn.execute(query("recover"), {"now": float(now)}).fetchall()
+            gone = [r["id"] for r in rows if r["state"] == "failed" and r["failure_ttl"] == 0]
+            if gone:  # as complete() does: no record is kept
+                conn.execute(query("delete"), {"ids": gone})
+            requeued = sorted({r["queue"] for r in rows if r["state"] == "queued"})
+            if requeued:
+                conn.execute(query("notify"), {"queues": requeued})
+        return [
+            Recovery(
+                job_id=row["id"],
+                queue=row["queue"],
+                state=JobState(row["state"]),
+                attempts=row["attempts"],
+            )
+            for row in rows
+        ]
+
+    def purge(self, *, now: float) -> int:
+        total = 0
+        with self._session() as conn:
+            conn.execute(query("purge_workers"), {"now": float(now)})
+            while True:  # in batches: no transaction holds many rows for long
+                params = {"now": float(now), "batch": _PURGE_BATCH}
+                purged = conn.execute(query("purge_jobs"), params).rowcount
+                total += purged
+                if purged < _PURGE_BATCH:
+                    return total
+
+    # -- managing ----------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord | None:
+        rows = self._rows("get", {"id": job_id})
+        return record(rows[0]) if rows else None
+
+    def list_jobs(
+        self,
+        queues: Sequence[str],
+        *,
+        states: Sequence[JobState] = (JobState.QUEUED,),
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Page:
+        values = [JobState(state).value for state in states]
+        if not queues or not values:
+            return Page(items=(), total=0)
+        items: list[JobRecord] = []
+        total = 0
+        # One snapshot for the counts and the pages, so they agree.
+        with self._session() as conn, conn.transaction():
+            conn.execute(query("repeatable_read"))
+            rows = conn.execute(
+                query("list_counts"), {"queues": list(queues), "states": values}
+            ).fetchall()
+            counts = {row["queue"]: int(row["total"]) for row in rows}
+            for queue in queues:
+                count = counts.get(queue, 0)
+                skip = max(offset - total, 0)
+                total += count
+                wanted = None if limit is None else limit - len(items)
+                if skip >= count or wanted == 0:
+                    continue
+                name = "list_queued" if values == ["queued"] else "list_any"
+                params = {"queue": queue, "states": values, "limit": wanted, "offset": skip}
+                items.extend(record(row) for row in conn.execute(query(name), params))
+        return Page(items=tuple(items), total=total)
+
+    def queue_names(self, prefix: str) -> list[str]:
+        return [row["queue"] for row in self._rows("queue_names", {"prefix": prefix})]
+
+    def count(self, queues: Sequence[str]) -> dict[str, dict[JobState, int]]:
+        counts: dict[str, dict[JobState, int]] = {queue: {} for queue in queues}
+        if not queues:
+            return counts
+        for row in self._rows("count", {"queues": list(queues)}):
+            counts[row["queue"]][JobState(row["state"])] = int(row["total"])
+        return counts
+
+    def cancel(self, job_id: str, *, now: float) -> JobRecord | None:
+        with self._session() as conn, conn.transaction():
+            row = conn.execute(query("lock_job"), {"id": job_id}).fetchone()
+            if row is None:
+                return None
+            found = record(row)
+            if found.state in ENDED_STATES:
+                raise JobStateError(
+                    f"Job {job_id} has already {found.state.value}; only queued, scheduled"
+                    " or started jobs can be canceled"
+                )
+            # A failure_ttl of 0 keeps no canceled record either.
+            if found.state is JobState.STARTED and found.failure_ttl != 0:
+                conn.execute(query("cancel_started"), {"id": job_id, "now": float(now)})
+            else:
+                conn.execute(query("delete"), {"ids": [job_id]})
+            return found
+
+    def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
+        cleared = dict.fromkeys(queues, 0)
+        if not queues:
+            return cleared
+        for row in self._rows("clear", {"queues": list(queues)}):
+            cleared[row["queue"]] += 1
+        return cleared
+
+    def requeue(self, job_ids: Sequence[str], *, now: float) -> list[str]:
+        if not job_ids:
+            return []
+        rows = self._rows("requeue", {"ids": list(dict.fromkeys(job_ids)), "now": float(now)})
+        return [row["id"] for row in rows]
+
+    # -- workers -----------------------------------------------------------
+    def register_worker(self, info: WorkerInfo, *, ttl: float, now: float) -> None:
+        with self._session() as conn:
+            conn.execute(
+                query("register_worker"),
+                {
+                    "key": info.key,
+                    "info": json.dumps(info.to_dict()),
+                    "started_at": float(info.started_at),
+                    "expires_at": float(now + ttl),
+                },
+            )
+
+    def unregister_worker(self, key: str) -> None:
+        with self._session() as conn:
+            conn.execute(query("unregister_worker"), {"key": key})
+
+    def workers(self, prefix: str, *, now: float) -> list[WorkerInfo]:
+        rows = self._rows("workers", {"now": float(now)})
+        found = [WorkerInfo.from_dict(row["info"]) for row in rows]
+        return [w for w in found if any(q.startswith(prefix) for q in w.queues)]
+
+    # -- web API tokens ------------------------------------------------------
+    def save_token(self, token: ApiToken) -> None:
+        rows = self._rows(
+            "save_token",
+            {
+                "site_id": token.site_id,
+                "name": token.name,
+                "hash": token.hash,
+                "read_only": token.read_only,
+                "created_at": float(token.created_at),
+            },
+        )
+        if not rows:  # the (site_id, name) key, or the hash, is taken
+            raise DuplicateTokenError(token.name)
+
+    def tokens(self, site_id: str) -> list[ApiToken]:
+        return [token(row) for row in self._rows("tokens", {"site_id": site_id})]
+
+    def revoke_token(self, site_id: str, name: str) -> bool:
+        return bool(self._rows("revoke_token", {"site_id": site_id, "name": name}))
+
+    def find_token(self, token_hash: str) -> ApiToken | None:
+        rows = self._rows("find_token", {"hash": token_hash})
+        return token(rows[0]) if rows else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._discard()

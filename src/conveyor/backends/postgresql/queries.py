@@ -1,0 +1,162 @@
+"""The SQL of the PostgreSQL backend, by name, and what goes in and comes out of it.
+
+Every query lives in ``sql/<name>.sql``. Psycopg errors are translated into
+conveyor's here and in the backend class, the seam with the driver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg.rows import DictRow
+
+from conveyor.backends.base import ApiToken, ErrorInfo, JobRecord, JobState, NewJob
+from conveyor.exceptions import BackendError, BackendUnavailable, DuplicateJobError
+
+Cursor = psycopg.Cursor[DictRow]
+
+
+@functools.cache
+def query(name: str) -> bytes:
+    """The SQL of ``sql/<name>.sql`` (as bytes: psycopg's type for a query not written inline)."""
+    path = resources.files(__package__ or __name__).joinpath(f"sql/{name}.sql")
+    return path.read_text(encoding="utf-8").encode()
+
+
+def quote(name: str) -> str:
+    """A PostgreSQL identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def where(params: Mapping[str, Any]) -> str:
+    """host:port/dbname, as messages name a server, from libpq connection parameters."""
+    host = params.get("host") or params.get("hostaddr") or "the local socket"
+    dbname = params.get("dbname") or params.get("user") or ""
+    return f"{host}:{params.get('port') or 5432}/{dbname}"
+
+
+@contextlib.contextmanager
+def translated(server: str) -> Iterator[None]:
+    """Driver errors become conveyor's: a lost or refused connection is BackendUnavailable."""
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        raise BackendUnavailable(f"PostgreSQL at {server} is unavailable: {exc}") from None
+    except psycopg.Error as exc:
+        raise BackendError(f"PostgreSQL at {server}: {exc}") from exc
+
+
+def record(row: DictRow) -> JobRecord:
+    """A job record from a row of ``conveyor_jobs``."""
+    return JobRecord(
+        id=row["id"],
+        queue=row["queue"],
+        func=row["func"],
+        payload=bytes(row["payload"]),
+        state=JobState(row["state"]),
+        created_at=row["created_at"],
+        enqueued_at=row["enqueued_at"],
+        timeout=row["timeout"],
+        title=row["title"],
+        description=row["description"],
+        meta=row["meta"],
+        result_ttl=row["result_ttl"],
+        failure_ttl=row["failure_ttl"],
+        max_attempts=row["max_attempts"],
+        retry=row["retry"],
+        attempts=row["attempts"],
+        run_at=row["run_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        worker=row["worker"],
+        lease_token=row["lease_token"],
+        lease_expires_at=row["lease_expires_at"],
+        result=None if row["result"] is None else bytes(row["result"]),
+        errors=tuple(ErrorInfo.from_dict(e) for e in row["errors"]),
+    )
+
+
+def token(row: DictRow) -> ApiToken:
+    """An API token from a row of ``conveyor_tokens``."""
+    return ApiToken(
+        name=row["name"],
+        hash=row["hash"],
+        read_only=row["read_only"],
+        created_at=row["created_at"],
+        site_id=row["site_id"],
+    )
+
+
+def store(cur: Cursor, jobs: Sequence[NewJob], now: float, undo: Callable[[], object]) -> None:
+    """Insert the jobs as queued in one statement: all of them, or none.
+
+    On a duplicate id ``undo`` runs first (to end a failed transaction or
+    savepoint), then DuplicateJobError names the id.
+    """
+    seen: set[str] = set()
+    for job in jobs:
+        if job.id in seen:
+            raise DuplicateJobError(
+                f"A job with ID {job.id!r} exists already; nothing was enqueued"
+            )
+        seen.add(job.id)
+    try:
+        if len(jobs) == 1:
+            cur.execute(query("enqueue_one"), _values(jobs[0], now))
+        else:
+            cur.execute(query("enqueue"), _columns(jobs, now))
+    except psycopg.errors.UniqueViolation:
+        undo()
+        found = {row["id"] for row in cur.execute(query("existing"), {"ids": list(seen)})}
+        taken = next((job.id for job in jobs if job.id in found), jobs[0].id)
+        raise DuplicateJobError(
+            f"A job with ID {taken!r} exists already; nothing was enqueued"
+        ) from None
+
+
+def _columns(jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
+    """The parameters of ``enqueue.sql``: one array per column."""
+    return {
+        "now": float(now),
+        "ids": [job.id for job in jobs],
+        "queues": [job.queue for job in jobs],
+        "at_front": [job.at_front for job in jobs],
+        "funcs": [job.func for job in jobs],
+        "payloads": [bytes(job.payload) for job in jobs],
+        "titles": [job.title for job in jobs],
+        "descriptions": [job.description for job in jobs],
+        "metas": [json.dumps(dict(job.meta)) for job in jobs],
+        "timeouts": [job.timeout for job in jobs],
+        "result_ttls": [job.result_ttl for job in jobs],
+        "failure_ttls": [job.failure_ttl for job in jobs],
+        "max_attempts": [job.max_attempts for job in jobs],
+        "retries": [json.dumps(dict(job.retry)) if job.retry else None for job in jobs],
+        "created_ats": [float(job.created_at) for job in jobs],
+    }
+
+
+def _values(job: NewJob, now: float) -> dict[str, Any]:
+    """The parameters of ``enqueue_one.sql``."""
+    return {
+        "now": float(now),
+        "id": job.id,
+        "queue": job.queue,
+        "at_front": job.at_front,
+        "func": job.func,
+        "payload": bytes(job.payload),
+        "title": job.title,
+        "description": job.description,
+        "meta": json.dumps(dict(job.meta)),
+        "timeout": job.timeout,
+        "result_ttl": job.result_ttl,
+        "failure_ttl": job.failure_ttl,
+        "max_attempts": job.max_attempts,
+        "retry": json.dumps(dict(job.retry)) if job.retry else None,
+        "created_at": float(job.created_at),
+    }

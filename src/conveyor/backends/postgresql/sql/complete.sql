@@ -1,0 +1,60 @@
+-- Record the outcomes of claimed jobs, each only if its token still holds
+-- the lease; the ordinals (from 1) of the outcomes recorded come back.
+--
+-- The worker stays on an ended or retried record (who ran it); the lease
+-- goes; a start time sent replaces the claim time (a job claimed ahead
+-- starts later than it was claimed). A released job (queued) goes back to the front of its queue without
+-- its attempt counted, and wakes the workers of its queue. An error is
+-- appended to the history; an outcome without one appends nothing. An ended
+-- job whose TTL keeps no record (0) is deleted instead.
+WITH outcome AS (
+    SELECT * FROM unnest(
+        %(ids)s::text[], %(tokens)s::text[], %(states)s::text[], %(results)s::bytea[],
+        %(errors)s::text[], %(run_ats)s::double precision[],
+        %(started_ats)s::double precision[]
+    ) WITH ORDINALITY AS o (id, token, state, result, error, run_at, started_at, n)
+), held AS MATERIALIZED (
+    -- Locked, so a concurrent recover() or cancel() is waited for and its
+    -- outcome seen: a lease it revoked no longer matches.
+    SELECT o.*, (o.state = 'finished' AND j.result_ttl = 0)
+                OR (o.state = 'failed' AND j.failure_ttl = 0) AS unkept
+    FROM outcome AS o
+    JOIN conveyor_jobs AS j ON j.id = o.id
+    WHERE j.lease_token = o.token AND j.state = 'started'
+    FOR UPDATE OF j
+), dropped AS (
+    DELETE FROM conveyor_jobs AS j
+    USING held AS h
+    WHERE j.id = h.id AND h.unkept
+    RETURNING h.n
+), recorded AS (
+    UPDATE conveyor_jobs AS j
+    SET state = h.state,
+        lease_token = NULL,
+        lease_expires_at = NULL,
+        result = CASE WHEN h.state = 'finished' THEN h.result ELSE j.result END,
+        ended_at = CASE WHEN h.state IN ('finished', 'failed') THEN %(now)s ELSE j.ended_at END,
+        expires_at = CASE
+            WHEN h.state = 'finished' AND j.result_ttl > 0 THEN %(now)s + j.result_ttl
+            WHEN h.state = 'failed' AND j.failure_ttl > 0 THEN %(now)s + j.failure_ttl
+            ELSE NULL END,
+        run_at = CASE WHEN h.state = 'scheduled' THEN coalesce(h.run_at, %(now)s) ELSE NULL END,
+        position = CASE WHEN h.state = 'queued' THEN -nextval('conveyor_jobs_position')
+                        ELSE j.position END,
+        attempts = CASE WHEN h.state = 'queued' THEN greatest(j.attempts - 1, 0)
+                        ELSE j.attempts END,
+        started_at = CASE WHEN h.state = 'queued' THEN NULL
+                          ELSE coalesce(h.started_at, j.started_at) END,
+        worker = CASE WHEN h.state = 'queued' THEN NULL ELSE j.worker END,
+        errors = CASE WHEN h.error IS NULL THEN j.errors
+                      ELSE j.errors || jsonb_build_array(h.error::jsonb) END
+    FROM held AS h
+    WHERE j.id = h.id AND NOT h.unkept
+    RETURNING h.n, j.state, j.queue
+)
+SELECT n, NULL AS woken FROM dropped
+UNION ALL
+SELECT n, CASE WHEN state = 'queued'
+               THEN pg_notify('conveyor_' || md5(current_schema() || '/' || queue), '')::text
+          END AS woken
+FROM recorded

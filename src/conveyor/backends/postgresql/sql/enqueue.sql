@@ -1,0 +1,30 @@
+-- Store new jobs as queued, in the order given; an id stored already fails
+-- the whole statement (a unique violation). Each stored job wakes the
+-- workers listening on its queue once the transaction commits.
+WITH stored AS (
+    INSERT INTO conveyor_jobs (
+        id, queue, state, position, func, payload, title, description, meta, timeout,
+        result_ttl, failure_ttl, max_attempts, retry, created_at, enqueued_at
+    )
+    SELECT
+        j.id, j.queue, 'queued',
+        CASE WHEN j.at_front THEN -nextval('conveyor_jobs_position')
+             ELSE nextval('conveyor_jobs_position') END,
+        j.func, j.payload, j.title, j.description, j.meta::jsonb, j.timeout,
+        j.result_ttl, j.failure_ttl, j.max_attempts, j.retry::jsonb, j.created_at,
+        %(now)s
+    FROM unnest(
+        %(ids)s::text[], %(queues)s::text[], %(at_front)s::boolean[], %(funcs)s::text[],
+        %(payloads)s::bytea[], %(titles)s::text[], %(descriptions)s::text[],
+        %(metas)s::text[], %(timeouts)s::integer[], %(result_ttls)s::integer[],
+        %(failure_ttls)s::integer[], %(max_attempts)s::integer[], %(retries)s::text[],
+        %(created_ats)s::double precision[]
+    ) WITH ORDINALITY AS j (
+        id, queue, at_front, func, payload, title, description, meta, timeout,
+        result_ttl, failure_ttl, max_attempts, retry, created_at, n
+    )
+    ORDER BY j.n  -- positions follow the order given
+    RETURNING id, queue
+)
+SELECT id, pg_notify('conveyor_' || md5(current_schema() || '/' || queue), '') AS woken
+FROM stored

@@ -1,0 +1,1 @@
+SELECT * FROM conveyor_tokens WHERE hash = %(hash)s

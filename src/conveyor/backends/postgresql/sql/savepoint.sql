@@ -1,0 +1,2 @@
+-- Enqueueing inside an application's transaction: undone alone on a duplicate id.
+SAVEPOINT conveyor_enqueue

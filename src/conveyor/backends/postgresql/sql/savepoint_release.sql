@@ -1,0 +1,1 @@
+RELEASE SAVEPOINT conveyor_enqueue
