@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,6 +255,28 @@ class ApiToken:
     read_only: bool
     created_at: float
     site_id: str
+
+
+#: One queue's share of a listing: given how many to skip and how many are
+#: wanted (None: all), the queue's total and that window of its jobs.
+QueuePage = Callable[[str, int, "int | None"], tuple[int, Iterable[JobRecord]]]
+
+
+def page_across(queues: Sequence[str], offset: int, limit: int | None, page_of: QueuePage) -> Page:
+    """One page of the listings of several queues, one after the other, with the total.
+
+    ``page_of`` is asked for every queue (for its count) and returns no jobs
+    once the page is full or its jobs lie before ``offset``.
+    """
+    items: list[JobRecord] = []
+    total = 0
+    for queue in queues:
+        skip = max(offset - total, 0)
+        wanted = None if limit is None else limit - len(items)
+        count, found = page_of(queue, skip, wanted)
+        total += count
+        items.extend(found)
+    return Page(items=tuple(items), total=total)
 
 
 class Backend(ABC):

@@ -40,6 +40,7 @@ from conveyor.backends.base import (
     Page,
     Recovery,
     WorkerInfo,
+    page_across,
 )
 from conveyor.exceptions import (
     BackendError,
@@ -606,26 +607,25 @@ class SQLiteBackend(Backend):
             return Page(items=(), total=0)
         where = f"queue=? AND state IN ({_placeholders(len(state_values))})"
         order = "position" if state_values == ["queued"] else _ORDER_ANY_STATE
-        items: list[JobRecord] = []
-        total = 0
-        with self._lock, self._translated():
-            for queue in queues:
-                params = [queue, *state_values]
-                count = self._db.execute(
+
+        def page_of(queue: str, skip: int, wanted: int | None) -> tuple[int, list[JobRecord]]:
+            params = [queue, *state_values]
+            count = int(
+                self._db.execute(
                     f"SELECT COUNT(*) FROM conveyor_jobs WHERE {where}", params
                 ).fetchone()[0]
-                skip = max(offset - total, 0)
-                total += count
-                wanted = None if limit is None else limit - len(items)
-                if skip >= count or wanted == 0:
-                    continue
-                rows = self._db.execute(
-                    f"SELECT {_COLUMNS} FROM conveyor_jobs WHERE {where} ORDER BY {order}"
-                    " LIMIT ? OFFSET ?",
-                    [*params, -1 if wanted is None else wanted, skip],
-                ).fetchall()
-                items.extend(_record(row) for row in rows)
-        return Page(items=tuple(items), total=total)
+            )
+            if skip >= count or wanted == 0:
+                return count, []
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM conveyor_jobs WHERE {where} ORDER BY {order}"
+                " LIMIT ? OFFSET ?",
+                [*params, -1 if wanted is None else wanted, skip],
+            ).fetchall()
+            return count, [_record(row) for row in rows]
+
+        with self._lock, self._translated():
+            return page_across(queues, offset, limit, page_of)
 
     def queue_names(self, prefix: str) -> list[str]:
         rows = self._read(

@@ -53,6 +53,7 @@ from conveyor.backends.base import (
     Page,
     Recovery,
     WorkerInfo,
+    page_across,
 )
 from conveyor.backends.postgresql.queries import query, record, store, token, translated, where
 from conveyor.backends.postgresql.transactions import (
@@ -469,8 +470,7 @@ class PostgreSQLBackend(Backend):
         values = [JobState(state).value for state in states]
         if not queues or not values:
             return Page(items=(), total=0)
-        items: list[JobRecord] = []
-        total = 0
+        name = "list_queued" if values == ["queued"] else "list_any"
         # One snapshot for the counts and the pages, so they agree.
         with self._session() as conn, conn.transaction():
             conn.execute(query("repeatable_read"))
@@ -478,17 +478,15 @@ class PostgreSQLBackend(Backend):
                 query("list_counts"), {"queues": list(queues), "states": values}
             ).fetchall()
             counts = {row["queue"]: int(row["total"]) for row in rows}
-            for queue in queues:
+
+            def page_of(queue: str, skip: int, wanted: int | None) -> tuple[int, list[JobRecord]]:
                 count = counts.get(queue, 0)
-                skip = max(offset - total, 0)
-                total += count
-                wanted = None if limit is None else limit - len(items)
                 if skip >= count or wanted == 0:
-                    continue
-                name = "list_queued" if values == ["queued"] else "list_any"
+                    return count, []
                 params = {"queue": queue, "states": values, "limit": wanted, "offset": skip}
-                items.extend(record(row) for row in conn.execute(query(name), params))
-        return Page(items=tuple(items), total=total)
+                return count, [record(row) for row in conn.execute(query(name), params)]
+
+            return page_across(queues, offset, limit, page_of)
 
     def queue_names(self, prefix: str) -> list[str]:
         return [row["queue"] for row in self._rows("queue_names", {"prefix": prefix})]

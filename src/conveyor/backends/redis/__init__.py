@@ -49,6 +49,7 @@ from conveyor.backends.base import (
     Page,
     Recovery,
     WorkerInfo,
+    page_across,
 )
 from conveyor.exceptions import (
     BackendError,
@@ -481,16 +482,12 @@ class RedisBackend(Backend):
         limit: int | None = None,
     ) -> Page:
         chosen = [JobState(s) for s in states]
-        items: list[JobRecord] = []
-        total = 0
-        for queue in queues:
-            skip = max(offset - total, 0)
-            wanted = None if limit is None else limit - len(items)
+
+        def page_of(queue: str, skip: int, wanted: int | None) -> tuple[int, list[JobRecord]]:
             count, ids = self._index_page(queue, chosen, skip, wanted)
-            total += count
-            if ids:
-                items += self._get_many(ids)
-        return Page(items=tuple(items), total=total)
+            return count, self._get_many(ids) if ids else []
+
+        return page_across(queues, offset, limit, page_of)
 
     def queue_names(self, prefix: str) -> list[str]:
         key = self._key("queues", prefix)
