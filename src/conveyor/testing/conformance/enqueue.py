@@ -1,0 +1,104 @@
+"""Conformance: storing jobs, all or none."""
+
+from __future__ import annotations
+
+import pytest
+
+from conveyor.backends.base import (
+    Backend,
+    JobRecord,
+    JobState,
+)
+from conveyor.exceptions import DuplicateJobError
+from conveyor.testing.conformance.support import (
+    ALL_STATES,
+    NOW,
+    OTHER_QUEUE,
+    QUEUE,
+    claim_one,
+    complete,
+    ids,
+    new_job,
+    outcome,
+    stored,
+)
+
+
+class EnqueueConformance:
+    """Storing jobs."""
+
+    def test_enqueued_job_is_stored_as_queued_with_every_field(self, backend: Backend) -> None:
+        job = new_job(
+            "job-1",
+            payload=b"\x00\xff binary payload",
+            title="A title",
+            description="What it does",
+            meta={"owner": "alice", "tags": ["a", "b"], "nested": {"n": 1}},
+            timeout=3600,
+            result_ttl=100,
+            failure_ttl=200,
+            max_attempts=5,
+            retry={"delays": [1, 10, 60]},
+        )
+        backend.enqueue([job], now=NOW)
+        record = stored(backend, "job-1")
+        assert record == JobRecord(
+            id="job-1",
+            queue=QUEUE,
+            func="conveyor_test_jobs:succeed",
+            payload=b"\x00\xff binary payload",
+            state=JobState.QUEUED,
+            created_at=NOW - 1,
+            enqueued_at=NOW,
+            timeout=3600,
+            title="A title",
+            description="What it does",
+            meta={"owner": "alice", "tags": ["a", "b"], "nested": {"n": 1}},
+            result_ttl=100,
+            failure_ttl=200,
+            max_attempts=5,
+            retry={"delays": [1, 10, 60]},
+        )
+
+    def test_enqueue_many_stores_every_job(self, backend: Backend) -> None:
+        backend.enqueue(
+            [new_job("a1"), new_job("b1", OTHER_QUEUE), new_job("a2")],
+            now=NOW,
+        )
+        assert ids(backend.list_jobs([QUEUE, OTHER_QUEUE])) == ["a1", "a2", "b1"]
+        assert stored(backend, "b1").queue == OTHER_QUEUE
+
+    def test_enqueue_of_an_existing_id_raises_and_stores_nothing(self, backend: Backend) -> None:
+        backend.enqueue([new_job("taken", title="first")], now=NOW)
+        before = stored(backend, "taken")
+        batch = [new_job("new-1"), new_job("taken", title="second"), new_job("new-2")]
+        with pytest.raises(DuplicateJobError, match="taken"):
+            backend.enqueue(batch, now=NOW + 1)
+        assert backend.get("new-1") is None
+        assert backend.get("new-2") is None
+        assert stored(backend, "taken") == before
+        assert backend.count([QUEUE]) == {QUEUE: {JobState.QUEUED: 1}}
+
+    def test_enqueue_of_an_id_repeated_in_one_batch_stores_nothing(self, backend: Backend) -> None:
+        batch = [new_job("first"), new_job("twice"), new_job("twice", OTHER_QUEUE)]
+        with pytest.raises(DuplicateJobError, match="twice"):
+            backend.enqueue(batch, now=NOW)
+        assert backend.get("first") is None
+        assert backend.get("twice") is None
+        assert backend.count([QUEUE, OTHER_QUEUE]) == {QUEUE: {}, OTHER_QUEUE: {}}
+
+    def test_id_of_an_ended_job_cannot_be_reused_while_its_record_is_kept(
+        self, backend: Backend
+    ) -> None:
+        backend.enqueue([new_job("once")], now=NOW)
+        complete(backend, outcome(claim_one(backend), JobState.FINISHED), NOW)
+        with pytest.raises(DuplicateJobError, match="once"):
+            backend.enqueue([new_job("once")], now=NOW + 1)
+        assert stored(backend, "once").state is JobState.FINISHED
+
+    def test_enqueue_of_no_jobs_stores_nothing(self, backend: Backend) -> None:
+        backend.enqueue([], now=NOW)
+        assert backend.list_jobs([QUEUE], states=ALL_STATES).total == 0
+
+    def test_get_of_an_unknown_id_is_none(self, backend: Backend) -> None:
+        assert backend.get("no-such-job") is None
