@@ -19,7 +19,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -362,9 +362,3 @@ def override(settings: Mapping[str, Any]) -> Iterator[Config]:
         yield changed
     finally:
         install(previous)
-
-
-def describe(config: Config) -> dict[str, Any]:
-    """The configuration as a key -> value mapping, for display."""
-    by_attr = {s.attr: s.key for s in SETTINGS}
-    return {by_attr[f.name]: getattr(config, f.name) for f in fields(config) if f.name in by_attr}
