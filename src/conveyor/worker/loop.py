@@ -47,6 +47,19 @@ _FLUSH_AFTER = 0.05  # longest a completion waits for a batch
 _FLUSH_BATCH = 256
 
 
+def backend_backoff(worker_key: str, exc: Exception, previous: float) -> float:
+    """The wait after a backend error (0.1 s, doubling up to 30 s), logged."""
+    delay = min(max(previous * 2, 0.1), _BACKOFF_MAX)
+    log.error(
+        "Worker %s: backend error, retrying in %.1fs: %s",
+        worker_key,
+        delay,
+        exc,
+        extra={"worker": worker_key},
+    )
+    return delay
+
+
 class Loop:
     """One run of ``Worker.work``."""
 
@@ -105,14 +118,7 @@ class Loop:
         return False
 
     def _wait_out(self, exc: BackendError) -> None:
-        self.backoff = min(max(self.backoff * 2, 0.1), _BACKOFF_MAX)
-        log.error(
-            "Worker %s: backend error, retrying in %.1fs: %s",
-            self.worker.key,
-            self.backoff,
-            exc,
-            extra={"worker": self.worker.key},
-        )
+        self.backoff = backend_backoff(self.worker.key, exc, self.backoff)
         wait_for([self.worker.wake_fd], self.backoff)
         self._drain_wake()
 

@@ -25,7 +25,7 @@ from conveyor.backends import Backend
 from conveyor.exceptions import BackendUnavailable, ConfigError
 from conveyor.functions import import_function
 from conveyor.worker.child import ChildSettings
-from conveyor.worker.loop import Loop
+from conveyor.worker.loop import Loop, backend_backoff
 from conveyor.worker.pool import Pool
 
 log = logging.getLogger("conveyor.worker")
@@ -138,22 +138,15 @@ class Worker:
 
     def _open_backend(self) -> Backend:
         """The backend; a worker started while it is unavailable waits for it, with backoff."""
-        delay = 0.1
+        delay = 0.0
         while True:
             try:
                 return backend(self.config)
             except BackendUnavailable as exc:
                 if self.stopping:
                     raise
-                log.error(
-                    "Worker %s: backend error, retrying in %.1fs: %s",
-                    self.key,
-                    delay,
-                    exc,
-                    extra={"worker": self.key},
-                )
+                delay = backend_backoff(self.key, exc, delay)
                 time.sleep(delay)
-                delay = min(delay * 2, 30.0)
 
     @property
     def jobs_finished(self) -> int:
