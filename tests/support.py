@@ -68,6 +68,17 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Ask a process to stop (SIGTERM); kill it if it has not within ``timeout``."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class WorkerProcess:
     """A ``conveyor jobs worker`` process in its own session, its output in files."""
 

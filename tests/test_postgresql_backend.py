@@ -9,7 +9,6 @@ from __future__ import annotations
 import collections
 import multiprocessing
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -32,7 +31,7 @@ from conveyor.exceptions import (
     ConfigError,
     DuplicateJobError,
 )
-from support import CONVEYOR, free_port, wait_until
+from support import CONVEYOR, free_port, stop_process, wait_until
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -691,12 +690,7 @@ def test_a_worker_rides_out_its_connection_being_dropped_and_loses_no_job(
         )
         assert worker.poll() is None, "the worker must ride out the lost connection"
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_process(worker)
     ran = {int(path.name.split("-")[0]) for path in runs.iterdir()}
     assert ran == set(range(200))
     assert "backend error" in (tmp_path / "worker.log").read_text()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 import conveyor
 import conveyor_test_jobs
-from support import CONVEYOR, state_of, wait_until
+from support import CONVEYOR, state_of, stop_process, wait_until
 
 
 @pytest.fixture
@@ -36,14 +35,7 @@ def start_worker(
 
     yield start
     for proc in started:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in started:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=10)
 
 
 @pytest.mark.slow

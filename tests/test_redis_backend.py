@@ -16,7 +16,7 @@ import conveyor_test_jobs
 from conveyor import config
 from conveyor.backends import open_backend
 from conveyor.exceptions import BackendUnavailable, ConfigError
-from support import CONVEYOR, free_port, wait_until
+from support import CONVEYOR, free_port, stop_process, wait_until
 
 redis = pytest.importorskip("redis")
 
@@ -140,12 +140,7 @@ def test_a_worker_rides_out_a_redis_restart_and_loses_no_job(
             wait_until(all_finished, timeout=60)
             assert worker.poll() is None, "the worker must ride out the outage"
         finally:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+            stop_process(worker)
     ran = {int(path.name.split("-")[0]) for path in runs.iterdir()}
     assert ran == set(range(300))
     assert "backend error" in (tmp_path / "worker.log").read_text()
