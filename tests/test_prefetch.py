@@ -66,8 +66,10 @@ def test_jobs_claimed_ahead_go_to_an_idle_worker_instead_of_waiting_behind_a_lon
     release.touch()
     wait_until(lambda: state_of(long_job) == "finished")
     log_a = (tmp_path / "a.log").read_text()
-    # The path under test was taken: A had claimed quick jobs ahead and handed them back.
+    # The paths under test were taken: A had claimed quick jobs ahead (one of them
+    # already sent to its busy child, to run next) and handed them back.
     assert "was held too long and put back on its queue" in log_a
+    assert "was held behind a long job and put back on its queue" in log_a
     assert first.poll() is None
     assert second.poll() is None
     assert os.path.exists(marker)

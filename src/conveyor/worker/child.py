@@ -4,6 +4,13 @@ A child never talks to the backend on the supervisor's behalf: it receives a
 job (function path and payload) over its pipe, runs it, and sends back the
 outcome. Everything durable happens in the supervisor, so a child that dies
 loses nothing but the run itself.
+
+While quick jobs flow, the supervisor may send a child its next task before
+the current one ends, so the child goes straight on to it without waiting for
+the supervisor to wake. If the running job turns out long, the supervisor
+hands the waiting task back to its queue and sends a *skip* naming it (by its
+sequence number); before starting a task, the child reads everything already
+in its pipe, so a skip sent while the long job ran is always seen in time.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import signal
 import sys
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -35,6 +43,7 @@ _functions: dict[str, Callable[..., Any]] = {}
 class Task(NamedTuple):
     """A job handed to a child."""
 
+    seq: int  # numbers the tasks sent to one child, so skips and outcomes name them
     job_id: str
     func: str
     payload: bytes
@@ -44,6 +53,7 @@ class Task(NamedTuple):
 class Outcome(NamedTuple):
     """What a child reports for one task: a result or an error."""
 
+    seq: int
     job_id: str
     ok: bool
     duration: float
@@ -53,15 +63,46 @@ class Outcome(NamedTuple):
 
 
 # The pipe carries plain tuples, pickled with the fastest protocol: this is
-# the per-job hot path between supervisor and child. None means "stop".
-def send(conn: Connection, message: Task | Outcome | None) -> None:
-    """Send a task or an outcome (or None) over a child's pipe."""
-    conn.send_bytes(pickle.dumps(None if message is None else tuple(message), _PROTOCOL))
+# the per-job hot path between supervisor and child. To the child, None means
+# "stop" and an int "skip the task with this sequence number".
+def send(conn: Connection, message: Task | Outcome | int | None) -> None:
+    """Send a task, an outcome, a skip or a stop over a child's pipe."""
+    data = tuple(message) if isinstance(message, tuple) else message  # plain: cheaper
+    conn.send_bytes(pickle.dumps(data, _PROTOCOL))
 
 
-def receive_task(conn: Connection) -> Task | None:
-    data = pickle.loads(conn.recv_bytes())
-    return None if data is None else Task._make(data)
+class Inbox:
+    """The child's end of the pipe: tasks in order, skipped ones dropped."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.waiting: deque[Task] = deque()
+        self.skipped: set[int] = set()
+
+    def next_task(self) -> Task | None:
+        """The next task to run (blocking until there is one), or None to stop."""
+        conn = self.conn
+        while True:
+            # Everything already in the pipe first: a skip may follow a task.
+            while not self.waiting or conn.poll():
+                message = pickle.loads(conn.recv_bytes())
+                if message is None:
+                    return None
+                if isinstance(message, int):
+                    self.skipped.add(message)
+                else:
+                    self.waiting.append(Task._make(message))
+            task = self.waiting.popleft()
+            if not self.skipped:
+                return task
+            skip = task.seq in self.skipped
+            # Skips of tasks already run (a race the supervisor tolerates) go too.
+            self.skipped = {seq for seq in self.skipped if seq > task.seq}
+            if not skip:
+                return task
+
+    def has_more(self) -> bool:
+        return bool(self.waiting) or self.conn.poll()
 
 
 def receive_outcome(conn: Connection) -> Outcome:
@@ -103,16 +144,20 @@ def run_task(task: Task, settings: ChildSettings) -> Outcome:
         value = fn(*args, **kwargs)
     except BaseException as exc:
         return Outcome(
-            task.job_id, False, time.perf_counter() - began, error=_error(exc, task.attempt)
+            task.seq,
+            task.job_id,
+            False,
+            time.perf_counter() - began,
+            error=_error(exc, task.attempt),
         )
     duration = time.perf_counter() - began
     if value is None:
-        return Outcome(task.job_id, True, duration)
+        return Outcome(task.seq, task.job_id, True, duration)
     try:
         result = serializer.dumps(value, settings.serializer, what="result")
     except SerializationError as exc:
-        return Outcome(task.job_id, True, duration, warning=f"Result not stored: {exc}")
-    return Outcome(task.job_id, True, duration, result=result)
+        return Outcome(task.seq, task.job_id, True, duration, warning=f"Result not stored: {exc}")
+    return Outcome(task.seq, task.job_id, True, duration, result=result)
 
 
 def _run_init(init: Callable[[], Any] | str | None) -> None:
@@ -151,10 +196,12 @@ def child_main(conn: Connection, settings: ChildSettings, inherited: Sequence[An
         with contextlib.suppress(OSError):
             handle.close()
     _run_init(settings.init)
+    inbox = Inbox(conn)
     done = 0
-    while settings.max_jobs == 0 or done < settings.max_jobs:
+    # A child that reached its job limit still runs what it was already sent.
+    while settings.max_jobs == 0 or done < settings.max_jobs or inbox.has_more():
         try:
-            task = receive_task(conn)
+            task = inbox.next_task()
         except (EOFError, OSError):  # the supervisor is gone
             return
         if task is None:

@@ -7,11 +7,16 @@ trip, the pipe to the child, and the job itself.
   the next jobs (``complete_and_claim``).
 - A small buffer of jobs is claimed ahead, so a child that reports is handed
   its next job at once, before any backend I/O.
-- The buffer never hoards: it is sized from recent job durations (about
-  ``_BUFFER_SECONDS`` of work; none at all for slow jobs), and jobs that wait
-  in it longer than ``_HOLD`` are put back on their queue for other workers.
+- While jobs are quick, a busy child is also sent its next job, which waits
+  in its pipe: the child starts it the moment it reports, without waiting for
+  the supervisor to wake (``_pipeline_slot``).
+- Neither hoards: the buffer is sized from recent job durations (about
+  ``_BUFFER_SECONDS`` of work; none at all for slow jobs), and a job that waits
+  longer than ``_HOLD``, in the buffer or behind a running job in a child's
+  pipe, is put back on its queue for other workers.
 
-Buffered jobs hold leases like running ones and are heartbeated with them.
+Buffered and queued jobs hold leases like running ones and are heartbeated
+with them.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from conveyor.backends import Backend, JobRecord, WorkerInfo
 from conveyor.exceptions import BackendError
-from conveyor.worker.child import receive_outcome
+from conveyor.worker.child import Outcome, receive_outcome
 from conveyor.worker.outcomes import Recorder, short
 from conveyor.worker.pool import Child, Pool, Running
 
@@ -45,6 +50,8 @@ _BUFFER_SECONDS = 0.05  # work claimed ahead, per child, judged by recent durati
 _HOLD = 0.25  # a buffered job waiting longer than this goes back to its queue
 _FLUSH_AFTER = 0.05  # longest a completion waits for a batch
 _FLUSH_BATCH = 256
+_PIPE_TASK_MAX = 16 * 1024  # larger jobs are never queued in a busy child's pipe,
+# so a send to a child can never block on a full pipe
 
 
 def backend_backoff(worker_key: str, exc: Exception, previous: float) -> float:
@@ -100,7 +107,7 @@ class Loop:
         self._enforce_deadlines()
         self._heartbeat_if_due()
         self._maintain_if_due()
-        self._release_stale_buffer()
+        self._release_held()
         self._dispatch()
         claimed = self._refill(burst)
         self._dispatch()
@@ -182,31 +189,68 @@ class Loop:
         until_timer = min(self.next_heartbeat, self.next_maintenance) - time.monotonic()
         return max(0.0, min(_IDLE_WAIT, until_timer))
 
-    def _release_stale_buffer(self) -> None:
+    def _release_held(self) -> None:
         """Hand back jobs that waited too long behind busy children (no hoarding)."""
-        if not self.buffer:
-            return
-        stale = time.monotonic() - self.buffer[0][1] > _HOLD
-        if not (stale or self.worker.stopping):
-            return
-        while self.buffer:
-            record, _ = self.buffer.popleft()
-            assert record.lease_token is not None
-            self.recorder.release(record, record.lease_token, "held too long")
-        self.recorder.flush(self.store)
+        now = time.monotonic()
+        stopping = self.worker.stopping
+        released = False
+        for child in self.pool.children:
+            if child.queued is None or child.running is None:
+                continue
+            if stopping or now - child.running.began > _HOLD:
+                queued = self.pool.take_back(child)
+                assert queued is not None
+                self.recorder.release(queued.record, queued.token, "held behind a long job")
+                released = True
+        if self.buffer and (stopping or now - self.buffer[0][1] > _HOLD):
+            while self.buffer:
+                record, _ = self.buffer.popleft()
+                assert record.lease_token is not None
+                self.recorder.release(record, record.lease_token, "held too long")
+            released = True
+        if released:
+            self.recorder.flush(self.store)
 
     # -- starting ----------------------------------------------------------------
     def _dispatch(self) -> None:
-        """Give buffered jobs to free children."""
-        while self.buffer and self.pool.free_slots() > 0 and not self.worker.stopping:
-            record, _ = self.buffer.popleft()
-            self._start(record)
+        """Give buffered jobs to free children, then queue them behind quick ones."""
+        while self.buffer and not self.worker.stopping:
+            record, _ = self.buffer[0]
+            if self.pool.free_slots() > 0:
+                self.buffer.popleft()
+                self._start(record)
+                continue
+            child = self._pipeline_slot(record)
+            if child is None:
+                return
+            self.buffer.popleft()
+            self._queue(child, record)
+
+    def _pipeline_slot(self, record: JobRecord) -> Child | None:
+        """A busy child that may be sent ``record`` to run next, if any.
+
+        Only while jobs are quick (the same judgement as the claim-ahead
+        buffer), behind a job that started less than ``_BUFFER_SECONDS`` ago,
+        and never so many that a child with a job limit would exit first.
+        """
+        if len(record.payload) > _PIPE_TASK_MAX or self._prefetch_target() == 0:
+            return None
+        now = time.monotonic()
+        limit = self.pool.settings.max_jobs
+        for child in self.pool.children:
+            running = child.running
+            if running is None or child.queued is not None:
+                continue
+            if now - running.began > _BUFFER_SECONDS:
+                continue
+            if limit and child.jobs_done + 2 > limit:
+                continue
+            return child
+        return None
 
     def _start(self, record: JobRecord) -> None:
         assert record.lease_token is not None
-        began = time.monotonic()
-        deadline = None if record.timeout < 0 else began + record.timeout
-        running = Running(record, record.lease_token, began, deadline, time.time())
+        running = Running(record, record.lease_token)
         try:
             child = self.pool.idle_child()
             self.pool.start(child, running)
@@ -215,6 +259,15 @@ class Loop:
             self.recorder.release(record, running.token, "not started")
             return
         self.recorder.started(record)  # logged once the child has the job, not before
+
+    def _queue(self, child: Child, record: JobRecord) -> None:
+        assert record.lease_token is not None
+        running = Running(record, record.lease_token)
+        try:
+            self.pool.queue(child, running)
+        except OSError:  # the child died; it is noticed in _collect
+            child.queued = None
+            self.recorder.release(record, running.token, "not started")
 
     # -- collecting ----------------------------------------------------------------
     def _collect(self) -> None:
@@ -230,7 +283,7 @@ class Loop:
         for child, kinds in ready.items():
             if child not in self.pool.children:  # removed while handling another
                 continue
-            if "conn" in kinds and child.running is not None:
+            if "conn" in kinds and (child.running is not None or child.skipped):
                 self._receive(child)
             else:  # an idle child's pipe only becomes readable at its end
                 self._child_died(child)
@@ -265,6 +318,9 @@ class Loop:
             timers.append(self.recorder.oldest + _FLUSH_AFTER)
         if self.buffer:
             timers.append(self.buffer[0][1] + _HOLD)
+        timers.extend(
+            c.running.began + _HOLD for c in self.pool.children if c.queued and c.running
+        )
         timeout = min(timers) - now
         if self.pool.free_slots() > 0 and not self.worker.stopping:
             timeout = min(timeout, _POLL)
@@ -281,11 +337,21 @@ class Loop:
             self._child_died(child, may_have_reported=False)
             return
         running = child.running
-        assert running is not None
-        assert running.record.id == outcome.job_id
+        if running is None or outcome.seq != running.seq:
+            self._ran_anyway(child, outcome)
+            return
         child.running = None
         child.jobs_done += 1
-        self.pool.retire_if_spent(child)
+        if child.skipped:  # the child has passed these: they were dropped, not run
+            child.skipped = {seq for seq in child.skipped if seq > outcome.seq}
+        queued = child.queued
+        if queued is not None:  # the child has started it already
+            child.queued = None
+            queued.start_clock()
+            child.running = queued
+            self.recorder.started(queued.record)
+        else:
+            self.pool.retire_if_spent(child)
         self._dispatch()  # the next job first: the child should not wait for our bookkeeping
         duration = outcome.duration
         self.avg_duration = (
@@ -296,11 +362,30 @@ class Loop:
         else:
             self.recorder.raised(running, outcome)
 
+    def _ran_anyway(self, child: Child, outcome: Outcome) -> None:
+        """The child ran a job taken back from it: the skip came just too late.
+
+        The job went back to its queue before it started, so this outcome is
+        not recorded (its lease is gone); the job runs again, which
+        at-least-once delivery allows. The job the supervisor sent next only
+        starts now.
+        """
+        assert outcome.seq in child.skipped, "an outcome no task was sent for"
+        child.skipped.discard(outcome.seq)
+        child.jobs_done += 1
+        log.warning(
+            "Job %s ran although it had been handed back to its queue; it will run again",
+            outcome.job_id,
+            extra={"job_id": outcome.job_id, "worker": self.worker.key},
+        )
+        if child.running is not None:
+            child.running.start_clock()
+
     def _child_died(self, child: Child, may_have_reported: bool = True) -> None:
         # A dead child's pipe polls readable at EOF too: only try to read it once.
         if (
             may_have_reported
-            and child.running is not None
+            and (child.running is not None or child.skipped)
             and not child.conn.closed
             and child.conn.poll()
         ):
@@ -310,9 +395,16 @@ class Loop:
         running = child.running
         child.process.join(1.0)
         how = child.describe_exit()
-        self.pool.kill(child)
+        self._kill(child)
         if running is not None:
             self.recorder.died(running, how)
+
+    def _kill(self, child: Child) -> None:
+        """Kill ``child``; the job waiting in its pipe goes back to its queue."""
+        queued = self.pool.take_back(child)
+        self.pool.kill(child)
+        if queued is not None:
+            self.recorder.release(queued.record, queued.token, "not started")
 
     # -- timers ------------------------------------------------------------------
     def _enforce_deadlines(self) -> None:
@@ -321,7 +413,7 @@ class Loop:
             running = child.running
             if running is None or running.deadline is None or now < running.deadline:
                 continue
-            self.pool.kill(child)
+            self._kill(child)
             self.recorder.timed_out(running, now)
 
     def _heartbeat_if_due(self) -> None:
@@ -331,7 +423,9 @@ class Loop:
         self.next_heartbeat = now + min(self.worker.lease / 3, _HEARTBEAT_MAX)
         busy = [c for c in self.pool.busy() if c.running is not None]
         self._register(busy)
+        waiting = [(c, c.queued) for c in busy if c.queued is not None]
         leases = [(c.running.record.id, c.running.token) for c in busy if c.running]
+        leases += [(queued.record.id, queued.token) for _, queued in waiting]
         leases += [(record.id, record.lease_token or "") for record, _ in self.buffer]
         if not leases:
             return
@@ -340,7 +434,10 @@ class Loop:
             if still_held or child.running is None:
                 continue
             self.recorder.lost_lease(child.running.record)
-            self.pool.kill(child)
+            self._kill(child)
+        for (child, queued), still_held in zip(waiting, held[len(busy) :], strict=False):
+            if not still_held and child.queued is queued:  # canceled or taken over
+                self.pool.take_back(child)
         lost = {job_id for (job_id, _), ok in zip(leases, held, strict=False) if not ok}
         if lost:  # buffered jobs canceled or taken over: never start them
             self.buffer = deque(entry for entry in self.buffer if entry[0].id not in lost)
@@ -395,6 +492,10 @@ class Loop:
             self.store.unregister_worker(self.worker.key)
         except BackendError as exc:
             log.warning("Worker %s could not unregister: %s", self.worker.key, exc)
+        for child in self.pool.children:
+            queued = self.pool.take_back(child)
+            if queued is not None:
+                self.recorder.release(queued.record, queued.token, "not started")
         interrupted = [c for c in self.pool.busy() if c.running is not None]
         if not interrupted:
             self.pool.stop_idle(wait=5.0)

@@ -6,7 +6,7 @@ import contextlib
 import multiprocessing
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -19,13 +19,21 @@ _FORK = multiprocessing.get_context("fork")
 
 @dataclass
 class Running:
-    """A job a child is running, as the supervisor tracks it."""
+    """A job a child is running (or has waiting in its pipe), as the supervisor tracks it."""
 
     record: JobRecord
     token: str
-    began: float  # monotonic
-    deadline: float | None  # monotonic; None for no limit
+    began: float = 0.0  # monotonic
+    deadline: float | None = None  # monotonic; None for no limit
     started_at: float = 0.0  # wall clock, recorded as the job's start
+    seq: int = 0  # the task's number on its child's pipe
+
+    def start_clock(self) -> None:
+        """The job starts now: its timeout runs from here."""
+        self.began = time.monotonic()
+        timeout = self.record.timeout
+        self.deadline = None if timeout < 0 else self.began + timeout
+        self.started_at = time.time()
 
 
 @dataclass(eq=False)
@@ -36,6 +44,9 @@ class Child:
     conn: Connection
     jobs_done: int = 0
     running: Running | None = None
+    queued: Running | None = None  # sent, to start when ``running`` ends
+    skipped: set[int] = field(default_factory=set)  # queued tasks taken back
+    sent: int = 0  # tasks sent so far (the last one's seq)
 
     @property
     def pid(self) -> int | None:
@@ -97,10 +108,31 @@ class Pool:
         return self._spawn()
 
     def start(self, child: Child, running: Running) -> None:
-        """Hand a claimed job to ``child``."""
-        record = running.record
+        """Hand a claimed job to an idle ``child``, to run now."""
+        self._send(child, running)
+        running.start_clock()
         child.running = running
-        send(child.conn, Task(record.id, record.func, record.payload, record.attempts))
+
+    def queue(self, child: Child, running: Running) -> None:
+        """Send a busy ``child`` the job to run when its current one ends."""
+        self._send(child, running)
+        child.queued = running
+
+    def take_back(self, child: Child) -> Running | None:
+        """Tell ``child`` not to start its queued job; return that job."""
+        queued, child.queued = child.queued, None
+        if queued is not None:
+            child.skipped.add(queued.seq)
+            with contextlib.suppress(OSError):  # a dead child starts nothing
+                send(child.conn, queued.seq)
+        return queued
+
+    def _send(self, child: Child, running: Running) -> None:
+        record = running.record
+        child.sent += 1
+        running.seq = child.sent
+        task = Task(running.seq, record.id, record.func, record.payload, record.attempts)
+        send(child.conn, task)
 
     def retire_if_spent(self, child: Child) -> None:
         """Let a child that reached its job limit go (it exits by itself)."""
