@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -144,3 +145,32 @@ def test_a_worker_rides_out_a_redis_restart_and_loses_no_job(
     ran = {int(path.name.split("-")[0]) for path in runs.iterdir()}
     assert ran == set(range(300))
     assert "backend error" in (tmp_path / "worker.log").read_text()
+
+
+def test_a_claim_that_waited_for_its_job_dates_the_start_and_lease_from_the_wake_up(
+    redis_url: str,
+) -> None:
+    """The wake-up and the claim share a round trip; the claim still knows the wait's length."""
+    from conveyor.testing.conformance.support import new_job
+
+    store = open_backend(redis_url)
+    producer = open_backend(redis_url)
+    queue = "conveyor:default:waits"
+    try:
+        began = time.time()
+        timer = threading.Timer(
+            0.4, lambda: producer.enqueue([new_job("late", queue)], now=time.time())
+        )
+        timer.start()
+        (record,) = store.claim([queue], worker="w", lease=30.0, now=began, limit=1, wait=5.0)
+        claimed = time.time()
+        timer.join()
+    finally:
+        store.close()
+        producer.close()
+    assert record.id == "late"
+    assert record.started_at is not None
+    assert record.lease_expires_at is not None
+    # Dated at the wake-up (0.4 s into the wait), not at the moment the wait began.
+    assert began + 0.3 <= record.started_at <= claimed + 0.05
+    assert record.lease_expires_at == pytest.approx(record.started_at + 30.0, abs=1e-3)

@@ -276,33 +276,47 @@ class RedisBackend(Backend):
     ) -> list[JobRecord]:
         started = time.monotonic()
         wake_keys = [self._key("wake", queue) for queue in queues]
-        # The first look uses ``now`` as given (a lease expires at exactly
-        # now + lease); later looks add the time spent waiting.
-        elapsed = 0.0
-        while True:
-            moment = now + elapsed
+
+        def args(mode: str) -> list[Any]:
             tokens = [secrets.token_hex(8) for _ in range(limit)]
-            reply = self._run(
-                "claim",
-                [
-                    worker,
-                    _text(moment + lease),
-                    _text(moment),
-                    limit,
-                    len(queues),
-                    *queues,
-                    *tokens,
-                ],
-            )
-            if reply:
-                return [_record(values) for values in reply]
+            head = [worker, _text(now + lease), _text(now), limit, len(queues)]
+            return [*head, *queues, *tokens, mode]
+
+        reply = self._run("claim", args("mark" if wait > 0 else ""))
+        while not reply:
             remaining = wait - (time.monotonic() - started)
             if remaining <= 0:
                 return []
+            # Wait for a wake-up token (something was enqueued, or left behind)
+            # and claim in the same round trip: the server runs the claim the
+            # moment the wait ends. The claim moves ``now`` on by the time the
+            # server saw pass since the "mark" above.
             with self._translated():
-                # A token means something was enqueued (or left behind): claim again.
-                self._redis.blpop(wake_keys, timeout=max(remaining, 0.001))
-            elapsed = time.monotonic() - started
+                _, reply = self._pipelined(
+                    [
+                        ("BLPOP", *wake_keys, max(remaining, 0.001)),
+                        ("EVALSHA", self._scripts["claim"].sha, 0, self.ns, *args("after")),
+                    ]
+                )
+        return [_record(values) for values in reply]
+
+    def _pipelined(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Send commands in one round trip (raw EVALSHA: redis-py would ask
+        SCRIPT EXISTS first, a round trip per call). A server that forgot the
+        scripts (a restart) answers NOSCRIPT: load them and go again."""
+        for attempt in (1, 2):
+            pipe = self._redis.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            try:
+                replies: list[Any] = pipe.execute()
+                return replies
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                for script in self._scripts.values():
+                    self._redis.script_load(script.script)
+        raise AssertionError("unreachable")
 
     def complete_and_claim(
         self,
@@ -328,24 +342,16 @@ class RedisBackend(Backend):
             len(queues),
             *queues,
             *tokens,
+            "",
         ]
         complete_args = [self.ns, *self._completion_args(completions, now)]
         with self._translated():
-            # Raw EVALSHA in a pipeline: redis-py would ask SCRIPT EXISTS first,
-            # a round trip per call. A server that forgot the scripts (restart)
-            # answers NOSCRIPT before running either: load them and go again.
-            for attempt in (1, 2):
-                pipe = self._redis.pipeline(transaction=False)
-                pipe.evalsha(self._scripts["complete"].sha, 0, *complete_args)
-                pipe.evalsha(self._scripts["claim"].sha, 0, self.ns, *claim_args)
-                try:
-                    flags, reply = pipe.execute()
-                    break
-                except redis.exceptions.NoScriptError:
-                    if attempt == 2:
-                        raise
-                    for script in self._scripts.values():
-                        self._redis.script_load(script.script)
+            flags, reply = self._pipelined(
+                [
+                    ("EVALSHA", self._scripts["complete"].sha, 0, *complete_args),
+                    ("EVALSHA", self._scripts["claim"].sha, 0, self.ns, *claim_args),
+                ]
+            )
         claimed = [_record(values) for values in reply]
         accepted = [bool(flag) for flag in flags]
         if claimed or wait <= 0:

@@ -1,17 +1,32 @@
--- ARGV: ns, worker, lease expiry, now, limit, queue count, queues..., tokens (limit of them)...
+-- ARGV: ns, worker, lease expiry, now, limit, queue count, queues..., tokens (limit of them)...,
+-- mode: '' | 'mark' (if nothing is claimed, note the server's clock: a blocking wait follows)
+-- | 'after' (run right after that wait, in the same pipeline: the client's now and expiry
+-- are moved on by the time the server saw pass since the mark).
 -- Returns, for each claimed job, its RECORD_FIELDS values.
 local worker = ARGV[2]
-local expires = ARGV[3]
-local now = tonumber(ARGV[4])
 local limit = tonumber(ARGV[5])
 local nqueues = tonumber(ARGV[6])
 local queues = {}
 for q = 1, nqueues do queues[q] = ARGV[6 + q] end
 local tokens_at = 7 + nqueues
+local mode = ARGV[tokens_at + limit] or ''
+local mark_key = NS .. ':waiting:' .. worker
+local function server_micros()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local shift = 0
+if mode == 'after' then
+    local marked = tonumber(redis.call('GET', mark_key))
+    if marked then shift = (server_micros() - marked) / 1000000 end
+end
+local now = tonumber(ARGV[4]) + shift
+local expires = shift == 0 and ARGV[3] or string.format('%.6f', tonumber(ARGV[3]) + shift)
+local now_text = shift == 0 and ARGV[4] or string.format('%.6f', now)
 
 -- Promote scheduled jobs that are due, to the back of their queue.
 for _, q in ipairs(queues) do
-    local due = redis.call('ZRANGEBYSCORE', scheduled_key(q), '-inf', ARGV[4])
+    local due = redis.call('ZRANGEBYSCORE', scheduled_key(q), '-inf', now_text)
     for _, id in ipairs(due) do
         redis.call('ZREM', scheduled_key(q), id)
         redis.call('ZADD', queued_key(q), queue_end(q, false), id)
@@ -32,13 +47,16 @@ for _, q in ipairs(queues) do
         redis.call('HINCRBY', key, 'attempts', 1)
         redis.call('HSET', key, 'state', 'started', 'worker', worker,
             'lease_token', ARGV[tokens_at + got - 1], 'lease_expires_at', expires,
-            'started_at', ARGV[4])
+            'started_at', now_text)
         -- (run_at went when the job was promoted, ended_at when it was requeued)
         redis.call('ZADD', LEASES, expires, id)
-        redis.call('ZADD', started_key(q), ARGV[4], id)
+        redis.call('ZADD', started_key(q), now_text, id)
         out[#out + 1] = redis.call('HMGET', key, unpack(RECORD_FIELDS))
     end
     -- Others may be waiting on this queue: pass the wake-up on while jobs remain.
     if #ids > 0 and redis.call('ZCARD', queued_key(q)) > 0 then wake(q) end
+end
+if mode == 'mark' and got == 0 then
+    redis.call('SET', mark_key, server_micros(), 'PX', 60000)
 end
 return out
