@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -353,3 +354,24 @@ def test_the_installed_command_lists_jobs_as_a_process(
     )
     assert shown.returncode == 1
     assert shown.stderr == 'There is no job with ID "no-such-job"\nAborted!\n'
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.0004, 0.5, 0.9996, 1.2, 3600.25])
+def test_the_worker_log_formatter_writes_what_the_standard_one_writes(offset: float) -> None:
+    from conveyor.cli.jobs import LOG_FORMAT, _LogFormatter
+
+    fast, standard = _LogFormatter(LOG_FORMAT), logging.Formatter(LOG_FORMAT)
+    base = 1_700_000_000.0
+    fast.format(logging.makeLogRecord({"created": base, "msecs": 0.0}))  # cache a second
+    fields = {
+        "name": "conveyor.worker",
+        "levelname": "INFO",
+        "msg": "Worker %s starts job %s",
+        "args": ("w", "j"),
+        "created": base + offset,
+        "msecs": (offset % 1) * 1000,
+    }
+    ours = fast.format(logging.makeLogRecord(fields))
+    theirs = standard.format(logging.makeLogRecord(fields))
+    assert ours == theirs
+    assert ours.endswith("INFO    [conveyor.worker] Worker w starts job j")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from typing import Any
 
 import click
@@ -14,6 +15,27 @@ from conveyor.backends import JobState
 
 STATES = [state.value for state in JobState]
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LOG_FORMAT = "%(asctime)s %(levelname)-7s [%(name)s] %(message)s"
+
+
+class _LogFormatter(logging.Formatter):
+    """The standard format, with the date and time text made once a second, not once a line.
+
+    A busy worker logs two lines per job; formatting the time was a fifth of
+    the cost of each.
+    """
+
+    _second: int | None = None
+    _text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
+            self._second = second
+        return f"{self._text},{int(record.msecs):03d}"
 
 
 @click.group(short_help="Manage background jobs.")
@@ -80,11 +102,9 @@ def worker(
     and puts the interrupted jobs back on their queues.
     """
     level = (log_level or conveyor.config.current().worker_log_level).upper()
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)-7s [%(name)s] %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LogFormatter(LOG_FORMAT))
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler])
     runner = conveyor.Worker(list(queues), concurrency=concurrency, isolation=isolation)
     runner.work(burst=burst, max_idle_time=max_idle_time)
 
