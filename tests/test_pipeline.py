@@ -1,4 +1,4 @@
-"""A busy child may be sent its next job; a job taken back from it is skipped, never lost."""
+"""A busy child may be sent its next job; one taken back never runs there, none is lost."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import conveyor
 import conveyor_test_jobs as test_jobs
 from conveyor import config
 from conveyor.api import backend
-from conveyor.worker.child import ChildSettings, Inbox, Task, send
+from conveyor.worker.child import ChildSettings, Gate, Task, next_task, send
 from conveyor.worker.loop import Loop
 from conveyor.worker.pool import Pool
 from support import state_of, wait_until
@@ -25,28 +25,30 @@ def task(seq: int) -> Task:
     return Task(seq, f"job-{seq}", "conveyor_test_jobs:succeed", b"[[], {}]", 1)
 
 
-def test_the_inbox_hands_out_tasks_in_order_and_drops_the_skipped_ones() -> None:
+def test_a_task_taken_back_in_time_is_dropped_by_the_child() -> None:
     supervisor_end, child_end = multiprocessing.Pipe()
-    inbox = Inbox(child_end)
-    send(supervisor_end, task(1))
-    send(supervisor_end, task(2))
-    send(supervisor_end, 2)  # skip task 2
-    send(supervisor_end, task(3))
-    first, second = inbox.next_task(), inbox.next_task()
+    gate = Gate(multiprocessing.get_context("fork"))
+    for seq in (1, 2, 3):
+        send(supervisor_end, task(seq))
+    first = next_task(child_end, gate)
     assert first is not None
-    assert second is not None
-    assert (first.seq, second.seq) == (1, 3)
-
-    # A skip that comes after its task was taken is forgotten once a later one is.
-    send(supervisor_end, 3)
-    send(supervisor_end, task(4))
-    fourth = inbox.next_task()
-    assert fourth is not None
-    assert fourth.seq == 4
-    assert inbox.skipped == set()
-
+    assert first.seq == 1
+    assert gate.take_back(2)  # the child is still on task 1
+    after = next_task(child_end, gate)
+    assert after is not None
+    assert after.seq == 3
     send(supervisor_end, None)
-    assert inbox.next_task() is None
+    assert next_task(child_end, gate) is None
+
+
+def test_a_task_the_child_started_cannot_be_taken_back() -> None:
+    gate = Gate(multiprocessing.get_context("fork"))
+    assert gate.start(1)
+    assert gate.start(2)
+    assert not gate.take_back(2)
+    assert gate.take_back(3)
+    assert not gate.start(3)
+    assert gate.start(4)
 
 
 @pytest.fixture
@@ -62,10 +64,9 @@ def loop() -> Iterator[Loop]:
     os.close(worker._wake_w)
 
 
-def test_a_job_the_child_started_before_its_skip_came_is_not_recorded_and_runs_again(
-    tmp_path: Path, loop: Loop, caplog: pytest.LogCaptureFixture
+def test_a_job_the_child_started_before_the_take_back_runs_once_and_is_recorded(
+    tmp_path: Path, loop: Loop
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="conveyor")
     marker = tmp_path / "b.txt"
     job_a = conveyor.enqueue(test_jobs.succeed)
     job_b = conveyor.enqueue(test_jobs.touch, args=[str(marker)])
@@ -78,21 +79,50 @@ def test_a_job_the_child_started_before_its_skip_came_is_not_recorded_and_runs_a
     loop._queue(child, second)
     wait_until(marker.exists)  # the child ran A, then went straight on to B
 
-    # The supervisor now decides, too late, that A ran long: B goes back to its queue.
+    # The supervisor now decides, too late, that A ran long: B is not taken back.
     assert child.running is not None
     child.running.began -= 1.0
     loop._release_held()
-    assert state_of(job_b) == "queued"
+    assert child.queued is not None
+    assert state_of(job_b) == "started"
 
-    wait_until(lambda: loop._collect() or (child.running is None and not child.skipped))
+    wait_until(lambda: loop._collect() or (child.running is None and child.jobs_done == 2))
     loop.recorder.flush(loop.store)
     assert state_of(job_a) == "finished"
-    assert state_of(job_b) == "queued"  # B's outcome was not recorded: its lease was gone
-    assert any("ran although it had been handed back" in r.getMessage() for r in caplog.records)
-    assert child.process.is_alive()  # the child is fine, and gets the next job
-    assert conveyor.Worker().work(burst=True)
     assert state_of(job_b) == "finished"
-    assert marker.read_text().count("\n") == 2  # at least once: B ran twice
+    assert marker.read_text().count("\n") == 1  # once: it was never handed to anyone else
+    assert child.process.is_alive()
+
+
+def test_a_job_taken_back_in_time_goes_back_to_its_queue_and_runs_once(
+    tmp_path: Path, loop: Loop
+) -> None:
+    marker, release = tmp_path / "a.txt", tmp_path / "release"
+    job_a = conveyor.enqueue(test_jobs.touch_then_wait, args=[str(marker), str(release)])
+    job_b = conveyor.enqueue(test_jobs.touch, args=[str(tmp_path / "b.txt")])
+    worker = loop.worker
+    first, second = loop.store.claim(
+        worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=2
+    )
+    loop._start(first)
+    child = loop.pool.children[0]
+    loop._queue(child, second)
+    wait_until(marker.exists)  # A runs, and waits for the test
+
+    assert child.running is not None
+    child.running.began -= 1.0  # A has outlasted the hold
+    loop._release_held()
+    assert child.queued is None
+    assert state_of(job_b) == "queued"
+
+    release.touch()
+    wait_until(lambda: loop._collect() or child.running is None)
+    loop.recorder.flush(loop.store)
+    assert state_of(job_a) == "finished"
+    assert state_of(job_b) == "queued"  # the child dropped it
+    assert not (tmp_path / "b.txt").exists()
+    assert conveyor.Worker().work(burst=True)
+    assert (tmp_path / "b.txt").read_text().count("\n") == 1
 
 
 def test_the_job_waiting_behind_one_that_kills_its_child_goes_back_and_runs(

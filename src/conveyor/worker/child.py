@@ -8,22 +8,23 @@ loses nothing but the run itself.
 While quick jobs flow, the supervisor may send a child its next task before
 the current one ends, so the child goes straight on to it without waiting for
 the supervisor to wake. If the running job turns out long, the supervisor
-hands the waiting task back to its queue and sends a *skip* naming it (by its
-sequence number); before starting a task, the child reads everything already
-in its pipe, so a skip sent while the long job ran is always seen in time.
+takes the waiting task back and returns it to its queue. Which of the two
+comes first, the child starting the task or the supervisor taking it back, is
+settled exactly once by a ``Gate`` in shared memory, so a job taken back never
+runs here, and a job that started is never handed to anyone else.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import multiprocessing.context
 import os
 import pickle
 import signal
 import sys
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -62,47 +63,55 @@ class Outcome(NamedTuple):
     warning: str | None = None
 
 
+class Gate:
+    """Settles, for each task sent to a busy child, whether it starts or is taken back.
+
+    Two numbers in memory shared with the child, under a lock (a futex when
+    uncontended: no system call): the last task the child started and the
+    last one the supervisor took back. Tasks start in order of their numbers.
+    """
+
+    def __init__(self, context: multiprocessing.context.BaseContext) -> None:
+        self._lock = context.Lock()
+        self._cells = context.RawArray("q", 2)  # last started, last taken back
+
+    def start(self, seq: int) -> bool:
+        """In the child: start task ``seq``, unless it was taken back."""
+        with self._lock:
+            if self._cells[1] == seq:
+                return False
+            self._cells[0] = seq
+            return True
+
+    def take_back(self, seq: int) -> bool:
+        """In the supervisor: take task ``seq`` back, unless the child started it."""
+        with self._lock:
+            if self._cells[0] >= seq:
+                return False
+            self._cells[1] = seq
+            return True
+
+
 # The pipe carries plain tuples, pickled with the fastest protocol: this is
-# the per-job hot path between supervisor and child. To the child, None means
-# "stop" and an int "skip the task with this sequence number".
-def send(conn: Connection, message: Task | Outcome | int | None) -> None:
-    """Send a task, an outcome, a skip or a stop over a child's pipe."""
+# the per-job hot path between supervisor and child. None means "stop".
+def send(conn: Connection, message: Task | Outcome | None) -> None:
+    """Send a task, an outcome or a stop over a child's pipe."""
     data = tuple(message) if isinstance(message, tuple) else message  # plain: cheaper
     conn.send_bytes(pickle.dumps(data, _PROTOCOL))
 
 
-class Inbox:
-    """The child's end of the pipe: tasks in order, skipped ones dropped."""
+def next_task(conn: Connection, gate: Gate) -> Task | None:
+    """The next task to run (blocking until there is one), or None to stop.
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.waiting: deque[Task] = deque()
-        self.skipped: set[int] = set()
-
-    def next_task(self) -> Task | None:
-        """The next task to run (blocking until there is one), or None to stop."""
-        conn = self.conn
-        while True:
-            # Everything already in the pipe first: a skip may follow a task.
-            while not self.waiting or conn.poll():
-                message = pickle.loads(conn.recv_bytes())
-                if message is None:
-                    return None
-                if isinstance(message, int):
-                    self.skipped.add(message)
-                else:
-                    self.waiting.append(Task._make(message))
-            task = self.waiting.popleft()
-            if not self.skipped:
-                return task
-            skip = task.seq in self.skipped
-            # Skips of tasks already run (a race the supervisor tolerates) go too.
-            self.skipped = {seq for seq in self.skipped if seq > task.seq}
-            if not skip:
-                return task
-
-    def has_more(self) -> bool:
-        return bool(self.waiting) or self.conn.poll()
+    Tasks the supervisor took back are dropped.
+    """
+    while True:
+        message = pickle.loads(conn.recv_bytes())
+        if message is None:
+            return None
+        task = Task._make(message)
+        if gate.start(task.seq):
+            return task
 
 
 def receive_outcome(conn: Connection) -> Outcome:
@@ -186,7 +195,9 @@ def _die_with_supervisor(supervisor_pid: int) -> None:
         os._exit(1)
 
 
-def child_main(conn: Connection, settings: ChildSettings, inherited: Sequence[Any]) -> None:
+def child_main(
+    conn: Connection, settings: ChildSettings, gate: Gate, inherited: Sequence[Any]
+) -> None:
     """The body of a child process."""
     _die_with_supervisor(settings.supervisor_pid)
     # Ctrl+C reaches the whole process group; only the supervisor decides to stop.
@@ -196,12 +207,11 @@ def child_main(conn: Connection, settings: ChildSettings, inherited: Sequence[An
         with contextlib.suppress(OSError):
             handle.close()
     _run_init(settings.init)
-    inbox = Inbox(conn)
     done = 0
     # A child that reached its job limit still runs what it was already sent.
-    while settings.max_jobs == 0 or done < settings.max_jobs or inbox.has_more():
+    while settings.max_jobs == 0 or done < settings.max_jobs or conn.poll():
         try:
-            task = inbox.next_task()
+            task = next_task(conn, gate)
         except (EOFError, OSError):  # the supervisor is gone
             return
         if task is None:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from conveyor.backends import Backend, JobRecord, WorkerInfo
 from conveyor.exceptions import BackendError
-from conveyor.worker.child import Outcome, receive_outcome
+from conveyor.worker.child import receive_outcome
 from conveyor.worker.outcomes import Recorder, short
 from conveyor.worker.pool import Child, Pool, Running
 
@@ -199,7 +199,8 @@ class Loop:
                 continue
             if stopping or now - child.running.began > _HOLD:
                 queued = self.pool.take_back(child)
-                assert queued is not None
+                if queued is None:  # too late: the child started it, it reports as usual
+                    continue
                 self.recorder.release(queued.record, queued.token, "held behind a long job")
                 released = True
         if self.buffer and (stopping or now - self.buffer[0][1] > _HOLD):
@@ -283,7 +284,7 @@ class Loop:
         for child, kinds in ready.items():
             if child not in self.pool.children:  # removed while handling another
                 continue
-            if "conn" in kinds and (child.running is not None or child.skipped):
+            if "conn" in kinds and child.running is not None:
                 self._receive(child)
             else:  # an idle child's pipe only becomes readable at its end
                 self._child_died(child)
@@ -337,13 +338,10 @@ class Loop:
             self._child_died(child, may_have_reported=False)
             return
         running = child.running
-        if running is None or outcome.seq != running.seq:
-            self._ran_anyway(child, outcome)
-            return
+        assert running is not None
+        assert outcome.seq == running.seq, "outcomes come in the order tasks started"
         child.running = None
         child.jobs_done += 1
-        if child.skipped:  # the child has passed these: they were dropped, not run
-            child.skipped = {seq for seq in child.skipped if seq > outcome.seq}
         queued = child.queued
         if queued is not None:  # the child has started it already
             child.queued = None
@@ -362,30 +360,11 @@ class Loop:
         else:
             self.recorder.raised(running, outcome)
 
-    def _ran_anyway(self, child: Child, outcome: Outcome) -> None:
-        """The child ran a job taken back from it: the skip came just too late.
-
-        The job went back to its queue before it started, so this outcome is
-        not recorded (its lease is gone); the job runs again, which
-        at-least-once delivery allows. The job the supervisor sent next only
-        starts now.
-        """
-        assert outcome.seq in child.skipped, "an outcome no task was sent for"
-        child.skipped.discard(outcome.seq)
-        child.jobs_done += 1
-        log.warning(
-            "Job %s ran although it had been handed back to its queue; it will run again",
-            outcome.job_id,
-            extra={"job_id": outcome.job_id, "worker": self.worker.key},
-        )
-        if child.running is not None:
-            child.running.start_clock()
-
     def _child_died(self, child: Child, may_have_reported: bool = True) -> None:
         # A dead child's pipe polls readable at EOF too: only try to read it once.
         if (
             may_have_reported
-            and (child.running is not None or child.skipped)
+            and child.running is not None
             and not child.conn.closed
             and child.conn.poll()
         ):
@@ -401,8 +380,8 @@ class Loop:
 
     def _kill(self, child: Child) -> None:
         """Kill ``child``; the job waiting in its pipe goes back to its queue."""
-        queued = self.pool.take_back(child)
         self.pool.kill(child)
+        queued = self.pool.forget_queued(child)  # the child is dead: it runs nothing more
         if queued is not None:
             self.recorder.release(queued.record, queued.token, "not started")
 
@@ -492,14 +471,15 @@ class Loop:
             self.store.unregister_worker(self.worker.key)
         except BackendError as exc:
             log.warning("Worker %s could not unregister: %s", self.worker.key, exc)
-        for child in self.pool.children:
-            queued = self.pool.take_back(child)
-            if queued is not None:
-                self.recorder.release(queued.record, queued.token, "not started")
         interrupted = [c for c in self.pool.busy() if c.running is not None]
         if not interrupted:
             self.pool.stop_idle(wait=5.0)
+        children = list(self.pool.children)
         self.pool.kill_all()
+        for child in children:  # dead now: what waited in their pipes never ran
+            queued = self.pool.forget_queued(child)
+            if queued is not None:
+                self.recorder.release(queued.record, queued.token, "not started")
         for child in interrupted:
             assert child.running is not None
             self.recorder.release(child.running.record, child.running.token, "interrupted")

@@ -6,13 +6,13 @@ import contextlib
 import multiprocessing
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from conveyor.backends import JobRecord
-from conveyor.worker.child import ChildSettings, Task, child_main, send
+from conveyor.worker.child import ChildSettings, Gate, Task, child_main, send
 
 _FORK = multiprocessing.get_context("fork")
 
@@ -42,10 +42,10 @@ class Child:
 
     process: BaseProcess
     conn: Connection
+    gate: Gate  # settles whether a queued job starts or is taken back
     jobs_done: int = 0
     running: Running | None = None
     queued: Running | None = None  # sent, to start when ``running`` ends
-    skipped: set[int] = field(default_factory=set)  # queued tasks taken back
     sent: int = 0  # tasks sent so far (the last one's seq)
 
     @property
@@ -88,15 +88,16 @@ class Pool:
             self.before_fork()
         parent_end, child_end = _FORK.Pipe(duplex=True)
         inherited = [*self._keep, parent_end, *(c.conn for c in self.children)]
+        gate = Gate(_FORK)
         process = _FORK.Process(
             target=child_main,
-            args=(child_end, self.settings, inherited),
+            args=(child_end, self.settings, gate, inherited),
             name="conveyor-child",
             daemon=False,
         )
         process.start()
         child_end.close()
-        child = Child(process=process, conn=parent_end)
+        child = Child(process=process, conn=parent_end, gate=gate)
         self.children.append(child)
         return child
 
@@ -119,12 +120,22 @@ class Pool:
         child.queued = running
 
     def take_back(self, child: Child) -> Running | None:
-        """Tell ``child`` not to start its queued job; return that job."""
+        """Take back the job queued behind ``child``'s running one, unless it has started.
+
+        Returns the job taken back: the child will never run it. None if
+        there was none, or the child has already started it (then its outcome
+        comes like any other).
+        """
+        queued = child.queued
+        if queued is None or not child.gate.take_back(queued.seq):
+            return None
+        child.queued = None
+        return queued
+
+    @staticmethod
+    def forget_queued(child: Child) -> Running | None:
+        """The job queued behind a dead ``child``'s running one, if any."""
         queued, child.queued = child.queued, None
-        if queued is not None:
-            child.skipped.add(queued.seq)
-            with contextlib.suppress(OSError):  # a dead child starts nothing
-                send(child.conn, queued.seq)
         return queued
 
     def _send(self, child: Child, running: Running) -> None:
