@@ -44,7 +44,7 @@ _functions: dict[str, Callable[..., Any]] = {}
 class Task(NamedTuple):
     """A job handed to a child."""
 
-    seq: int  # numbers the tasks sent to one child, so skips and outcomes name them
+    seq: int  # numbers the tasks sent to one child, in order; the gate and outcomes use it
     job_id: str
     func: str
     payload: bytes

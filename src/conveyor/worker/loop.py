@@ -50,8 +50,9 @@ _BUFFER_SECONDS = 0.05  # work claimed ahead, per child, judged by recent durati
 _HOLD = 0.25  # a buffered job waiting longer than this goes back to its queue
 _FLUSH_AFTER = 0.05  # longest a completion waits for a batch
 _FLUSH_BATCH = 256
-_PIPE_TASK_MAX = 16 * 1024  # larger jobs are never queued in a busy child's pipe,
-# so a send to a child can never block on a full pipe
+# Larger jobs are never queued in a busy child's pipe, so a send to a child
+# can never block on a full pipe.
+_PIPE_TASK_MAX = 16 * 1024
 
 
 def backend_backoff(worker_key: str, exc: Exception, previous: float) -> float:
@@ -267,7 +268,6 @@ class Loop:
         try:
             self.pool.queue(child, running)
         except OSError:  # the child died; it is noticed in _collect
-            child.queued = None
             self.recorder.release(record, running.token, "not started")
 
     # -- collecting ----------------------------------------------------------------
@@ -474,12 +474,8 @@ class Loop:
         interrupted = [c for c in self.pool.busy() if c.running is not None]
         if not interrupted:
             self.pool.stop_idle(wait=5.0)
-        children = list(self.pool.children)
-        self.pool.kill_all()
-        for child in children:  # dead now: what waited in their pipes never ran
-            queued = self.pool.forget_queued(child)
-            if queued is not None:
-                self.recorder.release(queued.record, queued.token, "not started")
+        for child in list(self.pool.children):
+            self._kill(child)
         for child in interrupted:
             assert child.running is not None
             self.recorder.release(child.running.record, child.running.token, "interrupted")

@@ -182,7 +182,3 @@ class Pool:
                 send(child.conn, None)
         for child in idle:
             self.remove(child, wait=max(deadline - time.monotonic(), 0.0))
-
-    def kill_all(self) -> None:
-        for child in list(self.children):
-            self.kill(child)

@@ -278,9 +278,7 @@ class RedisBackend(Backend):
         wake_keys = [self._key("wake", queue) for queue in queues]
 
         def args(mode: str) -> list[Any]:
-            tokens = [secrets.token_hex(8) for _ in range(limit)]
-            head = [worker, _text(now + lease), _text(now), limit, len(queues)]
-            return [*head, *queues, *tokens, mode]
+            return self._claim_args(queues, worker, lease, now, limit, mode)
 
         reply = self._run("claim", args("mark" if wait > 0 else ""))
         while not reply:
@@ -318,6 +316,15 @@ class RedisBackend(Backend):
                     self._redis.script_load(script.script)
         raise AssertionError("unreachable")
 
+    @staticmethod
+    def _claim_args(
+        queues: Sequence[str], worker: str, lease: float, now: float, limit: int, mode: str
+    ) -> list[Any]:
+        """The claim script's arguments after the namespace, with fresh lease tokens."""
+        tokens = [secrets.token_hex(8) for _ in range(limit)]
+        head = [worker, _text(now + lease), _text(now), limit, len(queues)]
+        return [*head, *queues, *tokens, mode]
+
     def complete_and_claim(
         self,
         completions: Sequence[Completion],
@@ -333,17 +340,7 @@ class RedisBackend(Backend):
             return super().complete_and_claim(
                 completions, queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait
             )
-        tokens = [secrets.token_hex(8) for _ in range(limit)]
-        claim_args: list[Any] = [
-            worker,
-            _text(now + lease),
-            _text(now),
-            limit,
-            len(queues),
-            *queues,
-            *tokens,
-            "",
-        ]
+        claim_args = self._claim_args(queues, worker, lease, now, limit, "")
         complete_args = [self.ns, *self._completion_args(completions, now)]
         with self._translated():
             flags, reply = self._pipelined(
