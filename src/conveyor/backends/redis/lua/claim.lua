@@ -35,27 +35,41 @@ for _, q in ipairs(queues) do
     end
 end
 
+-- Each queue's claims cost one HMGET and one HSET per job; the index updates
+-- (ZREM from the queue, ZADD to the started index and the leases) are one call
+-- per queue for the whole batch.
 local out = {}
 local got = 0
+local leased = {}  -- score, member pairs for LEASES
 for _, q in ipairs(queues) do
     if got >= limit then break end
     local ids = redis.call('ZRANGE', queued_key(q), 0, limit - got - 1)
-    for _, id in ipairs(ids) do
-        got = got + 1
-        local key = job_key(id)
-        redis.call('ZREM', queued_key(q), id)
-        redis.call('HINCRBY', key, 'attempts', 1)
-        redis.call('HSET', key, 'state', 'started', 'worker', worker,
-            'lease_token', ARGV[tokens_at + got - 1], 'lease_expires_at', expires,
-            'started_at', now_text)
-        -- (run_at went when the job was promoted, ended_at when it was requeued)
-        redis.call('ZADD', LEASES, expires, id)
-        redis.call('ZADD', started_key(q), now_text, id)
-        out[#out + 1] = redis.call('HMGET', key, unpack(RECORD_FIELDS))
+    if #ids > 0 then
+        call_many('ZREM', queued_key(q), ids)
+        local started = {}
+        for _, id in ipairs(ids) do
+            got = got + 1
+            local key = job_key(id)
+            local token = ARGV[tokens_at + got - 1]
+            local values = redis.call('HMGET', key, unpack(RECORD_FIELDS))
+            local attempts = tostring((tonumber(values[16]) or 0) + 1)
+            redis.call('HSET', key, 'state', 'started', 'worker', worker, 'attempts', attempts,
+                'lease_token', token, 'lease_expires_at', expires, 'started_at', now_text)
+            -- (run_at went when the job was promoted, ended_at when it was requeued)
+            values[5], values[16], values[18] = 'started', attempts, now_text
+            values[20], values[21], values[22] = worker, token, expires
+            out[#out + 1] = values
+            started[#started + 1] = now_text
+            started[#started + 1] = id
+            leased[#leased + 1] = expires
+            leased[#leased + 1] = id
+        end
+        call_many('ZADD', started_key(q), started)
+        -- Others may be waiting on this queue: pass the wake-up on while jobs remain.
+        if redis.call('ZCARD', queued_key(q)) > 0 then wake(q) end
     end
-    -- Others may be waiting on this queue: pass the wake-up on while jobs remain.
-    if #ids > 0 and redis.call('ZCARD', queued_key(q)) > 0 then wake(q) end
 end
+call_many('ZADD', LEASES, leased)
 if mode == 'mark' and got == 0 then
     redis.call('SET', mark_key, server_micros(), 'PX', 60000)
 end

@@ -14,6 +14,16 @@ local SEP = '\31'
 -- (RECORD_FIELDS in __init__.py must match).
 local RECORD_FIELDS = {'id', 'queue', 'func', 'payload', 'state', 'created_at', 'enqueued_at', 'timeout', 'title', 'description', 'meta', 'result_ttl', 'failure_ttl', 'max_attempts', 'retry', 'attempts', 'run_at', 'started_at', 'ended_at', 'worker', 'lease_token', 'lease_expires_at', 'result', 'errors'}
 
+-- Run a variadic command (ZADD, ZREM, ...) on one key over a long list of
+-- arguments, at most CHUNK of them a call: unpack() has a limit. CHUNK is even,
+-- so score-member pairs stay whole.
+local CHUNK = 1000
+local function call_many(command, key, args)
+    for i = 1, #args, CHUNK do
+        redis.call(command, key, unpack(args, i, math.min(i + CHUNK - 1, #args)))
+    end
+end
+
 -- The site prefix of a full queue name: "conveyor:<site>:" of "conveyor:<site>:<name>".
 local function site_of(q) return string.match(q, '^([^:]*:[^:]*:)') or '' end
 local function queues_key(q) return NS .. ':queues:' .. site_of(q) end
