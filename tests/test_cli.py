@@ -375,3 +375,19 @@ def test_the_worker_log_formatter_writes_what_the_standard_one_writes(offset: fl
     theirs = standard.format(logging.makeLogRecord(fields))
     assert ours == theirs
     assert ours.endswith("INFO    [conveyor.worker] Worker w starts job j")
+
+
+def test_the_worker_log_formatter_writes_tracebacks_as_the_standard_one_does() -> None:
+    from conveyor.cli.jobs import LOG_FORMAT, _LogFormatter
+
+    try:
+        raise ValueError("broken")
+    except ValueError:
+        exc_info = sys.exc_info()
+    fields = {"name": "conveyor.worker", "levelname": "ERROR", "msg": "failed: %d", "args": (3,)}
+    fields |= {"exc_info": exc_info, "created": 1_700_000_000.25, "msecs": 250.0}
+    ours = _LogFormatter(LOG_FORMAT).format(logging.makeLogRecord(fields))
+    theirs = logging.Formatter(LOG_FORMAT).format(logging.makeLogRecord(fields))
+    assert ours == theirs
+    assert "ERROR   [conveyor.worker] failed: 3\nTraceback" in ours
+    assert ours.endswith("ValueError: broken")

@@ -6,6 +6,7 @@ import functools
 import logging
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,38 @@ def test_a_burst_run_of_one_job_logs_the_four_lifecycle_lines(
     )
     assert worker.key in stopped
     assert "has stopped" in stopped
+
+
+def test_job_lines_are_whole_log_records_like_the_logging_module_makes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The recorder builds its records from a template (for speed): they must carry
+    every attribute a record made by ``Logger.info`` carries, with the same values
+    where those do not depend on the moment or the source line."""
+    job = conveyor.enqueue(test_jobs.succeed)
+    worker = conveyor.Worker()
+    caplog.clear()
+    before = time.time()
+    worker.work(burst=True)
+    after = time.time()
+    starts = next(r for r in conveyor_records(caplog) if "starts job" in r.getMessage())
+    standard = logging.getLogger("conveyor.worker").makeRecord(
+        "conveyor.worker", logging.INFO, __file__, 1, "x", (), None
+    )
+    moment = {"created", "msecs", "relativeCreated", "lineno", "pathname", "filename", "module"}
+    moment |= {"msg", "args", "funcName", "message", "asctime"}
+    extra = {"job_id", "queue", "worker"}
+    assert set(vars(starts)) - {"message", "asctime"} == set(vars(standard)) | extra
+    for name in set(vars(standard)) - moment:
+        assert getattr(starts, name) == getattr(standard, name), name
+    assert (starts.job_id, starts.queue, starts.worker) == (job.id, "default", worker.key)
+    assert starts.funcName == "started"
+    assert starts.module == "outcomes"
+    assert before <= starts.created <= after
+    assert starts.msecs == pytest.approx((starts.created % 1) * 1000, abs=1.001)
+    assert starts.relativeCreated == pytest.approx(
+        (starts.created - standard.created) * 1000 + standard.relativeCreated, abs=5
+    )
 
 
 def test_the_job_title_appears_in_the_start_and_finish_lines(
