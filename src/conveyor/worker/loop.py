@@ -78,6 +78,7 @@ class Loop:
         self.recorder = Recorder(worker.key)
         self.buffer: deque[tuple[JobRecord, float]] = deque()  # claimed ahead, when
         self.avg_duration: float | None = None
+        self.target = 0  # _prefetch_target(), kept current as durations come in
         self.ran_any = False
         now = time.monotonic()
         self.next_heartbeat = now  # register at once
@@ -92,6 +93,7 @@ class Loop:
         self.selector = selectors.PollSelector()
         self.selector.register(worker.wake_fd, selectors.EVENT_READ, None)
         self.watched: dict[Child, tuple[int, int]] = {}
+        self.watched_list: list[Child] = []
 
     # -- the loop ----------------------------------------------------------------
     def run(self, burst: bool, max_idle_time: float | None) -> None:
@@ -132,7 +134,7 @@ class Loop:
 
     # -- claiming ----------------------------------------------------------------
     def _prefetch_target(self) -> int:
-        """How many jobs to hold ready beyond the free children."""
+        """How many jobs to hold ready beyond the free children (``self.target``)."""
         cap = self.worker.prefetch
         if cap == 0 or self.avg_duration is None:
             return 0
@@ -144,7 +146,7 @@ class Loop:
         if self.worker.stopping:
             self._flush_if_due()
             return False
-        target = self._prefetch_target()
+        target = self.target
         starving = self.pool.free_slots() > len(self.buffer)
         if not starving and (target == 0 or len(self.buffer) > target // 2 or self._stalled()):
             self._flush_if_due()
@@ -235,14 +237,16 @@ class Loop:
         buffer), behind a job that started less than ``_BUFFER_SECONDS`` ago,
         and never so many that a child with a job limit would exit first.
         """
-        if len(record.payload) > _PIPE_TASK_MAX or self._prefetch_target() == 0:
+        if self.target == 0 or len(record.payload) > _PIPE_TASK_MAX:
             return None
-        now = time.monotonic()
+        now = -1.0
         limit = self.pool.settings.max_jobs
         for child in self.pool.children:
             running = child.running
             if running is None or child.queued is not None:
                 continue
+            if now < 0:
+                now = time.monotonic()
             if now - running.began > _BUFFER_SECONDS:
                 continue
             if limit and child.jobs_done + 2 > limit:
@@ -296,9 +300,10 @@ class Loop:
         child, not one per wait); fds of children gone are dropped before new
         ones are added, as the numbers may be reused.
         """
-        current = set(self.pool.children)
-        if current == self.watched.keys():
+        if self.pool.children == self.watched_list:  # the same children (compared by identity)
             return
+        self.watched_list = list(self.pool.children)
+        current = set(self.watched_list)
         for child in [c for c in self.watched if c not in current]:
             for fd in self.watched.pop(child):
                 with contextlib.suppress(KeyError, ValueError):
@@ -311,19 +316,23 @@ class Loop:
 
     def _collect_timeout(self) -> float:
         now = time.monotonic()
-        timers = [self.next_heartbeat, self.next_maintenance]
-        timers.extend(
-            c.running.deadline for c in self.pool.busy() if c.running and c.running.deadline
-        )
+        first = min(self.next_heartbeat, self.next_maintenance)
         if self.recorder.pending:
-            timers.append(self.recorder.oldest + _FLUSH_AFTER)
+            first = min(first, self.recorder.oldest + _FLUSH_AFTER)
         if self.buffer:
-            timers.append(self.buffer[0][1] + _HOLD)
-        timers.extend(
-            c.running.began + _HOLD for c in self.pool.children if c.queued and c.running
-        )
-        timeout = min(timers) - now
-        if self.pool.free_slots() > 0 and not self.worker.stopping:
+            first = min(first, self.buffer[0][1] + _HOLD)
+        free = self.pool.size
+        for child in self.pool.children:
+            running = child.running
+            if running is None:
+                continue
+            free -= 1
+            if running.deadline is not None:
+                first = min(first, running.deadline)
+            if child.queued is not None:
+                first = min(first, running.began + _HOLD)
+        timeout = first - now
+        if free > 0 and not self.worker.stopping:
             timeout = min(timeout, _POLL)
         return max(timeout, 0.0)
 
@@ -355,6 +364,7 @@ class Loop:
         self.avg_duration = (
             duration if self.avg_duration is None else 0.8 * self.avg_duration + 0.2 * duration
         )
+        self.target = self._prefetch_target()
         if outcome.ok:
             self.recorder.finished_ok(running, outcome)
         else:

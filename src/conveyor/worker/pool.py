@@ -81,7 +81,11 @@ class Pool:
         return [child for child in self.children if child.running is not None]
 
     def free_slots(self) -> int:
-        return self.size - len(self.busy())
+        free = self.size
+        for child in self.children:
+            if child.running is not None:
+                free -= 1
+        return free
 
     def _spawn(self) -> Child:
         if self.before_fork is not None:
