@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -174,3 +176,41 @@ def test_a_claim_that_waited_for_its_job_dates_the_start_and_lease_from_the_wake
     # Dated at the wake-up (0.4 s into the wait), not at the moment the wait began.
     assert began + 0.3 <= record.started_at <= claimed + 0.05
     assert record.lease_expires_at == pytest.approx(record.started_at + 30.0, abs=1e-3)
+
+
+def test_each_thread_and_each_forked_process_talks_over_its_own_connection(
+    redis_url: str,
+) -> None:
+    """The scripts' round trips use a connection kept per thread: threads never
+    interleave on one socket, and a forked child never uses its parent's."""
+    backend = open_backend(redis_url)
+
+    def client_id() -> int:
+        return int(backend._pipelined([("CLIENT", "ID")])[0])  # type: ignore[attr-defined]
+
+    try:
+        mine = client_id()
+        assert client_id() == mine  # kept, not taken from the pool each time
+        others: list[int] = []
+        thread = threading.Thread(target=lambda: others.append(client_id()))
+        thread.start()
+        thread.join()
+        assert len(others) == 1
+        assert others[0] != mine
+        read_end, write_end = os.pipe()
+        with warnings.catch_warnings():  # Python 3.12+ warns of forking with threads about
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child: report its connection, then leave at once
+            try:
+                os.write(write_end, str(client_id()).encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        os.waitpid(pid, 0)
+        with os.fdopen(read_end, "rb") as reader:
+            child = int(reader.read() or b"0")
+        assert child not in (0, mine)
+        assert client_id() == mine  # the parent's connection is unharmed
+    finally:
+        backend.close()
