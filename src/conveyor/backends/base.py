@@ -331,8 +331,21 @@ class Backend(ABC):
     ) -> tuple[list[bool], list[JobRecord]]:
         """``complete(completions)`` then ``claim(...)``: one round trip where a backend can.
 
-        The outcomes are recorded before any waiting for new jobs.
+        The outcomes are recorded before any waiting for new jobs. A backend
+        that can do both at once implements ``_complete_then_claim``; when that
+        claims nothing and ``wait`` allows, a blocking ``claim`` follows.
         """
+        if completions and queues and limit > 0:
+            together = self._complete_then_claim(
+                completions, queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait
+            )
+            if together is not None:
+                accepted, claimed = together
+                if claimed or wait <= 0:
+                    return accepted, claimed
+                return accepted, self.claim(
+                    queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait
+                )
         accepted = self.complete(completions, now=now) if completions else []
         claimed = (
             self.claim(queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait)
@@ -340,6 +353,23 @@ class Backend(ABC):
             else []
         )
         return accepted, claimed
+
+    def _complete_then_claim(
+        self,
+        completions: Sequence[Completion],
+        queues: Sequence[str],
+        *,
+        worker: str,
+        lease: float,
+        now: float,
+        limit: int,
+        wait: float,
+    ) -> tuple[list[bool], list[JobRecord]] | None:
+        """Record ``completions`` and claim up to ``limit`` jobs in one round trip,
+        without waiting (``wait`` is what the caller will wait next, for a backend
+        that must prepare for it). None: this backend cannot, do them one by one."""
+        del completions, queues, worker, lease, now, limit, wait
+        return None
 
     @abstractmethod
     def extend(self, leases: Sequence[tuple[str, str]], *, lease: float, now: float) -> list[bool]:

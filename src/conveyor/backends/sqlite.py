@@ -347,7 +347,7 @@ class SQLiteBackend(Backend):
         ).fetchone()[0]
         return [], (version, min(now + _RECHECK_SECONDS, next_due or float("inf")))
 
-    def complete_and_claim(
+    def _complete_then_claim(
         self,
         completions: Sequence[Completion],
         queues: Sequence[str],
@@ -356,22 +356,14 @@ class SQLiteBackend(Backend):
         lease: float,
         now: float,
         limit: int,
-        wait: float = 0.0,
-    ) -> tuple[list[bool], list[JobRecord]]:
-        if limit <= 0 or not completions:
-            return super().complete_and_claim(
-                completions, queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait
-            )
+        wait: float,
+    ) -> tuple[list[bool], list[JobRecord]] | None:
         with self._write() as db:
             accepted = [self._complete_one(db, done, now) for done in completions]
             claimed, idle = self._claim_in(db, queues, worker, lease, now, limit)
         if idle is not None:
             self._idle_seen = (tuple(queues), *idle)
-        if claimed or wait <= 0:
-            return accepted, claimed
-        return accepted, self.claim(
-            queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait
-        )
+        return accepted, claimed
 
     @staticmethod
     def _mark_started(

@@ -335,7 +335,7 @@ class PostgreSQLBackend(Backend):
         rows = sorted(cur.fetchall(), key=lambda row: (row["rank"], row["position"]))
         return accepted, [record(row) for row in rows]
 
-    def complete_and_claim(
+    def _complete_then_claim(
         self,
         completions: Sequence[Completion],
         queues: Sequence[str],
@@ -344,22 +344,14 @@ class PostgreSQLBackend(Backend):
         lease: float,
         now: float,
         limit: int,
-        wait: float = 0.0,
-    ) -> tuple[list[bool], list[JobRecord]]:
-        if limit <= 0 or not completions or not queues:
-            return super().complete_and_claim(
-                completions, queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait
-            )
+        wait: float,
+    ) -> tuple[list[bool], list[JobRecord]] | None:
         self._listen(queues, wait)
         with self._session() as conn:
             accepted, claimed = self._claim_in(
                 conn, completions, queues, worker, lease, now, limit
             )
-        if claimed or wait <= 0:
-            return accepted, claimed
-        return accepted, self.claim(
-            queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait
-        )
+        return accepted, claimed
 
     def complete(self, completions: Sequence[Completion], *, now: float) -> list[bool]:
         if not completions:

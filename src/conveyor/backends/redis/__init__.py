@@ -374,7 +374,7 @@ class RedisBackend(Backend):
         head = [worker, _text(now + lease), _text(now), limit, len(queues)]
         return [*head, *queues, *tokens, mode]
 
-    def complete_and_claim(
+    def _complete_then_claim(
         self,
         completions: Sequence[Completion],
         queues: Sequence[str],
@@ -383,12 +383,8 @@ class RedisBackend(Backend):
         lease: float,
         now: float,
         limit: int,
-        wait: float = 0.0,
-    ) -> tuple[list[bool], list[JobRecord]]:
-        if limit <= 0 or not completions:
-            return super().complete_and_claim(
-                completions, queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait
-            )
+        wait: float,
+    ) -> tuple[list[bool], list[JobRecord]] | None:
         claim_args = self._claim_args(queues, worker, lease, now, limit, "")
         complete_args = [self.ns, *self._completion_args(completions, now)]
         with self._translated():
@@ -400,11 +396,7 @@ class RedisBackend(Backend):
             )
         claimed = [_record(values) for values in reply]
         accepted = [bool(flag) for flag in flags]
-        if claimed or wait <= 0:
-            return accepted, claimed
-        return accepted, self.claim(
-            queues, worker=worker, lease=lease, now=now, limit=limit, wait=wait
-        )
+        return accepted, claimed
 
     def complete(self, completions: Sequence[Completion], *, now: float) -> list[bool]:
         return [
