@@ -19,4 +19,5 @@ else
     redis.call('ZREM', scheduled_key(q), id)
     redis.call('DEL', key)
 end
+apply_index_changes()
 return before

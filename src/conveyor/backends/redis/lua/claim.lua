@@ -40,13 +40,11 @@ end
 -- per queue for the whole batch.
 local out = {}
 local got = 0
-local leased = {}  -- score, member pairs for LEASES
 for _, q in ipairs(queues) do
     if got >= limit then break end
     local ids = redis.call('ZRANGE', queued_key(q), 0, limit - got - 1)
     if #ids > 0 then
         call_many('ZREM', queued_key(q), ids)
-        local started = {}
         for _, id in ipairs(ids) do
             got = got + 1
             local key = job_key(id)
@@ -59,17 +57,14 @@ for _, q in ipairs(queues) do
             values[5], values[16], values[18] = 'started', attempts, now_text
             values[20], values[21], values[22] = worker, token, expires
             out[#out + 1] = values
-            started[#started + 1] = now_text
-            started[#started + 1] = id
-            leased[#leased + 1] = expires
-            leased[#leased + 1] = id
+            add_later(started_key(q), now_text, id)
+            add_later(LEASES, expires, id)
         end
-        call_many('ZADD', started_key(q), started)
         -- Others may be waiting on this queue: pass the wake-up on while jobs remain.
         if redis.call('ZCARD', queued_key(q)) > 0 then wake(q) end
     end
 end
-call_many('ZADD', LEASES, leased)
+apply_index_changes()
 if mode == 'mark' and got == 0 then
     redis.call('SET', mark_key, server_micros(), 'PX', 60000)
 end

@@ -59,6 +59,33 @@ local function append_error(id, error_json)
     redis.call('HSET', job_key(id), 'errors', errors)
 end
 
+-- Sorted-set index changes gathered while a script runs, applied once per key
+-- by apply_index_changes() before the script returns: removals first, then
+-- additions. A batch of jobs then costs one ZREM or ZADD per key, not per job.
+local removals, additions = {}, {}
+local function list_of(lists, key)
+    local list = lists[key]
+    if not list then
+        list = {}
+        lists[key] = list
+    end
+    return list
+end
+local function remove_later(key, member)
+    local list = list_of(removals, key)
+    list[#list + 1] = member
+end
+local function add_later(key, score, member)
+    local list = list_of(additions, key)
+    list[#list + 1] = score
+    list[#list + 1] = member
+end
+local function apply_index_changes()
+    for key, members in pairs(removals) do call_many('ZREM', key, members) end
+    for key, scored in pairs(additions) do call_many('ZADD', key, scored) end
+    removals, additions = {}, {}
+end
+
 -- Index an ended job and give its record the retention of its ttl.
 local function retire(id, q, state, now, ttl)
     local key = job_key(id)
@@ -66,15 +93,15 @@ local function retire(id, q, state, now, ttl)
         redis.call('DEL', key)
         return
     end
-    redis.call('ZADD', ended_key(q, state), now, id)
+    add_later(ended_key(q, state), now, id)
     if ttl > 0 then
         redis.call('PEXPIRE', key, math.ceil(ttl * 1000))
-        redis.call('ZADD', EXPIRY, now + ttl, state .. SEP .. q .. SEP .. id)
+        add_later(EXPIRY, now + ttl, state .. SEP .. q .. SEP .. id)
     end
 end
 
 local function release_lease(id, q)
     redis.call('HDEL', job_key(id), 'lease_token', 'lease_expires_at')
-    redis.call('ZREM', LEASES, id)
-    redis.call('ZREM', started_key(q), id)
+    remove_later(LEASES, id)
+    remove_later(started_key(q), id)
 end

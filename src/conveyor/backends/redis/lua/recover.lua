@@ -35,4 +35,5 @@ for _, id in ipairs(ids) do
         out[#out + 1] = attempts
     end
 end
+apply_index_changes()
 return out
