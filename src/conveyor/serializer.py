@@ -27,6 +27,8 @@ from conveyor.exceptions import SerializationError
 JSON = b"j"
 PICKLE = b"p"
 _SCALARS = (str, int, float, bool, type(None))
+# One encoder for every call: json.dumps builds a new one each time it is given options.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def _check_json(value: Any, path: str) -> None:
@@ -64,7 +66,7 @@ def _check_json_at(value: Any, what: str) -> None:
 
 def _dump_json(value: Any, what: str) -> bytes:
     try:
-        return JSON + json.dumps(value, separators=(",", ":")).encode()
+        return JSON + _ENCODER.encode(value).encode()
     except (TypeError, ValueError, RecursionError) as exc:
         raise SerializationError(f"{what} cannot be serialized as JSON: {exc}") from None
 

@@ -30,7 +30,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,12 @@ from conveyor.exceptions import (
     DuplicateTokenError,
     JobStateError,
 )
+
+_pack_hiredis: Callable[[tuple[Any, ...]], bytes] | None
+try:  # the C packer behind redis-py's own, called directly (installed with the redis extra)
+    from hiredis import pack_command as _pack_hiredis
+except ImportError:  # pragma: no cover - redis-py packs in Python instead
+    _pack_hiredis = None
 
 NAMESPACE = "conveyor"
 _BATCH = 500
@@ -115,6 +121,16 @@ def _str(value: bytes | None) -> str | None:
 
 def _float(value: bytes | None) -> float | None:
     return None if value is None else float(value)
+
+
+def _pack(conn: Any, commands: Sequence[tuple[Any, ...]]) -> Any:
+    """``commands`` in Redis's protocol, as chunks for ``conn.send_packed_command``.
+
+    Arguments are str, bytes, int or float, as redis-py accepts them.
+    """
+    if _pack_hiredis is None:
+        return conn.pack_commands(commands)
+    return [b"".join([_pack_hiredis(command) for command in commands])]
 
 
 def _record(values: Sequence[bytes | None]) -> JobRecord:
@@ -339,7 +355,7 @@ class RedisBackend(Backend):
         for attempt in (1, 2):
             conn = self._connection()
             try:
-                conn.send_packed_command(conn.pack_commands(commands))
+                conn.send_packed_command(_pack(conn, commands))
                 replies: list[Any] = []
                 for _ in commands:
                     try:

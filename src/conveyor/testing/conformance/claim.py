@@ -39,6 +39,21 @@ class ClaimConformance:
         backend.enqueue([new_job("j3")], now=NOW + 2)
         assert drain(backend, [QUEUE]) == ["urgent", "j1", "j2", "j3"]
 
+    def test_one_batch_orders_its_jobs_as_one_call_each_would(self, backend: Backend) -> None:
+        backend.enqueue([new_job("waiting")], now=NOW)
+        batch = [
+            new_job("back-1"),
+            new_job("front-1", at_front=True),
+            new_job("other-1", OTHER_QUEUE, at_front=True),
+            new_job("back-2"),
+            new_job("front-2", at_front=True),
+            new_job("other-2", OTHER_QUEUE),
+        ]
+        backend.enqueue(batch, now=NOW + 1)
+        expected = ["front-2", "front-1", "waiting", "back-1", "back-2"]
+        assert drain(backend, [QUEUE]) == expected
+        assert drain(backend, [OTHER_QUEUE]) == ["other-1", "other-2"]
+
     def test_claim_empties_the_leftmost_queue_first(self, backend: Backend) -> None:
         backend.enqueue(
             [

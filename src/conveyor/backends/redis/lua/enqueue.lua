@@ -1,32 +1,33 @@
 -- ARGV: ns, now, count, then per job: id, queue, at_front ("1"/"0"), payload, field count, field/value pairs.
 -- Returns {0} when stored, or {1, id} when that id exists (nothing stored).
-local now = tonumber(ARGV[2])
+-- A batch costs one EXISTS and one HSET per job; the queue indexes, the queue
+-- registry and the wake-ups are one call per queue.
+local now = ARGV[2]
 local count = tonumber(ARGV[3])
-local jobs = {}
+local starts, seen = {}, {}
 local i = 4
-for _ = 1, count do
-    local job = {id = ARGV[i], queue = ARGV[i + 1], front = ARGV[i + 2] == '1', payload = ARGV[i + 3]}
-    local nfields = tonumber(ARGV[i + 4])
-    job.fields = {}
-    for f = 1, nfields * 2 do job.fields[f] = ARGV[i + 4 + f] end
-    i = i + 5 + nfields * 2
-    if redis.call('EXISTS', job_key(job.id)) == 1 then return {1, job.id} end
-    jobs[#jobs + 1] = job
+for n = 1, count do
+    local id = ARGV[i]
+    if seen[id] or redis.call('EXISTS', job_key(id)) == 1 then return {1, id} end
+    seen[id] = true
+    starts[n] = i
+    i = i + 5 + tonumber(ARGV[i + 4]) * 2
 end
-local seen = {}
-for _, job in ipairs(jobs) do
-    if seen[job.id] then return {1, job.id} end
-    seen[job.id] = true
+local queues, registries = {}, {}
+for _, at in ipairs(starts) do
+    local id, q = ARGV[at], ARGV[at + 1]
+    local last_field = at + 4 + tonumber(ARGV[at + 4]) * 2
+    redis.call('HSET', job_key(id), 'payload', ARGV[at + 3], 'state', 'queued', 'queue', q,
+        'enqueued_at', now, 'attempts', 0, 'errors', '[]', unpack(ARGV, at + 5, last_field))
+    add_later(queued_key(q), next_score(q, ARGV[at + 2] == '1'), id)
+    if not registries[q] then
+        registries[q] = queues_key(q)
+        queues[#queues + 1] = q
+    end
 end
-for _, job in ipairs(jobs) do
-    local key = job_key(job.id)
-    redis.call('HSET', key, 'payload', job.payload, 'state', 'queued', 'queue', job.queue,
-        'enqueued_at', now, 'attempts', 0, 'errors', '[]', unpack(job.fields))
-    redis.call('ZADD', queued_key(job.queue), queue_end(job.queue, job.front), job.id)
-    redis.call('SADD', queues_key(job.queue), job.queue)
-end
-local woken = {}
-for _, job in ipairs(jobs) do
-    if not woken[job.queue] then wake(job.queue); woken[job.queue] = true end
+apply_index_changes()
+for _, q in ipairs(queues) do
+    redis.call('SADD', registries[q], q)
+    wake(q)
 end
 return {0}
