@@ -1,4 +1,4 @@
-"""A busy child may be sent its next job; one taken back never runs there, none is lost."""
+"""A busy child may be sent its next jobs; one taken back never runs there, none is lost."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_a_task_taken_back_in_time_is_dropped_by_the_child() -> None:
     first = next_task(child_end, gate)
     assert first is not None
     assert first.seq == 1
-    assert gate.take_back(2)  # the child is still on task 1
+    assert gate.take_back(2) == 1  # the child is still on task 1
     after = next_task(child_end, gate)
     assert after is not None
     assert after.seq == 3
@@ -45,10 +45,49 @@ def test_a_task_the_child_started_cannot_be_taken_back() -> None:
     gate = Gate(multiprocessing.get_context("fork"))
     assert gate.start(1)
     assert gate.start(2)
-    assert not gate.take_back(2)
-    assert gate.take_back(3)
+    assert gate.take_back(2) == 2  # started: nothing is taken back
+    assert gate.take_back(3) == 2
     assert not gate.start(3)
     assert gate.start(4)
+
+
+def test_every_task_not_started_is_taken_back_at_once() -> None:
+    supervisor_end, child_end = multiprocessing.Pipe()
+    gate = Gate(multiprocessing.get_context("fork"))
+    for seq in (1, 2, 3, 4, 5):
+        send(supervisor_end, task(seq))
+    first = next_task(child_end, gate)
+    assert first is not None
+    assert first.seq == 1
+    assert gate.take_back(4) == 1  # 2, 3 and 4 will never start
+    after = next_task(child_end, gate)
+    assert after is not None
+    assert after.seq == 5
+
+
+def test_a_busy_child_is_sent_as_many_jobs_as_cover_the_pipe_ahead(loop: Loop) -> None:
+    conveyor.enqueue_many({"fn": test_jobs.succeed} for _ in range(12))
+    worker = loop.worker
+    first, *rest = loop.store.claim(
+        worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=12
+    )
+    loop._start(first)
+    child = loop.pool.children[0]
+    child.running.began = time.monotonic() + 60  # "just started", for as long as the test runs
+    loop.buffer.extend((record, time.monotonic()) for record in rest)
+    loop.avg_duration, loop.target = 0.001, 32  # quick jobs: 2 may wait in the pipe
+    loop.depth = loop._pipe_depth()
+    assert loop.depth == 2
+    loop._dispatch()
+    assert len(child.queued) == 2
+    assert len(loop.buffer) == 9
+    loop.avg_duration = 1e-5  # very quick: up to _PIPE_DEPTH
+    loop.depth = loop._pipe_depth()
+    loop._dispatch()
+    assert len(child.queued) == loop.depth == 8
+    assert len(loop.buffer) == 3
+    loop.avg_duration = 1.0  # slow: still one
+    assert loop._pipe_depth() == 1
 
 
 @pytest.fixture
@@ -83,7 +122,7 @@ def test_a_job_the_child_started_before_the_take_back_runs_once_and_is_recorded(
     assert child.running is not None
     child.running.began -= 1.0
     loop._release_held()
-    assert child.queued is not None
+    assert [queued.record.id for queued in child.queued] == [job_b.id]
     assert state_of(job_b) == "started"
 
     wait_until(lambda: loop._collect() or (child.running is None and child.jobs_done == 2))
@@ -94,35 +133,39 @@ def test_a_job_the_child_started_before_the_take_back_runs_once_and_is_recorded(
     assert child.process.is_alive()
 
 
-def test_a_job_taken_back_in_time_goes_back_to_its_queue_and_runs_once(
+def test_jobs_taken_back_in_time_go_back_to_their_queue_and_run_once(
     tmp_path: Path, loop: Loop
 ) -> None:
     marker, release = tmp_path / "a.txt", tmp_path / "release"
     job_a = conveyor.enqueue(test_jobs.touch_then_wait, args=[str(marker), str(release)])
     job_b = conveyor.enqueue(test_jobs.touch, args=[str(tmp_path / "b.txt")])
+    job_c = conveyor.enqueue(test_jobs.touch, args=[str(tmp_path / "c.txt")])
     worker = loop.worker
-    first, second = loop.store.claim(
-        worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=2
+    first, second, third = loop.store.claim(
+        worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=3
     )
     loop._start(first)
     child = loop.pool.children[0]
     loop._queue(child, second)
+    loop._queue(child, third)
     wait_until(marker.exists)  # A runs, and waits for the test
 
     assert child.running is not None
     child.running.began -= 1.0  # A has outlasted the hold
     loop._release_held()
-    assert child.queued is None
-    assert state_of(job_b) == "queued"
+    assert not child.queued
+    assert state_of(job_b) == state_of(job_c) == "queued"
 
     release.touch()
     wait_until(lambda: loop._collect() or child.running is None)
     loop.recorder.flush(loop.store)
     assert state_of(job_a) == "finished"
-    assert state_of(job_b) == "queued"  # the child dropped it
+    assert state_of(job_b) == state_of(job_c) == "queued"  # the child dropped both
     assert not (tmp_path / "b.txt").exists()
+    assert not (tmp_path / "c.txt").exists()
     assert conveyor.Worker().work(burst=True)
     assert (tmp_path / "b.txt").read_text().count("\n") == 1
+    assert (tmp_path / "c.txt").read_text().count("\n") == 1
 
 
 def test_the_job_waiting_behind_one_that_kills_its_child_goes_back_and_runs(

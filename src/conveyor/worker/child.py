@@ -5,13 +5,14 @@ job (function path and payload) over its pipe, runs it, and sends back the
 outcome. Everything durable happens in the supervisor, so a child that dies
 loses nothing but the run itself.
 
-While quick jobs flow, the supervisor may send a child its next task before
-the current one ends, so the child goes straight on to it without waiting for
-the supervisor to wake. If the running job turns out long, the supervisor
-takes the waiting task back and returns it to its queue. Which of the two
-comes first, the child starting the task or the supervisor taking it back, is
-settled exactly once by a ``Gate`` in shared memory, so a job taken back never
-runs here, and a job that started is never handed to anyone else.
+While quick jobs flow, the supervisor may send a child its next few tasks
+before the current one ends, so the child goes straight on to them without
+waiting for the supervisor to wake. If the running job turns out long, the
+supervisor takes the waiting tasks back and returns them to their queues.
+Which comes first for each task, the child starting it or the supervisor
+taking it back, is settled exactly once by a ``Gate`` in shared memory, so a
+job taken back never runs here, and a job that started is never handed to
+anyone else.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ class Gate:
     """Settles, for each task sent to a busy child, whether it starts or is taken back.
 
     Two numbers in memory shared with the child, under a lock (a futex when
-    uncontended: no system call): the last task the child started and the
-    last one the supervisor took back. Tasks start in order of their numbers.
+    uncontended: no system call): the last task the child started, and the
+    last one the supervisor took back (with every task before it that had not
+    started). Tasks are numbered, and start, in the order they were sent.
     """
 
     def __init__(self, context: multiprocessing.context.BaseContext) -> None:
@@ -78,18 +80,22 @@ class Gate:
     def start(self, seq: int) -> bool:
         """In the child: start task ``seq``, unless it was taken back."""
         with self._lock:
-            if self._cells[1] == seq:
+            if seq <= self._cells[1]:
                 return False
             self._cells[0] = seq
             return True
 
-    def take_back(self, seq: int) -> bool:
-        """In the supervisor: take task ``seq`` back, unless the child started it."""
+    def take_back(self, upto: int) -> int:
+        """In the supervisor: take back the tasks up to ``upto`` that have not started.
+
+        Returns the last task the child started: those after it, up to
+        ``upto``, will never start.
+        """
         with self._lock:
-            if self._cells[0] >= seq:
-                return False
-            self._cells[1] = seq
-            return True
+            started: int = self._cells[0]
+            if started < upto:
+                self._cells[1] = upto
+            return started
 
 
 # The pipe carries plain tuples, pickled with the fastest protocol: this is

@@ -7,9 +7,11 @@ trip, the pipe to the child, and the job itself.
   the next jobs (``complete_and_claim``).
 - A small buffer of jobs is claimed ahead, so a child that reports is handed
   its next job at once, before any backend I/O.
-- While jobs are quick, a busy child is also sent its next job, which waits
-  in its pipe: the child starts it the moment it reports, without waiting for
-  the supervisor to wake (``_pipeline_slot``).
+- While jobs are quick, a busy child is also sent its next few jobs, which
+  wait in its pipe: the child starts each the moment it reports the one
+  before, without waiting for the supervisor to wake (``_pipeline_slot``).
+  Enough are sent to cover about ``_PIPE_AHEAD`` of work, so a child keeps
+  running while the supervisor waits on the backend.
 - Neither hoards: the buffer is sized from recent job durations (about
   ``_BUFFER_SECONDS`` of work; none at all for slow jobs), and a job that waits
   longer than ``_HOLD``, in the buffer or behind a running job in a child's
@@ -50,8 +52,10 @@ _BUFFER_SECONDS = 0.05  # work claimed ahead, per child, judged by recent durati
 _HOLD = 0.25  # a buffered job waiting longer than this goes back to its queue
 _FLUSH_AFTER = 0.05  # longest a completion waits for a batch
 _FLUSH_BATCH = 256
-# Larger jobs are never queued in a busy child's pipe, so a send to a child
-# can never block on a full pipe.
+_PIPE_AHEAD = 0.002  # work queued in a busy child's pipe, judged by recent durations
+_PIPE_DEPTH = 8  # and never more jobs than this
+# Larger jobs are never queued in a busy child's pipe, so a send to a child can
+# never block on a full pipe (_PIPE_DEPTH of them fit in a socket's buffer).
 _PIPE_TASK_MAX = 16 * 1024
 
 
@@ -79,6 +83,7 @@ class Loop:
         self.buffer: deque[tuple[JobRecord, float]] = deque()  # claimed ahead, when
         self.avg_duration: float | None = None
         self.target = 0  # _prefetch_target(), kept current as durations come in
+        self.depth = 0  # _pipe_depth(), likewise
         self.ran_any = False
         now = time.monotonic()
         self.next_heartbeat = now  # register at once
@@ -133,6 +138,12 @@ class Loop:
         self._drain_wake()
 
     # -- claiming ----------------------------------------------------------------
+    def _pipe_depth(self) -> int:
+        """How many jobs may wait in a busy child's pipe (``self.depth``)."""
+        if self.avg_duration is None:
+            return 0
+        return max(1, min(_PIPE_DEPTH, int(_PIPE_AHEAD / max(self.avg_duration, 1e-6))))
+
     def _prefetch_target(self) -> int:
         """How many jobs to hold ready beyond the free children (``self.target``)."""
         cap = self.worker.prefetch
@@ -198,14 +209,13 @@ class Loop:
         stopping = self.worker.stopping
         released = False
         for child in self.pool.children:
-            if child.queued is None or child.running is None:
+            if not child.queued or child.running is None:
                 continue
             if stopping or now - child.running.began > _HOLD:
-                queued = self.pool.take_back(child)
-                if queued is None:  # too late: the child started it, it reports as usual
-                    continue
-                self.recorder.release(queued.record, queued.token, "held behind a long job")
-                released = True
+                # Those the child started already report as usual.
+                for queued in self.pool.take_back(child):
+                    self.recorder.release(queued.record, queued.token, "held behind a long job")
+                    released = True
         if self.buffer and (stopping or now - self.buffer[0][1] > _HOLD):
             while self.buffer:
                 record, _ = self.buffer.popleft()
@@ -231,28 +241,33 @@ class Loop:
             self._queue(child, record)
 
     def _pipeline_slot(self, record: JobRecord) -> Child | None:
-        """A busy child that may be sent ``record`` to run next, if any.
+        """A busy child that may be sent ``record`` to run after its others, if any.
 
         Only while jobs are quick (the same judgement as the claim-ahead
         buffer), behind a job that started less than ``_BUFFER_SECONDS`` ago,
-        and never so many that a child with a job limit would exit first.
+        up to ``self.depth`` jobs waiting, and never so many that a child with
+        a job limit would exit first. The child with the fewest waiting wins.
         """
         if self.target == 0 or len(record.payload) > _PIPE_TASK_MAX:
             return None
         now = -1.0
         limit = self.pool.settings.max_jobs
+        best: Child | None = None
         for child in self.pool.children:
             running = child.running
-            if running is None or child.queued is not None:
+            waiting = len(child.queued)
+            if running is None or waiting >= self.depth:
+                continue
+            if best is not None and waiting >= len(best.queued):
                 continue
             if now < 0:
                 now = time.monotonic()
             if now - running.began > _BUFFER_SECONDS:
                 continue
-            if limit and child.jobs_done + 2 > limit:
+            if limit and child.jobs_done + waiting + 2 > limit:
                 continue
-            return child
-        return None
+            best = child
+        return best
 
     def _start(self, record: JobRecord) -> None:
         assert record.lease_token is not None
@@ -329,7 +344,7 @@ class Loop:
             free -= 1
             if running.deadline is not None:
                 first = min(first, running.deadline)
-            if child.queued is not None:
+            if child.queued:
                 first = min(first, running.began + _HOLD)
         timeout = first - now
         if free > 0 and not self.worker.stopping:
@@ -351,9 +366,8 @@ class Loop:
         assert outcome.seq == running.seq, "outcomes come in the order tasks started"
         child.running = None
         child.jobs_done += 1
-        queued = child.queued
-        if queued is not None:  # the child has started it already
-            child.queued = None
+        if child.queued:  # the child has started the next one already
+            queued = child.queued.popleft()
             queued.start_clock()
             child.running = queued
             self.recorder.started(queued.record)
@@ -365,6 +379,7 @@ class Loop:
             duration if self.avg_duration is None else 0.8 * self.avg_duration + 0.2 * duration
         )
         self.target = self._prefetch_target()
+        self.depth = self._pipe_depth()
         if outcome.ok:
             self.recorder.finished_ok(running, outcome)
         else:
@@ -389,10 +404,9 @@ class Loop:
             self.recorder.died(running, how)
 
     def _kill(self, child: Child) -> None:
-        """Kill ``child``; the job waiting in its pipe goes back to its queue."""
+        """Kill ``child``; the jobs waiting in its pipe go back to their queues."""
         self.pool.kill(child)
-        queued = self.pool.forget_queued(child)  # the child is dead: it runs nothing more
-        if queued is not None:
+        for queued in self.pool.forget_queued(child):  # the child is dead: it runs nothing more
             self.recorder.release(queued.record, queued.token, "not started")
 
     # -- timers ------------------------------------------------------------------
@@ -412,7 +426,7 @@ class Loop:
         self.next_heartbeat = now + min(self.worker.lease / 3, _HEARTBEAT_MAX)
         busy = [c for c in self.pool.busy() if c.running is not None]
         self._register(busy)
-        waiting = [(c, c.queued) for c in busy if c.queued is not None]
+        waiting = [(c, queued) for c in busy for queued in c.queued]
         leases = [(c.running.record.id, c.running.token) for c in busy if c.running]
         leases += [(queued.record.id, queued.token) for _, queued in waiting]
         leases += [(record.id, record.lease_token or "") for record, _ in self.buffer]
@@ -424,9 +438,14 @@ class Loop:
                 continue
             self.recorder.lost_lease(child.running.record)
             self._kill(child)
-        for (child, queued), still_held in zip(waiting, held[len(busy) :], strict=False):
-            if not still_held and child.queued is queued:  # canceled or taken over
-                self.pool.take_back(child)
+        # A waiting job canceled or taken over: take back what waits in its
+        # child's pipe (the others go back to their queues), unless it started.
+        lost_waiting = zip(waiting, held[len(busy) :], strict=False)
+        gone = {id(queued) for (_, queued), ok in lost_waiting if not ok}
+        for child in {child for child, queued in waiting if id(queued) in gone}:
+            for queued in self.pool.take_back(child):
+                if id(queued) not in gone:
+                    self.recorder.release(queued.record, queued.token, "not started")
         lost = {job_id for (job_id, _), ok in zip(leases, held, strict=False) if not ok}
         if lost:  # buffered jobs canceled or taken over: never start them
             self.buffer = deque(entry for entry in self.buffer if entry[0].id not in lost)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -45,7 +46,8 @@ class Child:
     gate: Gate  # settles whether a queued job starts or is taken back
     jobs_done: int = 0
     running: Running | None = None
-    queued: Running | None = None  # sent, to start when ``running`` ends
+    # Sent, to start in this order when ``running`` ends.
+    queued: deque[Running] = field(default_factory=deque)
     sent: int = 0  # tasks sent so far (the last one's seq)
 
     @property
@@ -119,27 +121,31 @@ class Pool:
         child.running = running
 
     def queue(self, child: Child, running: Running) -> None:
-        """Send a busy ``child`` the job to run when its current one ends."""
+        """Send a busy ``child`` a job to run after those it has already."""
         self._send(child, running)
-        child.queued = running
+        child.queued.append(running)
 
-    def take_back(self, child: Child) -> Running | None:
-        """Take back the job queued behind ``child``'s running one, unless it has started.
+    def take_back(self, child: Child) -> list[Running]:
+        """Take back the jobs queued in ``child``'s pipe that it has not started.
 
-        Returns the job taken back: the child will never run it. None if
-        there was none, or the child has already started it (then its outcome
-        comes like any other).
+        Returns the jobs taken back: the child will never run them. Those it
+        has started stay queued, and report like any other.
         """
         queued = child.queued
-        if queued is None or not child.gate.take_back(queued.seq):
-            return None
-        child.queued = None
-        return queued
+        if not queued:
+            return []
+        started = child.gate.take_back(queued[-1].seq)
+        taken: list[Running] = []
+        while queued and queued[-1].seq > started:
+            taken.append(queued.pop())
+        taken.reverse()
+        return taken
 
     @staticmethod
-    def forget_queued(child: Child) -> Running | None:
-        """The job queued behind a dead ``child``'s running one, if any."""
-        queued, child.queued = child.queued, None
+    def forget_queued(child: Child) -> list[Running]:
+        """The jobs queued behind a dead ``child``'s running one."""
+        queued = list(child.queued)
+        child.queued.clear()
         return queued
 
     def _send(self, child: Child, running: Running) -> None:
