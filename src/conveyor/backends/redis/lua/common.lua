@@ -41,30 +41,6 @@ local function queue_end(q, front)
     return tonumber(got[2]) + 1
 end
 
--- Scores for a run of additions to queues, reading each queue's end at most
--- once a script: the caller adds the job with add_later(queued_key(q), score,
--- id), so nothing else may read or change those queues in the same script.
-local ends = {}
-local function next_score(q, front)
-    local e = ends[q]
-    if not e then
-        e = {}
-        ends[q] = e
-    end
-    local side = front and 'front' or 'back'
-    if e[side] == nil then
-        local got
-        if front then
-            got = redis.call('ZRANGE', queued_key(q), 0, 0, 'WITHSCORES')
-        else
-            got = redis.call('ZRANGE', queued_key(q), -1, -1, 'WITHSCORES')
-        end
-        e[side] = #got == 0 and 0 or tonumber(got[2])
-    end
-    if front then e[side] = e[side] - 1 else e[side] = e[side] + 1 end
-    return e[side]
-end
-
 -- Wake one worker blocked on this queue (one pending token at most).
 local function wake(q)
     local key = wake_key(q)
@@ -108,6 +84,24 @@ local function apply_index_changes()
     for key, members in pairs(removals) do call_many('ZREM', key, members) end
     for key, scored in pairs(additions) do call_many('ZADD', key, scored) end
     removals, additions = {}, {}
+end
+
+-- Scores for a run of additions to queues, reading each queue's end at most
+-- once a script (queue_end) and counting on from it: the caller adds the job
+-- with add_later(queued_key(q), score, id), so nothing else may read or change
+-- those queues in the same script.
+local ends = {}
+local function next_score(q, front)
+    local e = list_of(ends, q)
+    local side = front and 'front' or 'back'
+    if e[side] == nil then
+        e[side] = queue_end(q, front)
+    elseif front then
+        e[side] = e[side] - 1
+    else
+        e[side] = e[side] + 1
+    end
+    return e[side]
 end
 
 -- Index an ended job and give its record the retention of its ttl.
