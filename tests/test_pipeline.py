@@ -188,3 +188,37 @@ def test_the_job_waiting_behind_one_that_kills_its_child_goes_back_and_runs(
     assert any(
         "was not started and put back on its queue" in r.getMessage() for r in caplog.records
     )
+
+
+def test_a_waiting_job_canceled_is_taken_back_with_the_others_behind_it(
+    tmp_path: Path, loop: Loop
+) -> None:
+    marker, release = tmp_path / "a.txt", tmp_path / "release"
+    job_a = conveyor.enqueue(test_jobs.touch_then_wait, args=[str(marker), str(release)])
+    job_b = conveyor.enqueue(test_jobs.touch, args=[str(tmp_path / "b.txt")])
+    job_c = conveyor.enqueue(test_jobs.touch, args=[str(tmp_path / "c.txt")])
+    worker = loop.worker
+    first, second, third = loop.store.claim(
+        worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=3
+    )
+    loop._start(first)
+    child = loop.pool.children[0]
+    loop._queue(child, second)
+    loop._queue(child, third)
+    wait_until(marker.exists)  # A runs, and waits for the test
+
+    assert loop.store.cancel(job_b.id, now=time.time()) is not None
+    loop.next_heartbeat = 0.0  # the heartbeat finds B's lease gone
+    loop._heartbeat_if_due()
+    assert not child.queued
+    loop.recorder.flush(loop.store)
+    assert state_of(job_b) == "canceled"
+    assert state_of(job_c) == "queued"  # back on its queue, not started
+
+    release.touch()
+    wait_until(lambda: loop._collect() or child.running is None)
+    loop.recorder.flush(loop.store)
+    assert state_of(job_a) == "finished"
+    assert not (tmp_path / "b.txt").exists()
+    assert not (tmp_path / "c.txt").exists()
+    assert child.process.is_alive()

@@ -438,15 +438,13 @@ class Loop:
                 continue
             self.recorder.lost_lease(child.running.record)
             self._kill(child)
+        lost = {job_id for (job_id, _), ok in zip(leases, held, strict=False) if not ok}
         # A waiting job canceled or taken over: take back what waits in its
         # child's pipe (the others go back to their queues), unless it started.
-        lost_waiting = zip(waiting, held[len(busy) :], strict=False)
-        gone = {id(queued) for (_, queued), ok in lost_waiting if not ok}
-        for child in {child for child, queued in waiting if id(queued) in gone}:
+        for child in dict.fromkeys(c for c, queued in waiting if queued.record.id in lost):
             for queued in self.pool.take_back(child):
-                if id(queued) not in gone:
+                if queued.record.id not in lost:
                     self.recorder.release(queued.record, queued.token, "not started")
-        lost = {job_id for (job_id, _), ok in zip(leases, held, strict=False) if not ok}
         if lost:  # buffered jobs canceled or taken over: never start them
             self.buffer = deque(entry for entry in self.buffer if entry[0].id not in lost)
 
