@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -13,7 +14,8 @@ import pytest
 
 import conveyor
 import conveyor_test_jobs
-from conveyor import config
+from conveyor import api, config
+from conveyor.backends import JobRecord, JobState
 from conveyor.exceptions import (
     DuplicateJobError,
     InvalidJobError,
@@ -57,6 +59,38 @@ def test_enqueue_without_arguments_stores_empty_args_and_kwargs() -> None:
     assert stored.args == []
     assert stored.kwargs == {}
     assert stored.queue == conveyor.DEFAULT_QUEUE_NAME == "default"
+
+
+def test_new_job_ids_are_distinct_random_uuids_in_their_usual_text() -> None:
+    ids = [api.new_job_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for job_id in ids:
+        parsed = uuid.UUID(job_id)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == job_id
+    # Every hex digit turns up in the random positions: no bits are stuck.
+    assert set("".join(job_id[-12:] for job_id in ids)) == set("0123456789abcdef")
+
+
+def test_built_jobs_and_their_records_are_what_their_constructors_make() -> None:
+    # build_job() and JobRecord.of() fill the frozen dataclasses directly (assemble()).
+    job = api.build_job(
+        conveyor_test_jobs.add, [1], title="T", config=config.current(), now=5.0, retry=2
+    )
+    assert vars(job) == vars(dataclasses.replace(job))
+    record = JobRecord.of(job, state=JobState.STARTED, enqueued_at=6.0, attempts=1, worker="w")
+    assert vars(record) == vars(dataclasses.replace(record))
+    assert (record.state, record.enqueued_at, record.attempts, record.worker) == (
+        JobState.STARTED,
+        6.0,
+        1,
+        "w",
+    )
+    assert (record.id, record.title, record.retry) == (job.id, "T", job.retry)
+    assert record.run_at is None
+    assert record.errors == ()
+    with pytest.raises(TypeError, match="at_front"):
+        JobRecord.of(job, state=JobState.QUEUED, enqueued_at=6.0, at_front=True)
 
 
 def test_meta_title_is_none_without_a_title() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import decimal
+import enum
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,24 @@ def test_values_json_cannot_hold_are_refused_naming_their_path(
     assert message.startswith(f"{path} is ")
     assert f" {kind}, which JSON cannot store" in message
     assert "pickle" in message  # says how to store it anyway
+
+
+class Level(enum.IntEnum):
+    HIGH = 2
+
+
+class Name(str):
+    pass
+
+
+def test_subclasses_of_json_types_are_stored_as_their_json_values() -> None:
+    # The quick check passes exact types only; these go through the full one.
+    args = [Level.HIGH, Name("x"), collections.OrderedDict(b=1, a=[(1, 2)])]
+    payload = serializer.dump_call(args, {Name("k"): Level.HIGH}, "json")
+    assert serializer.load_call(payload, allow_pickle=False) == (
+        [2, "x", {"b": 1, "a": [[1, 2]]}],
+        {"k": 2},
+    )
 
 
 def test_a_dict_with_a_non_string_key_is_refused_naming_its_path() -> None:

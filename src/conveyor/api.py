@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 from conveyor import config as _config
 from conveyor import serializer
 from conveyor.backends import Backend, JobRecord, JobState, NewJob, shared_backend
+from conveyor.backends.base import assemble
 from conveyor.exceptions import InvalidJobError, NoSuchJobError
 from conveyor.functions import function_path
 from conveyor.job import Job
@@ -72,6 +73,22 @@ def check_queue_name(name: object) -> str:
             f" (at most {_MAX_QUEUE_NAME} printable characters)"
         )
     return name
+
+
+_UUID_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def new_job_id() -> str:
+    """A new job id: a random (version 4) UUID in its usual text form.
+
+    The same text as ``str(uuid.uuid4())``, made from the random bytes
+    without building a UUID object, which costs three times as much.
+    """
+    digits = os.urandom(16).hex()
+    return (
+        f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-"
+        f"{_UUID_VARIANT[digits[16]]}{digits[17:20]}-{digits[20:]}"
+    )
 
 
 def is_job_id(value: object) -> bool:
@@ -225,7 +242,7 @@ def build_job(
         raise InvalidJobError(f"title must be a string, not {type(title).__name__}")
     job_id = opts.get("job_id")
     if job_id is None:
-        job_id = str(uuid.uuid4())
+        job_id = new_job_id()
     elif not is_job_id(job_id):
         raise InvalidJobError(
             f"job_id {job_id!r} is not valid: use 1-128 letters, digits, '-' or '_'"
@@ -239,21 +256,24 @@ def build_job(
     description = opts.get("description")
     if description is not None and not isinstance(description, str):
         raise InvalidJobError("description must be a string")
-    return NewJob(
-        id=job_id,
-        queue=config.queue_prefix + check_queue_name(queue),
-        func=function_path(fn),
-        payload=serializer.dump_call(args, kwargs, config.serializer),
-        created_at=now,
-        timeout=_timeout(opts.get("timeout"), config),
-        title=title,
-        description=description,
-        meta={k: v for k, v in meta.items() if k != "title"},
-        result_ttl=_ttl("result_ttl", opts.get("result_ttl"), config.result_ttl),
-        failure_ttl=_ttl("failure_ttl", opts.get("failure_ttl"), config.failure_ttl),
-        max_attempts=_max_attempts(opts.get("max_attempts"), policy, config),
-        retry=policy.to_dict() if policy else None,
-        at_front=bool(opts.get("at_front", False)),
+    return assemble(
+        NewJob,
+        {
+            "id": job_id,
+            "queue": config.queue_prefix + check_queue_name(queue),
+            "func": function_path(fn),
+            "payload": serializer.dump_call(args, kwargs, config.serializer),
+            "created_at": now,
+            "timeout": _timeout(opts.get("timeout"), config),
+            "title": title,
+            "description": description,
+            "meta": {k: v for k, v in meta.items() if k != "title"},
+            "result_ttl": _ttl("result_ttl", opts.get("result_ttl"), config.result_ttl),
+            "failure_ttl": _ttl("failure_ttl", opts.get("failure_ttl"), config.failure_ttl),
+            "max_attempts": _max_attempts(opts.get("max_attempts"), policy, config),
+            "retry": policy.to_dict() if policy else None,
+            "at_front": bool(opts.get("at_front", False)),
+        },
     )
 
 

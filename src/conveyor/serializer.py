@@ -27,6 +27,7 @@ from conveyor.exceptions import SerializationError
 JSON = b"j"
 PICKLE = b"p"
 _SCALARS = (str, int, float, bool, type(None))
+_EXACT_SCALARS = frozenset(_SCALARS)  # for _plain(), which compares types, not instances
 # One encoder for every call: json.dumps builds a new one each time it is given options.
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
@@ -55,7 +56,33 @@ def _check_json(value: Any, path: str) -> None:
     )
 
 
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is built of exactly JSON's own types: the quick check.
+
+    It builds no paths and knows no subclasses; whatever it does not pass
+    goes to :func:`_check_json`, which accepts or refuses it and says where.
+    """
+    kind = type(value)
+    if kind in _EXACT_SCALARS:
+        return True
+    if kind is list or kind is tuple:
+        return all(map(_plain, value))
+    if kind is dict:
+        return all(type(key) is str and _plain(item) for key, item in value.items())
+    return False
+
+
+def _plain_at(value: Any) -> bool:
+    """:func:`_plain`, false for a value too deep to walk (the full check will say so)."""
+    try:
+        return _plain(value)
+    except RecursionError:
+        return False
+
+
 def _check_json_at(value: Any, what: str) -> None:
+    if _plain_at(value):
+        return
     try:
         _check_json(value, what)
     except RecursionError:  # a value that contains itself, or absurdly deep nesting
@@ -114,9 +141,10 @@ def dump_call(
             raise SerializationError(f"kwargs has a non-string key {key!r}")
     call = [list(args), dict(kwargs)]
     if serializer == "json":
-        # Checked apart, so an error names args[0]['x'] or kwargs['x'], as the caller wrote them.
-        _check_json_at(call[0], "args")
-        _check_json_at(call[1], "kwargs")
+        if not _plain_at(call):
+            # Checked apart, so an error names args[0]['x'] or kwargs['x'], as written.
+            _check_json_at(call[0], "args")
+            _check_json_at(call[1], "kwargs")
         return _dump_json(call, "args")
     return dumps(call, serializer, what="args")
 

@@ -21,8 +21,10 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, TypeVar
+
+_Frozen = TypeVar("_Frozen")
 
 
 class JobState(str, enum.Enum):
@@ -71,6 +73,19 @@ class ErrorInfo:
             attempt=int(data.get("attempt", 0)),
             at=float(data.get("at", 0.0)),
         )
+
+
+def assemble(cls: type[_Frozen], values: dict[str, Any]) -> _Frozen:
+    """An instance of the frozen dataclass ``cls`` holding ``values``, which name every field.
+
+    The same object the generated ``__init__`` makes, less its call to
+    ``object.__setattr__`` per field: the hot paths (a record per claimed
+    job, a job and a record per enqueued one) build theirs in a quarter of
+    the time. Nothing is checked; a test builds each of them both ways.
+    """
+    instance = object.__new__(cls)
+    instance.__dict__.update(values)
+    return instance
 
 
 @dataclass(frozen=True)
@@ -135,24 +150,22 @@ class JobRecord:
     @classmethod
     def of(cls, job: NewJob, *, state: JobState, enqueued_at: float, **more: Any) -> JobRecord:
         """The record a backend stores for ``job``, without asking it (``more`` adds fields)."""
-        return cls(
-            id=job.id,
-            queue=job.queue,
-            func=job.func,
-            payload=job.payload,
-            state=state,
-            created_at=job.created_at,
-            enqueued_at=enqueued_at,
-            timeout=job.timeout,
-            title=job.title,
-            description=job.description,
-            meta=job.meta,
-            result_ttl=job.result_ttl,
-            failure_ttl=job.failure_ttl,
-            max_attempts=job.max_attempts,
-            retry=job.retry,
-            **more,
-        )
+        if not more.keys() <= _RECORD_ONLY:
+            raise TypeError(f"JobRecord has no field(s) {sorted(more.keys() - _RECORD_ONLY)}")
+        values = {**_RECORD_DEFAULTS, **job.__dict__, "state": state, "enqueued_at": enqueued_at}
+        del values["at_front"]
+        values.update(more)
+        return assemble(cls, values)
+
+
+# What JobRecord.of() adds to a NewJob's fields: the record's own, at their defaults
+# (``state`` and ``enqueued_at``, which have none, it is always given).
+_RECORD_ONLY = {f.name for f in fields(JobRecord)} - {f.name for f in fields(NewJob)}
+_RECORD_DEFAULTS = {
+    f.name: f.default
+    for f in fields(JobRecord)
+    if f.name in _RECORD_ONLY and f.default is not MISSING
+}
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from conveyor.backends.base import (
     Page,
     Recovery,
     WorkerInfo,
+    assemble,
     page_across,
 )
 from conveyor.exceptions import (
@@ -142,33 +143,36 @@ def _record(values: Sequence[bytes | None]) -> JobRecord:
     ) = values  # fmt: skip
     assert job_id is not None
     assert state is not None
-    return JobRecord(
-        id=job_id.decode(),
-        queue=(queue or b"").decode(),
-        func=(func or b"").decode(),
-        payload=payload or b"",
-        state=JobState(state.decode()),
-        created_at=float(created_at or 0),
-        enqueued_at=float(enqueued_at or 0),
-        timeout=int(float(timeout or 0)),
-        title=_str(title),
-        description=_str(description),
-        meta={} if meta in (None, b"{}") else json.loads(meta),
-        result_ttl=int(float(result_ttl or 0)),
-        failure_ttl=int(float(failure_ttl or 0)),
-        max_attempts=int(float(max_attempts or 1)),
-        retry=json.loads(retry) if retry else None,
-        attempts=int(float(attempts or 0)),
-        run_at=_float(run_at),
-        started_at=_float(started_at),
-        ended_at=_float(ended_at),
-        worker=_str(worker),
-        lease_token=_str(lease_token),
-        lease_expires_at=_float(lease_expires_at),
-        result=result,
-        errors=()
-        if errors in (None, b"[]")
-        else tuple(ErrorInfo.from_dict(e) for e in json.loads(errors)),
+    return assemble(
+        JobRecord,
+        {
+            "id": job_id.decode(),
+            "queue": (queue or b"").decode(),
+            "func": (func or b"").decode(),
+            "payload": payload or b"",
+            "state": JobState(state.decode()),
+            "created_at": float(created_at or 0),
+            "enqueued_at": float(enqueued_at or 0),
+            "timeout": int(float(timeout or 0)),
+            "title": _str(title),
+            "description": _str(description),
+            "meta": {} if meta in (None, b"{}") else json.loads(meta),
+            "result_ttl": int(float(result_ttl or 0)),
+            "failure_ttl": int(float(failure_ttl or 0)),
+            "max_attempts": int(float(max_attempts or 1)),
+            "retry": json.loads(retry) if retry else None,
+            "attempts": int(float(attempts or 0)),
+            "run_at": _float(run_at),
+            "started_at": _float(started_at),
+            "ended_at": _float(ended_at),
+            "worker": _str(worker),
+            "lease_token": _str(lease_token),
+            "lease_expires_at": _float(lease_expires_at),
+            "result": result,
+            "errors": ()
+            if errors in (None, b"[]")
+            else tuple(ErrorInfo.from_dict(e) for e in json.loads(errors)),
+        },
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from conveyor.backends.base import (
@@ -59,6 +61,10 @@ class EnqueueConformance:
             max_attempts=5,
             retry={"delays": [1, 10, 60]},
         )
+        # Built as its constructor would build it: every field, and nothing else.
+        assert vars(record) == vars(dataclasses.replace(record))
+        claimed = claim_one(backend)
+        assert vars(claimed) == vars(dataclasses.replace(claimed))
 
     def test_enqueue_many_stores_every_job(self, backend: Backend) -> None:
         backend.enqueue(
