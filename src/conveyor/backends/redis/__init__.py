@@ -261,26 +261,32 @@ class RedisBackend(Backend):
 
     # -- producing ---------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
+        # enqueue.lua reads each job's values by position; only the optional
+        # fields go as field/value pairs, after their count.
         args: list[Any] = [_text(now), len(jobs)]
         for job in jobs:
-            fields: list[Any] = [
-                "id", job.id,
-                "func", job.func,
-                "created_at", _text(job.created_at),
-                "timeout", job.timeout,
-                "meta", json.dumps(dict(job.meta)) if job.meta else "{}",
-                "result_ttl", job.result_ttl,
-                "failure_ttl", job.failure_ttl,
-                "max_attempts", job.max_attempts,
-            ]  # fmt: skip
+            optional: list[Any] = []
             if job.title is not None:
-                fields += ["title", job.title]
+                optional += ["title", job.title]
             if job.description is not None:
-                fields += ["description", job.description]
+                optional += ["description", job.description]
             if job.retry:
-                fields += ["retry", json.dumps(dict(job.retry))]
-            args += [job.id, job.queue, "1" if job.at_front else "0", job.payload]
-            args += [len(fields) // 2, *fields]
+                optional += ["retry", json.dumps(dict(job.retry))]
+            args += [
+                job.id,
+                job.queue,
+                "1" if job.at_front else "0",
+                job.payload,
+                job.func,
+                _text(job.created_at),
+                job.timeout,
+                json.dumps(dict(job.meta)) if job.meta else "{}",
+                job.result_ttl,
+                job.failure_ttl,
+                job.max_attempts,
+                len(optional) // 2,
+                *optional,
+            ]
         reply = self._run("enqueue", args)
         if int(reply[0]) == 1:
             raise DuplicateJobError(
