@@ -42,6 +42,13 @@ def test_a_call_round_trips_its_args_and_kwargs(args: list[Any], kwargs: dict[st
     assert serializer.load_call(payload, allow_pickle=False) == (args, kwargs)
 
 
+@settings(database=None)
+@given(json_values | st.floats() | st.lists(st.floats()))
+def test_the_cached_c_encoder_writes_what_the_standard_encoder_writes(value: Any) -> None:
+    assert serializer._C_ENCODE is not None  # CPython has the C accelerator
+    assert serializer.dumps(value, "json") == b"j" + serializer._ENCODER.encode(value).encode()
+
+
 def test_json_payloads_are_readable_text() -> None:
     payload = serializer.dump_call(["Hello", 1], {"level": 20}, "json")
     assert payload == b'j[["Hello",1],{"level":20}]'

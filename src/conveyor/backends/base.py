@@ -152,9 +152,13 @@ class JobRecord:
         """The record a backend stores for ``job``, without asking it (``more`` adds fields)."""
         if not more.keys() <= _RECORD_ONLY:
             raise TypeError(f"JobRecord has no field(s) {sorted(more.keys() - _RECORD_ONLY)}")
-        values = {**_RECORD_DEFAULTS, **job.__dict__, "state": state, "enqueued_at": enqueued_at}
+        values = job.__dict__.copy()
         del values["at_front"]
-        values.update(more)
+        values.update(_RECORD_DEFAULTS)
+        values["state"] = state
+        values["enqueued_at"] = enqueued_at
+        if more:
+            values.update(more)
         return assemble(cls, values)
 
 
