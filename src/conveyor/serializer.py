@@ -32,7 +32,8 @@ _EXACT_SCALARS = frozenset(_SCALARS)  # for _plain(), which compares types, not 
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 # JSONEncoder.encode() builds the C encoder anew on every call, a third of its cost for a
 # job's arguments: this is that encoder, built once with _ENCODER's settings. It skips the
-# check for values that contain themselves, which _check_json_at() has done already.
+# check for values that contain themselves, which _check_json_at() has done already, and
+# so keeps no state between calls: threads can share it.
 _MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)  # None without the C accelerator
 _C_ENCODE = (
     None

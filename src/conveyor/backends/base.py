@@ -162,8 +162,8 @@ class JobRecord:
         return assemble(cls, values)
 
 
-# What JobRecord.of() adds to a NewJob's fields: the record's own, at their defaults
-# (``state`` and ``enqueued_at``, which have none, it is always given).
+# What JobRecord.of() adds to a NewJob's fields: the record's own, at their defaults.
+# ``state`` and ``enqueued_at`` have no default; of() always sets them.
 _RECORD_ONLY = {f.name for f in fields(JobRecord)} - {f.name for f in fields(NewJob)}
 _RECORD_DEFAULTS = {
     f.name: f.default
