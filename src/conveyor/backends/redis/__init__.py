@@ -246,7 +246,11 @@ class RedisBackend(Backend):
     def _run(self, name: str, args: Sequence[Any]) -> Any:
         """Run one of the scripts (by SHA, loading them if the server lacks it)."""
         with self._translated():
-            return self._pipelined([("EVALSHA", self._scripts[name].sha, 0, self.ns, *args)])[0]
+            return self._pipelined([self._script_call(name, args)])[0]
+
+    def _script_call(self, name: str, args: Sequence[Any]) -> tuple[Any, ...]:
+        """The command that runs script ``name`` by SHA: no keys, the namespace, then ``args``."""
+        return ("EVALSHA", self._scripts[name].sha, 0, self.ns, *args)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.ns, *parts))
@@ -323,7 +327,7 @@ class RedisBackend(Backend):
                 _, reply = self._pipelined(
                     [
                         ("BLPOP", *wake_keys, max(remaining, 0.001)),
-                        ("EVALSHA", self._scripts["claim"].sha, 0, self.ns, *args("after")),
+                        self._script_call("claim", args("after")),
                     ]
                 )
         return [_record(values) for values in reply]
@@ -412,12 +416,12 @@ class RedisBackend(Backend):
         wait: float,
     ) -> tuple[list[bool], list[JobRecord]] | None:
         claim_args = self._claim_args(queues, worker, lease, now, limit, "")
-        complete_args = [self.ns, *self._completion_args(completions, now)]
+        complete_args = self._completion_args(completions, now)
         with self._translated():
             flags, reply = self._pipelined(
                 [
-                    ("EVALSHA", self._scripts["complete"].sha, 0, *complete_args),
-                    ("EVALSHA", self._scripts["claim"].sha, 0, self.ns, *claim_args),
+                    self._script_call("complete", complete_args),
+                    self._script_call("claim", claim_args),
                 ]
             )
         claimed = [_record(values) for values in reply]
