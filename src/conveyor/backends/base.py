@@ -22,7 +22,7 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 _Frozen = TypeVar("_Frozen")
 
@@ -160,6 +160,55 @@ class JobRecord:
         if more:
             values.update(more)
         return assemble(cls, values)
+
+
+class Row(Protocol):
+    """A row of the SQL backends' jobs table, read by column name."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
+
+
+def record_from_row(
+    row: Row,
+    *,
+    meta: Mapping[str, Any],
+    retry: Mapping[str, Any] | None,
+    errors: tuple[ErrorInfo, ...],
+) -> JobRecord:
+    """The record in a row of the SQL backends' jobs table, whose columns are its fields.
+
+    The JSON columns come decoded by the caller: SQLite keeps them as text,
+    PostgreSQL as ``jsonb``, which its driver decodes.
+    """
+    return assemble(
+        JobRecord,
+        {
+            "id": row["id"],
+            "queue": row["queue"],
+            "func": row["func"],
+            "payload": bytes(row["payload"]),
+            "state": JobState(row["state"]),
+            "created_at": row["created_at"],
+            "enqueued_at": row["enqueued_at"],
+            "timeout": row["timeout"],
+            "title": row["title"],
+            "description": row["description"],
+            "meta": meta,
+            "result_ttl": row["result_ttl"],
+            "failure_ttl": row["failure_ttl"],
+            "max_attempts": row["max_attempts"],
+            "retry": retry,
+            "attempts": row["attempts"],
+            "run_at": row["run_at"],
+            "started_at": row["started_at"],
+            "ended_at": row["ended_at"],
+            "worker": row["worker"],
+            "lease_token": row["lease_token"],
+            "lease_expires_at": row["lease_expires_at"],
+            "result": None if row["result"] is None else bytes(row["result"]),
+            "errors": errors,
+        },
+    )
 
 
 # What JobRecord.of() adds to a NewJob's fields: the record's own, at their defaults.

@@ -40,8 +40,8 @@ from conveyor.backends.base import (
     Page,
     Recovery,
     WorkerInfo,
-    assemble,
     page_across,
+    record_from_row,
 )
 from conveyor.exceptions import (
     BackendError,
@@ -77,36 +77,13 @@ def _expiry(now: float, ttl: int) -> float | None:
 
 
 def _record(row: sqlite3.Row) -> JobRecord:
-    return assemble(
-        JobRecord,
-        {
-            "id": row["id"],
-            "queue": row["queue"],
-            "func": row["func"],
-            "payload": bytes(row["payload"]),
-            "state": JobState(row["state"]),
-            "created_at": row["created_at"],
-            "enqueued_at": row["enqueued_at"],
-            "timeout": row["timeout"],
-            "title": row["title"],
-            "description": row["description"],
-            "meta": {} if row["meta"] == "{}" else json.loads(row["meta"]),
-            "result_ttl": row["result_ttl"],
-            "failure_ttl": row["failure_ttl"],
-            "max_attempts": row["max_attempts"],
-            "retry": json.loads(row["retry"]) if row["retry"] else None,
-            "attempts": row["attempts"],
-            "run_at": row["run_at"],
-            "started_at": row["started_at"],
-            "ended_at": row["ended_at"],
-            "worker": row["worker"],
-            "lease_token": row["lease_token"],
-            "lease_expires_at": row["lease_expires_at"],
-            "result": None if row["result"] is None else bytes(row["result"]),
-            "errors": ()
-            if row["errors"] == "[]"
-            else tuple(ErrorInfo.from_dict(e) for e in json.loads(row["errors"])),
-        },
+    return record_from_row(
+        row,
+        meta={} if row["meta"] == "{}" else json.loads(row["meta"]),
+        retry=json.loads(row["retry"]) if row["retry"] else None,
+        errors=()
+        if row["errors"] == "[]"
+        else tuple(ErrorInfo.from_dict(e) for e in json.loads(row["errors"])),
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import DictRow
 
-from conveyor.backends.base import ApiToken, ErrorInfo, JobRecord, JobState, NewJob, assemble
+from conveyor.backends.base import ApiToken, ErrorInfo, JobRecord, NewJob, record_from_row
 from conveyor.exceptions import BackendError, BackendUnavailable, DuplicateJobError
 
 Cursor = psycopg.Cursor[DictRow]
@@ -54,34 +54,11 @@ def translated(server: str) -> Iterator[None]:
 
 def record(row: DictRow) -> JobRecord:
     """A job record from a row of ``conveyor_jobs``."""
-    return assemble(
-        JobRecord,
-        {
-            "id": row["id"],
-            "queue": row["queue"],
-            "func": row["func"],
-            "payload": bytes(row["payload"]),
-            "state": JobState(row["state"]),
-            "created_at": row["created_at"],
-            "enqueued_at": row["enqueued_at"],
-            "timeout": row["timeout"],
-            "title": row["title"],
-            "description": row["description"],
-            "meta": row["meta"],
-            "result_ttl": row["result_ttl"],
-            "failure_ttl": row["failure_ttl"],
-            "max_attempts": row["max_attempts"],
-            "retry": row["retry"],
-            "attempts": row["attempts"],
-            "run_at": row["run_at"],
-            "started_at": row["started_at"],
-            "ended_at": row["ended_at"],
-            "worker": row["worker"],
-            "lease_token": row["lease_token"],
-            "lease_expires_at": row["lease_expires_at"],
-            "result": None if row["result"] is None else bytes(row["result"]),
-            "errors": tuple(ErrorInfo.from_dict(e) for e in row["errors"]),
-        },
+    return record_from_row(
+        row,
+        meta=row["meta"],
+        retry=row["retry"],
+        errors=tuple(ErrorInfo.from_dict(e) for e in row["errors"]),
     )
 
 
