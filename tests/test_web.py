@@ -508,6 +508,8 @@ def test_unknown_parameters_are_refused_even_when_named_like_the_error_keys(
     ("body", "detail"),
     [
         (b"{", "Error decoding JSON data: Expecting property name"),
+        (b"\n", "Error decoding JSON data: Expecting value"),
+        (b"  \t", "Error decoding JSON data: Expecting value"),
         (b'{"limit": NaN}', "Error decoding JSON data: NaN is not a JSON value"),
         (b"[" * 100_000 + b"]" * 100_000, "Error decoding JSON data"),
         (b"\xff\xfe{}", "Error decoding JSON data"),
