@@ -8,7 +8,7 @@ local FIXED = 11  -- id, queue, at_front ("1"/"0"), payload, func, created_at,
                   -- timeout, meta, result_ttl, failure_ttl, max_attempts
 local now = ARGV[2]
 local count = tonumber(ARGV[3])
-local starts, keys, seen = {}, {}, {}
+local starts, lasts, keys, seen = {}, {}, {}, {}
 local i = 4
 for n = 1, count do
     local id = ARGV[i]
@@ -16,7 +16,8 @@ for n = 1, count do
     if seen[id] or redis.call('EXISTS', key) == 1 then return {1, id} end
     seen[id] = true
     starts[n], keys[n] = i, key
-    i = i + FIXED + 1 + tonumber(ARGV[i + FIXED]) * 2
+    lasts[n] = i + FIXED + tonumber(ARGV[i + FIXED]) * 2  -- the job's last argument
+    i = lasts[n] + 1
 end
 local queues, index_keys = {}, {}
 for n, at in ipairs(starts) do
@@ -26,7 +27,7 @@ for n, at in ipairs(starts) do
         'meta', ARGV[at + 7], 'result_ttl', ARGV[at + 8], 'failure_ttl', ARGV[at + 9],
         'max_attempts', ARGV[at + 10], 'state', 'queued', 'enqueued_at', now,
         'attempts', 0, 'errors', '[]',
-        unpack(ARGV, at + FIXED + 1, at + FIXED + tonumber(ARGV[at + FIXED]) * 2))
+        unpack(ARGV, at + FIXED + 1, lasts[n]))
     local index = index_keys[q]
     if not index then
         index = queued_key(q)
