@@ -17,7 +17,7 @@ from conveyor import config
 from conveyor.api import backend
 from conveyor.worker.child import ChildSettings, Gate, Task, next_task, send
 from conveyor.worker.loop import Loop
-from conveyor.worker.pool import Pool
+from conveyor.worker.pool import Child, Pool
 from support import state_of, wait_until
 
 
@@ -133,9 +133,13 @@ def test_a_job_the_child_started_before_the_take_back_runs_once_and_is_recorded(
     assert child.process.is_alive()
 
 
-def test_jobs_taken_back_in_time_go_back_to_their_queue_and_run_once(
+def one_running_two_waiting(
     tmp_path: Path, loop: Loop
-) -> None:
+) -> tuple[conveyor.Job, conveyor.Job, conveyor.Job, Child, Path]:
+    """Job A running in the loop's child until ``release`` exists, B and C waiting behind it.
+
+    A touches ``a.txt``, B and C touch ``b.txt`` and ``c.txt`` if they run.
+    """
     marker, release = tmp_path / "a.txt", tmp_path / "release"
     job_a = conveyor.enqueue(test_jobs.touch_then_wait, args=[str(marker), str(release)])
     job_b = conveyor.enqueue(test_jobs.touch, args=[str(tmp_path / "b.txt")])
@@ -149,6 +153,13 @@ def test_jobs_taken_back_in_time_go_back_to_their_queue_and_run_once(
     loop._queue(child, second)
     loop._queue(child, third)
     wait_until(marker.exists)  # A runs, and waits for the test
+    return job_a, job_b, job_c, child, release
+
+
+def test_jobs_taken_back_in_time_go_back_to_their_queue_and_run_once(
+    tmp_path: Path, loop: Loop
+) -> None:
+    job_a, job_b, job_c, child, release = one_running_two_waiting(tmp_path, loop)
 
     assert child.running is not None
     child.running.began -= 1.0  # A has outlasted the hold
@@ -193,19 +204,7 @@ def test_the_job_waiting_behind_one_that_kills_its_child_goes_back_and_runs(
 def test_a_waiting_job_canceled_is_taken_back_with_the_others_behind_it(
     tmp_path: Path, loop: Loop
 ) -> None:
-    marker, release = tmp_path / "a.txt", tmp_path / "release"
-    job_a = conveyor.enqueue(test_jobs.touch_then_wait, args=[str(marker), str(release)])
-    job_b = conveyor.enqueue(test_jobs.touch, args=[str(tmp_path / "b.txt")])
-    job_c = conveyor.enqueue(test_jobs.touch, args=[str(tmp_path / "c.txt")])
-    worker = loop.worker
-    first, second, third = loop.store.claim(
-        worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=3
-    )
-    loop._start(first)
-    child = loop.pool.children[0]
-    loop._queue(child, second)
-    loop._queue(child, third)
-    wait_until(marker.exists)  # A runs, and waits for the test
+    job_a, job_b, job_c, child, release = one_running_two_waiting(tmp_path, loop)
 
     assert loop.store.cancel(job_b.id, now=time.time()) is not None
     loop.next_heartbeat = 0.0  # the heartbeat finds B's lease gone
