@@ -35,7 +35,9 @@ from conveyor.exceptions import (
     InvalidJobError,
     JobStateError,
     NoSuchJobError,
+    NoSuchPeriodicJob,
     NoSuchTokenError,
+    PeriodicJobError,
     SerializationError,
     ValidationError,
 )
@@ -50,6 +52,15 @@ from conveyor.manage import (
     job_show,
     queue_list,
     worker_list,
+)
+from conveyor.periodic_jobs import (
+    PeriodicJob,
+    periodic,
+    periodic_disable,
+    periodic_enable,
+    periodic_forget,
+    periodic_list,
+    register_periodic,
 )
 from conveyor.retry import Retry
 from conveyor.tasks import send_task, task
@@ -74,7 +85,10 @@ __all__ = [
     "JobState",
     "JobStateError",
     "NoSuchJobError",
+    "NoSuchPeriodicJob",
     "NoSuchTokenError",
+    "PeriodicJob",
+    "PeriodicJobError",
     "Queue",
     "Retry",
     "SerializationError",
@@ -97,7 +111,13 @@ __all__ = [
     "job_requeue",
     "job_requeue_failed",
     "job_show",
+    "periodic",
+    "periodic_disable",
+    "periodic_enable",
+    "periodic_forget",
+    "periodic_list",
     "queue_list",
+    "register_periodic",
     "remove_queue_name_prefix",
     "send_task",
     "task",

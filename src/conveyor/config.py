@@ -126,6 +126,14 @@ def _log_level(text: str) -> str:
     return value
 
 
+def _modules(text: str) -> tuple[str, ...]:
+    names = tuple(text.replace(",", " ").split())
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*", name):
+            raise ValueError(f"{name!r} is not a module name such as 'myapp.jobs'")
+    return names
+
+
 @dataclass(frozen=True)
 class Setting:
     """One declared configuration key."""
@@ -166,6 +174,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("conveyor.worker.init", "worker_init", _import_path),
     Setting("conveyor.worker.before_fork", "worker_before_fork", _import_path),
     Setting("conveyor.worker.log_level", "worker_log_level", _log_level),
+    Setting("conveyor.periodic.modules", "periodic_modules", _modules),
 )
 KNOWN_KEYS = {s.key for s in SETTINGS}
 
@@ -191,6 +200,11 @@ class Config:
     worker_init: str = ""
     worker_before_fork: str = ""
     worker_log_level: str = "INFO"
+    #: Modules a worker imports for the periodic jobs they declare in code.
+    periodic_modules: tuple[str, ...] = ()
+    #: The raw keys of each ``[conveyor:periodic:NAME]`` section, by NAME
+    #: (read by :mod:`conveyor.periodic_jobs`).
+    periodic_sections: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     #: The directory relative backend paths are resolved against.
     base_dir: Path = field(default_factory=Path.cwd)
     #: Where the values came from, for error messages.
@@ -241,6 +255,25 @@ def _read_ini(path: Path) -> dict[str, str]:
     return values
 
 
+PERIODIC_SECTION = "conveyor:periodic:"
+
+
+def _read_periodic_sections(path: Path) -> dict[str, dict[str, str]]:
+    """The keys of each ``[conveyor:periodic:NAME]`` section of the file, by NAME."""
+    parser = configparser.RawConfigParser(strict=False, interpolation=None, default_section="")
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        with path.open(encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        raise ConfigError(f"Config file {path} is malformed: {exc}") from None
+    return {
+        section[len(PERIODIC_SECTION) :]: dict(parser.items(section))
+        for section in parser.sections()
+        if section.startswith(PERIODIC_SECTION)
+    }
+
+
 def _env_name(key: str) -> str:
     return key.replace(".", "_").upper()
 
@@ -276,11 +309,13 @@ def load(
     if path is None and env.get(CONFIG_ENV):
         path = env[CONFIG_ENV]
     file_values: dict[str, str] = {}
+    values_periodic: dict[str, dict[str, str]] = {}
     base_dir = Path.cwd()
     source = "defaults and environment"
     if path is not None:
         ini = Path(path)
         file_values = _read_ini(ini)
+        values_periodic = _read_periodic_sections(ini)
         base_dir = ini.parent.resolve()
         source = str(ini)
     values: dict[str, Any] = {}
@@ -294,7 +329,7 @@ def load(
         except ValueError as exc:
             where = f"config file {source}, " if origin.startswith("key") else ""
             raise ConfigError(f"Invalid value in {where}{origin}: {exc}") from None
-    return Config(base_dir=base_dir, source=source, **values)
+    return Config(base_dir=base_dir, source=source, periodic_sections=values_periodic, **values)
 
 
 _lock = threading.Lock()

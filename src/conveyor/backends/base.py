@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Protocol, TypeVar
 
+from conveyor.backends.periodic import PeriodicStore
+
 _Frozen = TypeVar("_Frozen")
 
 
@@ -345,8 +347,11 @@ def page_across(queues: Sequence[str], offset: int, limit: int | None, page_of: 
     return Page(items=tuple(items), total=total)
 
 
-class Backend(ABC):
-    """A job store. One instance belongs to one process; never share it across a fork."""
+class Backend(PeriodicStore, ABC):
+    """A job store. One instance belongs to one process; never share it across a fork.
+
+    Its periodic-job operations are declared in :class:`~conveyor.backends.periodic.PeriodicStore`.
+    """
 
     #: The URL scheme(s) this backend serves, e.g. ``("sqlite",)``.
     schemes: tuple[str, ...] = ()

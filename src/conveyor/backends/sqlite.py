@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from conveyor.backends import sqlite_periodic
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -43,6 +44,7 @@ from conveyor.backends.base import (
     page_across,
     record_from_row,
 )
+from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -119,6 +121,7 @@ class SQLiteBackend(Backend):
             self._db.executescript(
                 "BEGIN IMMEDIATE;" + schema.read_text(encoding="utf-8") + "COMMIT;"
             )
+        self._periodic_ready = False
         # The queues of the last claim that found nothing, the data_version it
         # saw, and when to look again regardless (the next due retry).
         self._idle_seen: tuple[tuple[str, ...], int, float] | None = None
@@ -167,6 +170,9 @@ class SQLiteBackend(Backend):
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock, self._translated():
+            if self._db.in_transaction:  # inside our own write (claim_tick's enqueue): part of it
+                yield self._db
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -708,6 +714,39 @@ class SQLiteBackend(Backend):
             (token_hash,),
         )
         return self._token(rows[0]) if rows else None
+
+    # -- periodic jobs (table conveyor_periodic, created on first use) ----------
+    @contextlib.contextmanager
+    def _periodic(self) -> Iterator[sqlite3.Connection]:
+        with self._write() as db:
+            if not self._periodic_ready:
+                sqlite_periodic.create(db)
+            yield db
+        self._periodic_ready = True
+
+    def declare_periodic(self, declarations: Sequence[PeriodicDeclaration], *, now: float) -> None:
+        with self._periodic() as db:
+            sqlite_periodic.declare(db, declarations, now)
+
+    def claim_tick(self, name: str, tick: float, job: NewJob | None, *, now: float) -> bool:
+        with self._periodic() as db:
+            taken = sqlite_periodic.take(db, name, tick, job.id if job else None, now)
+            if taken and job is not None:
+                self.enqueue([job], now=now)  # the same transaction: both or neither
+            return taken
+
+    def periodic_entries(self, prefix: str) -> list[PeriodicEntry]:
+        with self._periodic() as db:
+            return sqlite_periodic.entries(db, prefix)
+
+    def set_periodic_enabled(self, name: str, enabled: bool) -> PeriodicEntry | None:
+        with self._periodic() as db:
+            sqlite_periodic.set_enabled(db, name, enabled)
+            return sqlite_periodic.get(db, name)
+
+    def forget_periodic(self, name: str) -> bool:
+        with self._periodic() as db:
+            return sqlite_periodic.forget(db, name)
 
     def close(self) -> None:
         with self._lock:

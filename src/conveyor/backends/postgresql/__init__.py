@@ -55,6 +55,8 @@ from conveyor.backends.base import (
     WorkerInfo,
     page_across,
 )
+from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
+from conveyor.backends.postgresql import periodic
 from conveyor.backends.postgresql.queries import query, record, store, token, translated, where
 from conveyor.backends.postgresql.transactions import (
     create_tables,
@@ -129,6 +131,7 @@ class PostgreSQLBackend(Backend):
         self._lock = threading.RLock()
         self._conn: Connection | None = None
         self._listening: tuple[str, ...] | None = None  # the queues LISTENed to
+        self._periodic_ready = False  # conveyor_periodic is known to exist
         #: The schema holding the tables (the current one, unless ?schema= named one).
         self.schema = ""
         with self._session():
@@ -569,6 +572,36 @@ class PostgreSQLBackend(Backend):
     def find_token(self, token_hash: str) -> ApiToken | None:
         rows = self._rows("find_token", {"hash": token_hash})
         return token(rows[0]) if rows else None
+
+    # -- periodic jobs (table conveyor_periodic, created on first use) ----------
+    @contextlib.contextmanager
+    def _periodic(self) -> Iterator[Connection]:
+        with self._session() as conn:
+            if not self._periodic_ready:
+                periodic.create(conn, self.schema)
+                self._periodic_ready = True
+            yield conn
+
+    def declare_periodic(self, declarations: Sequence[PeriodicDeclaration], *, now: float) -> None:
+        if declarations:
+            with self._periodic() as conn:
+                periodic.declare(conn, declarations, now)
+
+    def claim_tick(self, name: str, tick: float, job: NewJob | None, *, now: float) -> bool:
+        with self._periodic() as conn:
+            return periodic.take(conn, name, tick, job, now)
+
+    def periodic_entries(self, prefix: str) -> list[PeriodicEntry]:
+        with self._periodic() as conn:
+            return periodic.entries(conn, prefix)
+
+    def set_periodic_enabled(self, name: str, enabled: bool) -> PeriodicEntry | None:
+        with self._periodic() as conn:
+            return periodic.set_enabled(conn, name, enabled)
+
+    def forget_periodic(self, name: str) -> bool:
+        with self._periodic() as conn:
+            return periodic.forget(conn, name)
 
     def close(self) -> None:
         with self._lock:

@@ -15,7 +15,9 @@ change is atomic however many clients race. Keys (``conveyor:...``):
   list idle workers block on (BLPOP), so a claim starts within a round trip
   of an enqueue without polling;
 - ``tokens``: web API tokens (hashes only), one JSON field per
-  ``<site_id>:<name>``.
+  ``<site_id>:<name>``;
+- ``periodic:<name>``, ``periodic-names``: periodic-job entries and their
+  names (see :mod:`.periodic`).
 
 Listing and clearing touch only the queue's own keys, never ``KEYS``/``SCAN``.
 Requires Redis 6.2 or newer, a single server or a primary (not Redis Cluster).
@@ -54,6 +56,8 @@ from conveyor.backends.base import (
     assemble,
     page_across,
 )
+from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
+from conveyor.backends.redis import periodic
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -198,6 +202,12 @@ class RedisBackend(Backend):
         self._scripts: dict[str, Script] = {
             name: self._redis.register_script(common + "\n" + self._lua(name)) for name in _SCRIPTS
         }
+        # Taking a tick runs into enqueue.lua, so the tick's job is stored in the same script.
+        self._scripts["periodic_take"] = self._redis.register_script(
+            "\n".join((common, self._lua("periodic_take"), self._lua("enqueue")))
+        )
+        for name in ("periodic_declare", "periodic_enable"):
+            self._scripts[name] = self._redis.register_script(common + "\n" + self._lua(name))
 
     @classmethod
     def from_url(cls, url: str, base_dir: Path | None = None) -> RedisBackend:
@@ -265,6 +275,15 @@ class RedisBackend(Backend):
 
     # -- producing ---------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
+        reply = self._run("enqueue", self._enqueue_args(jobs, now))
+        if int(reply[0]) == 1:
+            raise DuplicateJobError(
+                f"A job with ID {reply[1].decode()!r} exists already; nothing was enqueued"
+            )
+
+    @staticmethod
+    def _enqueue_args(jobs: Sequence[NewJob], now: float) -> list[Any]:
+        """The arguments of ``enqueue.lua`` after the namespace."""
         # enqueue.lua reads each job's values by position; only the optional
         # fields go as field/value pairs, after their count.
         args: list[Any] = [_text(now), len(jobs)]
@@ -291,11 +310,7 @@ class RedisBackend(Backend):
                 len(optional) // 2,
                 *optional,
             ]
-        reply = self._run("enqueue", args)
-        if int(reply[0]) == 1:
-            raise DuplicateJobError(
-                f"A job with ID {reply[1].decode()!r} exists already; nothing was enqueued"
-            )
+        return args
 
     # -- consuming ---------------------------------------------------------
     def claim(
@@ -694,6 +709,46 @@ class RedisBackend(Backend):
             if hmac.compare_digest(token.hash, token_hash):
                 return token
         return None
+
+    # -- periodic jobs (keys periodic:<name>, periodic-names) ---------------------
+    def declare_periodic(self, declarations: Sequence[PeriodicDeclaration], *, now: float) -> None:
+        if declarations:
+            self._run("periodic_declare", periodic.declare_args(declarations, now))
+
+    def claim_tick(self, name: str, tick: float, job: NewJob | None, *, now: float) -> bool:
+        args = self._enqueue_args([job] if job else [], now)
+        reply = self._run("periodic_take", [*args, name, _text(tick), job.id if job else ""])
+        if int(reply[0]) == 1:
+            raise DuplicateJobError(
+                f"A job with ID {reply[1].decode()!r} exists already; nothing was enqueued"
+            )
+        return int(reply[0]) == 0
+
+    def _periodic_entry(self, name: str) -> PeriodicEntry | None:
+        with self._translated():
+            return periodic.entry(self._redis.hmget(self._key("periodic", name), periodic.FIELDS))
+
+    def periodic_entries(self, prefix: str) -> list[PeriodicEntry]:
+        with self._translated():
+            names = sorted(n.decode() for n in self._redis.smembers(self._key("periodic-names")))
+            pipe = self._redis.pipeline(transaction=False)
+            for name in (n for n in names if n.startswith(prefix)):
+                pipe.hmget(self._key("periodic", name), periodic.FIELDS)
+            found = [periodic.entry(values) for values in pipe.execute()]
+        return [entry for entry in found if entry is not None]
+
+    def set_periodic_enabled(self, name: str, enabled: bool) -> PeriodicEntry | None:
+        if not self._run("periodic_enable", [name, "1" if enabled else "0"]):
+            return None
+        return self._periodic_entry(name)
+
+    def forget_periodic(self, name: str) -> bool:
+        with self._translated():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(self._key("periodic", name))
+            pipe.srem(self._key("periodic-names"), name)
+            deleted, _ = pipe.execute()
+        return bool(deleted)
 
     def close(self) -> None:
         self._redis.close()
