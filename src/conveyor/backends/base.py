@@ -546,5 +546,5 @@ class Backend(PeriodicStore, ABC):
         """The token with this hash, whichever its site, or None."""
 
     # -- lifecycle -------------------------------------------------------
-    def close(self) -> None:  # noqa: B027 -- optional hook, most backends hold one connection
+    def close(self) -> None:  # an optional hook: most backends hold one connection
         """Release connections. The instance is not used afterwards."""

@@ -21,7 +21,9 @@ def create(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
-def declare(db: sqlite3.Connection, declarations: Sequence[PeriodicDeclaration], now: float) -> None:
+def declare(
+    db: sqlite3.Connection, declarations: Sequence[PeriodicDeclaration], now: float
+) -> None:
     db.executemany(
         "INSERT INTO conveyor_periodic (name, schedule, timezone, func, queue, last_tick,"
         " declared_at) VALUES (?, ?, ?, ?, ?, ?, ?)"

@@ -15,6 +15,7 @@ from conveyor import config as _config
 from conveyor.__about__ import __version__
 from conveyor.cli.deploy import deploy
 from conveyor.cli.jobs import jobs
+from conveyor.cli.periodic import periodic
 from conveyor.cli.serve import serve, token
 from conveyor.exceptions import ConveyorError, NoSuchJobError
 
@@ -56,3 +57,4 @@ main.add_command(jobs)
 main.add_command(deploy)
 main.add_command(serve)
 main.add_command(token)
+main.add_command(periodic)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from conveyor import config as _config
 from conveyor.exceptions import ConfigError, ConveyorError, PeriodicJobError
-from conveyor.functions import function_path
+from conveyor.functions import declared_path
 from conveyor.periodic_jobs.schedule import Cron, Every, Schedule, interval_seconds
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,6 +29,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 MISSED_POLICIES = ("latest", "skip")
 #: With ``missed="skip"``, a tick taken later than this after its time is skipped.
 SKIP_AFTER = 60.0
+_PATH = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?$")
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 _SECTION = "conveyor:periodic:"
 _KEYS = {"function", "cron", "every", "timezone", "args", "kwargs", "queue", "timeout"} | {
@@ -68,8 +69,29 @@ def _schedule(cron: str | None, every: object, tz: str) -> Schedule:
     if cron is not None:
         return Cron(cron, tz)
     if tz != "UTC":
-        raise PeriodicJobError("tz= applies to cron schedules only; intervals count from the epoch")
+        raise PeriodicJobError(
+            "tz= applies to cron schedules only; intervals count from the epoch"
+        )
     return Every(interval_seconds(every))
+
+
+def _function(fn: Callable[..., Any] | str) -> str:
+    """The job function's import path, checked without importing it.
+
+    A decorator runs before its module has bound the function, and the CLI
+    may list jobs whose modules it cannot import: a worker imports the
+    function when it starts, and refuses to start if it cannot.
+    """
+    if isinstance(fn, str):
+        if not _PATH.match(fn):
+            raise PeriodicJobError(
+                f"Periodic job function {fn!r} is not an import path such as 'pkg.jobs:report'"
+            )
+        return fn
+    try:
+        return declared_path(fn)
+    except ConveyorError as exc:
+        raise PeriodicJobError(f"Periodic job function: {exc}") from None
 
 
 def make(
@@ -87,10 +109,7 @@ def make(
     missed: str = "latest",
 ) -> PeriodicJob:
     """A checked :class:`PeriodicJob` (PeriodicJobError says what is wrong)."""
-    try:
-        func = function_path(fn)
-    except ConveyorError as exc:
-        raise PeriodicJobError(f"Periodic job function: {exc}") from None
+    func = _function(fn)
     name = func if name is None else name
     if not isinstance(name, str) or not _NAME.match(name):
         raise PeriodicJobError(
@@ -261,4 +280,3 @@ def declared(config: _config.Config | None = None) -> dict[str, PeriodicJob]:
             )
         jobs[name] = job
     return dict(sorted(jobs.items()))
-

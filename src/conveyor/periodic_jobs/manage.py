@@ -100,7 +100,7 @@ def periodic_disable(name: str) -> dict[str, Any]:
 
 
 def periodic_enable(name: str) -> dict[str, Any]:
-    """Enqueue periodic job ``name`` again from its next tick (missed ones under its policy)."""
+    """Enqueue periodic job ``name`` again from its next tick (none passed while disabled)."""
     return _set_enabled(name, True)
 
 
@@ -112,4 +112,3 @@ def periodic_forget(name: str) -> None:
     config = _config.current()
     if not backend(config).forget_periodic(config.queue_prefix + name):
         raise NoSuchPeriodicJob(name)
-

@@ -46,9 +46,9 @@ class Schedule(ABC):
         """The first tick strictly after ``tick``."""
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Schedule)
-            and (self.text, self.timezone) == (other.text, other.timezone)
+        return isinstance(other, Schedule) and (self.text, self.timezone) == (
+            other.text,
+            other.timezone,
         )
 
     def __hash__(self) -> int:
@@ -117,7 +117,9 @@ class Cron(Schedule):
 def zone(name: str) -> ZoneInfo:
     """The IANA time zone ``name``, or PeriodicJobError."""
     if not isinstance(name, str) or not name:
-        raise PeriodicJobError(f"A time zone must be an IANA name such as 'Europe/Paris': {name!r}")
+        raise PeriodicJobError(
+            f"A time zone must be an IANA name such as 'Europe/Paris': {name!r}"
+        )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -125,7 +127,7 @@ def zone(name: str) -> ZoneInfo:
 
 
 def interval_seconds(value: object) -> int:
-    """Whole seconds from an int, a ``timedelta`` or text such as ``90``, ``90s``, ``30m``, ``1h``, ``2d``."""
+    """Whole seconds: an int, a ``timedelta``, or text (``90``, ``5m``, ``1h``, ``2d``)."""
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
         if seconds != int(seconds):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterable, Sequence
 
 from conveyor import config as _config
@@ -28,6 +29,9 @@ from conveyor.job import format_time
 from conveyor.periodic_jobs.declare import SKIP_AFTER, PeriodicJob
 
 log = logging.getLogger("conveyor.worker")
+
+#: The longest a worker goes without looking at the clock for due ticks.
+LOOK_EVERY = 1.0
 
 
 def declaration(job: PeriodicJob, config: _config.Config, now: float) -> PeriodicDeclaration:
@@ -63,7 +67,9 @@ def check(jobs: Iterable[PeriodicJob], config: _config.Config, now: float) -> No
         try:
             tick_job(job, job.schedule.latest(now), config, now)
         except ConveyorError as exc:
-            raise PeriodicJobError(f"Periodic job {job.name!r} cannot be enqueued: {exc}") from None
+            raise PeriodicJobError(
+                f"Periodic job {job.name!r} cannot be enqueued: {exc}"
+            ) from None
 
 
 class Ticker:
@@ -77,6 +83,15 @@ class Ticker:
         self.jobs = [job for job in jobs if config.queue_prefix + job.queue in served]
         self.config = config
         self._next: dict[str, float] = {}
+        self._started = False
+
+    def poll(self, store: Backend) -> float:
+        """Declare the jobs (the first time), take the due ticks; seconds until the next look."""
+        if not self._started:
+            self.start(store, time.time())
+            self._started = True
+        self.run_due(store, time.time())
+        return min(max(self.due - time.time(), 0.0), LOOK_EVERY)
 
     def start(self, store: Backend, now: float) -> None:
         """Check and declare the jobs; the first look is at their latest tick (missed ones)."""

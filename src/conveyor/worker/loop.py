@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import selectors
 import socket
@@ -88,6 +89,7 @@ class Loop:
         now = time.monotonic()
         self.next_heartbeat = now  # register at once
         self.next_maintenance = now  # recover lost jobs at start-up
+        self.next_periodic = now if worker.ticker else math.inf  # periodic jobs' ticks
         self.idle_since = now
         self.started_at = time.time()
         self.backoff = 0.0
@@ -115,6 +117,7 @@ class Loop:
         self._enforce_deadlines()
         self._heartbeat_if_due()
         self._maintain_if_due()
+        self._periodic_if_due()
         self._release_held()
         self._dispatch()
         claimed = self._refill(burst)
@@ -200,7 +203,8 @@ class Loop:
             recorder.flush(self.store)
 
     def _idle_wait(self) -> float:
-        until_timer = min(self.next_heartbeat, self.next_maintenance) - time.monotonic()
+        first = min(self.next_heartbeat, self.next_maintenance, self.next_periodic)
+        until_timer = first - time.monotonic()
         return max(0.0, min(_IDLE_WAIT, until_timer))
 
     def _release_held(self) -> None:
@@ -331,7 +335,7 @@ class Loop:
 
     def _collect_timeout(self) -> float:
         now = time.monotonic()
-        first = min(self.next_heartbeat, self.next_maintenance)
+        first = min(self.next_heartbeat, self.next_maintenance, self.next_periodic)
         if self.recorder.pending:
             first = min(first, self.recorder.oldest + _FLUSH_AFTER)
         if self.buffer:
@@ -490,6 +494,13 @@ class Loop:
         purged = self.store.purge(now=time.time())
         if purged:
             log.debug("Purged %d expired job records", purged)
+
+    def _periodic_if_due(self) -> None:
+        """Take the periodic jobs' due ticks (see conveyor.periodic_jobs.ticker)."""
+        ticker = self.worker.ticker
+        if ticker is None or time.monotonic() < self.next_periodic or self.worker.stopping:
+            return
+        self.next_periodic = time.monotonic() + ticker.poll(self.store)
 
     # -- stopping ------------------------------------------------------------------
     def shutdown(self) -> None:

@@ -24,6 +24,8 @@ from conveyor.api import DEFAULT_QUEUE_NAME, backend, check_queue_name
 from conveyor.backends import Backend
 from conveyor.exceptions import BackendUnavailable, ConfigError
 from conveyor.functions import import_function
+from conveyor.periodic_jobs.declare import declared
+from conveyor.periodic_jobs.ticker import Ticker, check
 from conveyor.worker.child import ChildSettings
 from conveyor.worker.loop import Loop, backend_backoff
 from conveyor.worker.pool import Pool
@@ -50,7 +52,8 @@ class Worker:
     supervisor before each fork (import paths or callables; by default the
     ``conveyor.worker.init`` / ``conveyor.worker.before_fork`` keys): use them
     to dispose of and reopen database engines, which must never be shared
-    across a fork.
+    across a fork. With ``periodic`` (the default) the worker also enqueues
+    the periodic jobs of its queues at their ticks (see ``conveyor.periodic``).
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class Worker:
         init: Callable[[], Any] | str | None = None,
         before_fork: Callable[[], Any] | str | None = None,
         name: str | None = None,
+        periodic: bool = True,
     ) -> None:
         if isinstance(queues, str):
             queues = [queues]
@@ -87,6 +91,12 @@ class Worker:
         #: Most jobs claimed ahead of free children (``conveyor.worker.prefetch``).
         self.prefetch = self.config.worker_prefetch
         self._loop: Loop | None = None
+        #: Takes the ticks of the periodic jobs of this worker's queues (None: not this worker).
+        self.ticker: Ticker | None = None
+        if periodic:
+            ticker = Ticker(declared(self.config).values(), self.queues, self.config)
+            check(ticker.jobs, self.config, time.time())
+            self.ticker = ticker if ticker.jobs else None
         self._stop_requests = 0
         self._wake_r, self._wake_w = -1, -1
 

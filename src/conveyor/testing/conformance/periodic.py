@@ -74,7 +74,11 @@ class PeriodicConformance:
         backend.declare_periodic([declared()], now=NOW)
         assert backend.claim_tick(NAME, NOW, new_job("tick-1"), now=NOW + 0.5)
         record = stored(backend, "tick-1")
-        assert (record.state, record.queue, record.enqueued_at) == (JobState.QUEUED, QUEUE, NOW + 0.5)
+        assert (record.state, record.queue, record.enqueued_at) == (
+            JobState.QUEUED,
+            QUEUE,
+            NOW + 0.5,
+        )
         (entry,) = backend.periodic_entries("conveyor:conformance:")
         assert (entry.last_tick, entry.last_job_id) == (NOW, "tick-1")
 
@@ -129,11 +133,13 @@ class PeriodicConformance:
     def test_a_disabled_job_takes_no_tick_until_enabled(self, backend: Backend) -> None:
         backend.declare_periodic([declared()], now=NOW)
         entry = backend.set_periodic_enabled(NAME, False)
-        assert entry is not None and not entry.enabled
+        assert entry is not None
+        assert not entry.enabled
         assert not backend.claim_tick(NAME, NOW, new_job("off"), now=NOW)
         assert backend.get("off") is None
         entry = backend.set_periodic_enabled(NAME, True)
-        assert entry is not None and entry.enabled
+        assert entry is not None
+        assert entry.enabled
         assert backend.claim_tick(NAME, NOW, new_job("on"), now=NOW)
 
     def test_an_undeclared_job_takes_no_tick(self, backend: Backend) -> None:
