@@ -65,6 +65,16 @@ def test_a_cron_schedule_is_read_in_its_time_zone() -> None:
     assert nightly.next_after(utc("2026-07-01T12:00:00")) == utc("2026-07-02T01:00:00")
 
 
+def test_across_daylight_saving_changes_a_daily_job_runs_once_a_day() -> None:
+    daily = Cron("30 2 * * *", "Europe/Paris")
+    # 02:30 does not exist on 29 March 2026 (clocks go 02:00 -> 03:00): it runs at 03:00.
+    assert daily.next_after(utc("2026-03-28T12:00:00")) == utc("2026-03-29T01:00:00")
+    # 02:30 happens twice on 25 October 2026: it runs at the first one only.
+    first = daily.next_after(utc("2026-10-24T12:00:00"))
+    assert first == utc("2026-10-25T00:30:00")
+    assert daily.next_after(first) == utc("2026-10-26T01:30:00")
+
+
 def test_a_cron_tick_at_now_is_the_latest() -> None:
     every_five = Cron("*/5 * * * *")
     assert every_five.latest(utc("2026-12-05T10:05:00")) == utc("2026-12-05T10:05:00")
