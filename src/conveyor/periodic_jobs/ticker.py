@@ -24,7 +24,7 @@ from conveyor import config as _config
 from conveyor.api import build_job
 from conveyor.backends.base import Backend, NewJob
 from conveyor.backends.periodic import PeriodicDeclaration
-from conveyor.exceptions import ConveyorError, PeriodicJobError
+from conveyor.exceptions import BackendError, ConveyorError, PeriodicJobError
 from conveyor.job import format_time
 from conveyor.periodic_jobs.declare import SKIP_AFTER, PeriodicJob
 
@@ -123,8 +123,20 @@ class Ticker:
         """Ask the store for ``tick``; True if this worker enqueued its job."""
         name = self.config.queue_prefix + job.name
         skip = job.missed == "skip" and now - tick > SKIP_AFTER
-        new = None if skip else tick_job(job, tick, self.config, now)
-        if not store.claim_tick(name, tick, new, now=now):
+        try:
+            new = None if skip else tick_job(job, tick, self.config, now)
+            if not store.claim_tick(name, tick, new, now=now):
+                return False
+        except BackendError:
+            raise  # the loop backs off; the tick is looked at again
+        except ConveyorError as exc:  # checked at start-up, so not expected: never fatal
+            log.error(
+                "Periodic job %s: the tick of %s was not enqueued: %s",
+                job.name,
+                format_time(tick),
+                exc,
+                extra={"periodic": job.name},
+            )
             return False
         if new is None:
             log.info(
