@@ -11,7 +11,7 @@ import pytest
 import conveyor
 from conveyor.api import backend
 from conveyor.backends import JobState
-from support import WorkerProcess, wait_until
+from support import WorkerProcess, run_cli, state_of, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -114,3 +114,37 @@ def test_workers_on_two_stores_each_take_every_tick_in_their_own_store(
             worker.stop()
     # Stores share nothing: each holds its own job for a tick both saw (documented).
     assert ticks[0] & ticks[1]
+
+
+def test_a_busy_worker_still_takes_every_tick(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    ini = configure(tmp_path, f"sqlite:///{tmp_path}/busy.sqlite3")
+    conveyor.configure(ini)
+    long_job = conveyor.enqueue("conveyor_test_jobs:sleep_for", [6], queue="default")
+    worker = WorkerProcess([], worker_env(subprocess_env, ini), tmp_path / "worker")
+    try:
+        wait_until(lambda: state_of(long_job) is JobState.STARTED, "the long job to start")
+        wait_until(lambda: len(periodic_jobs((JobState.QUEUED,))) >= 3, "three ticks meanwhile")
+        assert state_of(long_job) is JobState.STARTED  # its only child was busy all along
+    finally:
+        worker.stop()
+    ticks = sorted(job.meta["tick"] for job in periodic_jobs() if "tick" in job.meta)
+    assert ticks == [ticks[0] + n for n in range(len(ticks))]  # one a second, none missed
+
+
+def test_a_worker_with_a_bad_periodic_section_does_not_start(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    ini = tmp_path / "bad.ini"
+    ini.write_text(
+        f"[conveyor]\nconveyor.backend = sqlite:///{tmp_path}/bad.sqlite3\n\n"
+        "[conveyor:periodic:broken]\nfunction = conveyor_test_jobs:succeed\ncron = 0 25 * * *\n",
+        encoding="utf-8",
+    )
+    result = run_cli(worker_env(subprocess_env, ini), "jobs", "worker", "--burst")
+    assert result.returncode == 1
+    assert "[conveyor:periodic:broken]: Invalid cron expression '0 25 * * *': Bad hour" in (
+        result.stderr
+    )
+    assert "has started" not in result.stderr
