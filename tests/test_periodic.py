@@ -165,6 +165,7 @@ def test_the_same_declaration_twice_is_fine_a_different_one_is_refused() -> None
         ({"every": 60, "name": "has space"}, "is not valid"),
         ({"every": 60, "args": "abc"}, "args must be a list"),
         ({"every": 60, "kwargs": [1]}, "kwargs must be a dict"),
+        ({"every": 60, "queue": " "}, "A queue name must be a non-blank string"),
     ],
 )
 def test_bad_declarations_are_refused_and_not_registered(

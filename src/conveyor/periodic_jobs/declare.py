@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from conveyor import config as _config
+from conveyor.api import check_queue_name
 from conveyor.exceptions import ConfigError, ConveyorError, PeriodicJobError
 from conveyor.functions import declared_path
 from conveyor.periodic_jobs.schedule import Cron, Every, Schedule, interval_seconds
@@ -32,10 +33,8 @@ SKIP_AFTER = 60.0
 _PATH = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?$")
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 _SECTION = "conveyor:periodic:"
-_KEYS = {"function", "cron", "every", "timezone", "args", "kwargs", "queue", "timeout"} | {
-    "title",
-    "missed",
-}
+#: The keys of a [conveyor:periodic:NAME] section.
+_KEYS = frozenset("function cron every timezone args kwargs queue timeout title missed".split())
 
 
 @dataclass(frozen=True)
@@ -122,6 +121,10 @@ def make(
         raise PeriodicJobError(f"args must be a list or tuple, not {type(args).__name__}")
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise PeriodicJobError(f"kwargs must be a dict, not {type(kwargs).__name__}")
+    try:
+        check_queue_name(queue)
+    except ConveyorError as exc:
+        raise PeriodicJobError(str(exc)) from None
     return PeriodicJob(
         name=name,
         schedule=_schedule(cron, every, tz),
