@@ -34,7 +34,20 @@ _PATH = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?$")
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 _SECTION = "conveyor:periodic:"
 #: The keys of a [conveyor:periodic:NAME] section.
-_KEYS = frozenset("function cron every timezone args kwargs queue timeout title missed".split())
+_KEYS = frozenset(
+    [
+        "function",
+        "cron",
+        "every",
+        "timezone",
+        "args",
+        "kwargs",
+        "queue",
+        "timeout",
+        "title",
+        "missed",
+    ]
+)
 
 
 @dataclass(frozen=True)
