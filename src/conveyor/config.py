@@ -202,9 +202,9 @@ class Config:
     worker_log_level: str = "INFO"
     #: Modules a worker imports for the periodic jobs they declare in code.
     periodic_modules: tuple[str, ...] = ()
-    #: The raw keys of each ``[conveyor:periodic:NAME]`` section, by NAME
-    #: (read by :mod:`conveyor.periodic_jobs`).
-    periodic_sections: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Each ``[conveyor:periodic:NAME]`` section as (NAME, its raw (key, value)
+    #: pairs), read by :mod:`conveyor.periodic_jobs`; tuples keep Config hashable.
+    periodic_sections: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     #: The directory relative backend paths are resolved against.
     base_dir: Path = field(default_factory=Path.cwd)
     #: Where the values came from, for error messages.
@@ -258,7 +258,7 @@ def _read_ini(path: Path) -> dict[str, str]:
 PERIODIC_SECTION = "conveyor:periodic:"
 
 
-def _read_periodic_sections(path: Path) -> dict[str, dict[str, str]]:
+def _read_periodic_sections(path: Path) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
     """The keys of each ``[conveyor:periodic:NAME]`` section of the file, by NAME."""
     parser = configparser.RawConfigParser(strict=False, interpolation=None, default_section="")
     parser.optionxform = str  # type: ignore[assignment,method-assign]
@@ -267,11 +267,11 @@ def _read_periodic_sections(path: Path) -> dict[str, dict[str, str]]:
             parser.read_file(handle)
     except (OSError, UnicodeDecodeError, configparser.Error) as exc:
         raise ConfigError(f"Config file {path} is malformed: {exc}") from None
-    return {
-        section[len(PERIODIC_SECTION) :]: dict(parser.items(section))
+    return tuple(
+        (section[len(PERIODIC_SECTION) :], tuple(parser.items(section)))
         for section in parser.sections()
         if section.startswith(PERIODIC_SECTION)
-    }
+    )
 
 
 def _env_name(key: str) -> str:
@@ -309,7 +309,7 @@ def load(
     if path is None and env.get(CONFIG_ENV):
         path = env[CONFIG_ENV]
     file_values: dict[str, str] = {}
-    values_periodic: dict[str, dict[str, str]] = {}
+    values_periodic: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     base_dir = Path.cwd()
     source = "defaults and environment"
     if path is not None:

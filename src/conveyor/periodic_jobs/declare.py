@@ -268,8 +268,8 @@ def from_section(name: str, values: Mapping[str, str], source: str) -> PeriodicJ
 def configured(config: _config.Config) -> dict[str, PeriodicJob]:
     """The jobs the config file declares, by name."""
     return {
-        name: from_section(name, values, config.source)
-        for name, values in config.periodic_sections.items()
+        name: from_section(name, dict(values), config.source)
+        for name, values in config.periodic_sections
     }
 
 
