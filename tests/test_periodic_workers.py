@@ -148,3 +148,37 @@ def test_a_worker_with_a_bad_periodic_section_does_not_start(
         result.stderr
     )
     assert "has started" not in result.stderr
+
+
+def test_a_worker_runs_a_job_declared_with_the_decorator_in_a_configured_module(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    modules = tmp_path / "app"
+    modules.mkdir()
+    (modules / "app_periodic.py").write_text(
+        "import conveyor\n\n"
+        "@conveyor.periodic(every=1, name='decorated', args=['from the decorator'])\n"
+        "def shout(text):\n"
+        "    return text.upper()\n",
+        encoding="utf-8",
+    )
+    ini = tmp_path / "app.ini"
+    ini.write_text(
+        f"[conveyor]\nconveyor.backend = sqlite:///{tmp_path}/app.sqlite3\n"
+        "conveyor.periodic.modules = app_periodic\n",
+        encoding="utf-8",
+    )
+    env = worker_env(subprocess_env, ini)
+    env["PYTHONPATH"] = f"{modules}:{env['PYTHONPATH']}"
+    conveyor.configure(ini)
+    worker = WorkerProcess([], env, tmp_path / "worker")
+    try:
+        wait_until(
+            lambda: any(job.state is JobState.FINISHED for job in periodic_jobs()),
+            "a tick's job to finish",
+        )
+    finally:
+        worker.stop()
+    finished = next(job for job in periodic_jobs() if job.state is JobState.FINISHED)
+    assert (finished.meta["periodic"], finished.result) == ("decorated", "FROM THE DECORATOR")
+    assert finished.record.func == "app_periodic:shout"
