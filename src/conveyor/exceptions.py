@@ -5,7 +5,8 @@
     ConveyorError
     ├── ConfigError              a config file or value is malformed
     ├── BackendError             the job store failed
-    │   └── BackendUnavailable   the job store cannot be reached (or stays locked)
+    │   ├── BackendUnavailable   the job store cannot be reached (or stays locked)
+    │   └── StoreVersionError    the job store was written by a newer conveyor
     ├── InvalidJobError          enqueue() was given something it cannot store
     │   ├── FunctionNotImportable   the job function could not be named or imported
     │   └── SerializationError      the arguments (or a result) cannot be serialized
@@ -39,6 +40,25 @@ class BackendError(ConveyorError):
 
 class BackendUnavailable(BackendError):
     """The job store cannot be reached, or stayed locked past its timeout."""
+
+
+class StoreVersionError(BackendError):
+    """The job store's layout is newer than this conveyor knows: a newer release wrote it.
+
+    Opening it could lose what the newer release stores, so it is refused;
+    upgrade conveyor instead. ``found`` and ``known`` are the store's layout
+    version and the newest this code knows.
+    """
+
+    def __init__(self, store: str, found: int, known: int) -> None:
+        self.store = store
+        self.found = found
+        self.known = known
+        super().__init__(
+            f"The conveyor store {store} is at layout version {found}, but this conveyor"
+            f" knows versions up to {known}: a newer conveyor wrote it; upgrade conveyor"
+            " to open it"
+        )
 
 
 class InvalidJobError(ConveyorError):

@@ -95,6 +95,11 @@ class NewJob:
     ``result_ttl`` and ``failure_ttl`` are how many seconds a finished, or a
     failed or canceled, record is kept after it ended: 0 keeps none (the
     record goes as the job ends), -1 keeps it until it is deleted.
+
+    ``options`` holds the options only the worker reads, by name, as JSON
+    values: a backend stores and returns them as one opaque object, so a new
+    option of that kind touches the API and the worker, never a backend.
+    Empty (the usual case) costs a backend nothing.
     """
 
     id: str
@@ -111,6 +116,7 @@ class NewJob:
     max_attempts: int = 3
     retry: Mapping[str, Any] | None = None
     at_front: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,7 @@ class JobRecord:
     lease_expires_at: float | None = None
     result: bytes | None = None
     errors: tuple[ErrorInfo, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)  # as NewJob.options
 
     @property
     def error(self) -> ErrorInfo | None:
@@ -174,6 +181,7 @@ def record_from_row(
     meta: Mapping[str, Any],
     retry: Mapping[str, Any] | None,
     errors: tuple[ErrorInfo, ...],
+    options: Mapping[str, Any],
 ) -> JobRecord:
     """The record in a row of the SQL backends' jobs table, whose columns are its fields.
 
@@ -207,6 +215,7 @@ def record_from_row(
             "lease_expires_at": row["lease_expires_at"],
             "result": None if row["result"] is None else bytes(row["result"]),
             "errors": errors,
+            "options": options,
         },
     )
 

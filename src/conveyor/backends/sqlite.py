@@ -23,11 +23,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from conveyor.backends import migrations
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -56,7 +56,7 @@ _MIN_SQLITE = (3, 35, 0)  # RETURNING
 _COLUMNS = (
     "id, queue, state, func, payload, title, description, meta, timeout, result_ttl,"
     " failure_ttl, max_attempts, retry, attempts, created_at, enqueued_at, run_at,"
-    " started_at, ended_at, worker, lease_token, lease_expires_at, result, errors"
+    " started_at, ended_at, worker, lease_token, lease_expires_at, result, errors, options"
 )
 _ORDER_ANY_STATE = (
     "CASE state WHEN 'queued' THEN 0 WHEN 'scheduled' THEN 1 WHEN 'started' THEN 2 ELSE 3 END,"
@@ -68,6 +68,12 @@ _APPEND_ERROR = (
     "errors=CASE WHEN :error IS NULL THEN errors"
     " ELSE json_insert(errors, '$[#]', json(:error)) END"
 )
+# The migrations' own bookkeeping: one row per migration applied.
+_VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS conveyor_schema_version"
+    " (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+)
+_APPLIED = "SELECT MAX(version) FROM conveyor_schema_version"
 _RECHECK_SECONDS = 1.0  # an idle claim looks at the table at least this often
 _POLL_MAX = 0.01  # longest sleep between data_version checks while waiting
 
@@ -84,7 +90,24 @@ def _record(row: sqlite3.Row) -> JobRecord:
         errors=()
         if row["errors"] == "[]"
         else tuple(ErrorInfo.from_dict(e) for e in json.loads(row["errors"])),
+        options=json.loads(row["options"]) if row["options"] else {},
     )
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of an SQL script, one by one.
+
+    executescript() would COMMIT first, ending the transaction a migration
+    must run in. A ``;`` inside a string literal does not end a statement.
+    """
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+    if pending.strip(" \n;"):
+        yield pending
 
 
 def _placeholders(count: int) -> str:
@@ -115,10 +138,7 @@ class SQLiteBackend(Backend):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute("PRAGMA foreign_keys=OFF")
-            schema = resources.files("conveyor.backends").joinpath("sqlite_schema.sql")
-            self._db.executescript(
-                "BEGIN IMMEDIATE;" + schema.read_text(encoding="utf-8") + "COMMIT;"
-            )
+            self._migrate()
         # The queues of the last claim that found nothing, the data_version it
         # saw, and when to look again regardless (the next due retry).
         self._idle_seen: tuple[tuple[str, ...], int, float] | None = None
@@ -149,6 +169,44 @@ class SQLiteBackend(Backend):
         except ValueError:
             raise ConfigError(f"Invalid busy_timeout in {url!r}") from None
         return cls(path, busy_timeout=busy_timeout, synchronous=synchronous)
+
+    # -- layout ------------------------------------------------------------
+    def _applied(self) -> int:
+        """The number of the last migration applied to the database (0: none, a new file)."""
+        table = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='conveyor_schema_version'"
+        ).fetchone()
+        if table is None:
+            return 0
+        return int(self._db.execute(_APPLIED).fetchone()[0] or 0)
+
+    def _migrate(self) -> None:
+        """Bring the database's layout up to this code's, or refuse one that is newer.
+
+        The usual open, of an up-to-date database, only reads. Otherwise the
+        missing migrations run in one ``BEGIN IMMEDIATE`` transaction, which
+        also makes concurrent first opens wait for each other: the second
+        finds the work done. A database without the version table was made
+        before migrations existed, or is new: migration 0001 (idempotent)
+        runs on it either way.
+        """
+        where = f"SQLite database {self.path}"
+        if not migrations.pending("sqlite", self._applied(), where):
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(_VERSION_TABLE)
+            for step in migrations.pending("sqlite", self._applied(), where):
+                for statement in _statements(step.sql):
+                    self._db.execute(statement)
+                self._db.execute(
+                    "INSERT INTO conveyor_schema_version (version, applied_at) VALUES (?, ?)",
+                    (step.version, time.time()),
+                )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     # -- plumbing ----------------------------------------------------------
     @contextlib.contextmanager
@@ -217,6 +275,7 @@ class SQLiteBackend(Backend):
                         json.dumps(dict(job.retry)) if job.retry else None,
                         job.created_at,
                         now,
+                        json.dumps(dict(job.options)) if job.options else None,
                     )
                 )
             # executemany keeps the rows before the failing one: the savepoint
@@ -226,8 +285,8 @@ class SQLiteBackend(Backend):
                 db.executemany(
                     "INSERT INTO conveyor_jobs (id, queue, state, position, func, payload,"
                     " title, description, meta, timeout, result_ttl, failure_ttl,"
-                    " max_attempts, retry, created_at, enqueued_at)"
-                    " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " max_attempts, retry, created_at, enqueued_at, options)"
+                    " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
             except sqlite3.IntegrityError:

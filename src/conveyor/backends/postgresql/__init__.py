@@ -42,6 +42,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow, dict_row
 
+from conveyor.backends import migrations
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -57,10 +58,12 @@ from conveyor.backends.base import (
 )
 from conveyor.backends.postgresql.queries import query, record, store, token, translated, where
 from conveyor.backends.postgresql.transactions import (
+    applied,
     create_tables,
     current_connection,
     enqueue_in,
     in_transaction,
+    migrate,
 )
 from conveyor.exceptions import (
     BackendError,
@@ -72,8 +75,8 @@ from conveyor.exceptions import (
 
 __all__ = ["SCHEMA_VERSION", "PostgreSQLBackend", "create_tables", "enqueue_in", "in_transaction"]
 
-#: The version of the tables this module creates and expects.
-SCHEMA_VERSION = 1
+#: The version of the tables this module creates and expects: its latest migration.
+SCHEMA_VERSION = migrations.latest("postgresql")
 _MIN_SERVER = 130000  # gen_random_uuid() is built in from 13
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
@@ -190,7 +193,11 @@ class PostgreSQLBackend(Backend):
         return conn
 
     def _prepare(self, conn: Connection) -> None:
-        """Check the server and the tables' version; create the tables if missing."""
+        """Check the server; create the tables, or migrate them, if they are behind.
+
+        The usual open, of tables up to date, only reads; migrating takes the
+        schema's advisory lock and looks again under it.
+        """
         version = conn.info.server_version
         if version < _MIN_SERVER:
             raise BackendError(
@@ -199,30 +206,23 @@ class PostgreSQLBackend(Backend):
             )
         row = conn.execute(query("installed")).fetchone()
         assert row is not None
-        installed = 0
-        if row["installed"]:
-            found = conn.execute(query("schema_version")).fetchone()
-            installed = int(found["version"] or 0) if found else 0
-        if installed > SCHEMA_VERSION:
-            raise BackendError(
-                f"The conveyor tables in PostgreSQL at {self.where} are version {installed};"
-                f" this conveyor knows up to {SCHEMA_VERSION}: upgrade it"
-            )
-        if installed < SCHEMA_VERSION:
-            name = self._wanted_schema or row["schema"]
-            if name is None:
-                raise ConfigError(
-                    f"PostgreSQL at {self.where} has no current schema to create conveyor's"
-                    " tables in: add ?schema=NAME to the backend URL"
-                )
-            with conn.transaction():
-                conn.execute(query("schema_lock"), {"schema": name})
-                if self._wanted_schema is not None:
-                    create = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}")
-                    conn.execute(create.format(sql.Identifier(name)))
-                conn.execute(query("schema"))
-            row = conn.execute(query("installed")).fetchone()
-            assert row is not None
+        name = self._wanted_schema or row["schema"]
+        store = f"in PostgreSQL at {self.where}, schema {name}"
+        with conn.cursor() as cur:
+            if migrations.pending("postgresql", applied(cur), store):
+                if name is None:
+                    raise ConfigError(
+                        f"PostgreSQL at {self.where} has no current schema to create"
+                        " conveyor's tables in: add ?schema=NAME to the backend URL"
+                    )
+                with conn.transaction():
+                    cur.execute(query("schema_lock"), {"schema": name})
+                    if self._wanted_schema is not None:
+                        create = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}")
+                        cur.execute(create.format(sql.Identifier(name)))
+                    migrate(cur, store)
+                row = conn.execute(query("installed")).fetchone()
+                assert row is not None
         self.schema = str(row["schema"])
 
     def _discard(self) -> None:

@@ -59,6 +59,7 @@ def record(row: DictRow) -> JobRecord:
         meta=row["meta"],
         retry=row["retry"],
         errors=tuple(ErrorInfo.from_dict(e) for e in row["errors"]),
+        options=row["options"] or {},
     )
 
 
@@ -118,6 +119,7 @@ def _columns(jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
         "max_attempts": [job.max_attempts for job in jobs],
         "retries": [json.dumps(dict(job.retry)) if job.retry else None for job in jobs],
         "created_ats": [float(job.created_at) for job in jobs],
+        "options": [json.dumps(dict(job.options)) if job.options else None for job in jobs],
     }
 
 
@@ -139,4 +141,5 @@ def _values(job: NewJob, now: float) -> dict[str, Any]:
         "max_attempts": job.max_attempts,
         "retry": json.dumps(dict(job.retry)) if job.retry else None,
         "created_at": float(job.created_at),
+        "options": json.dumps(dict(job.options)) if job.options else None,
     }

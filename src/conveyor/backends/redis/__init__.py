@@ -15,7 +15,12 @@ change is atomic however many clients race. Keys (``conveyor:...``):
   list idle workers block on (BLPOP), so a claim starts within a round trip
   of an enqueue without polling;
 - ``tokens``: web API tokens (hashes only), one JSON field per
-  ``<site_id>:<name>``.
+  ``<site_id>:<name>``;
+- ``version``: the data layout's version (:data:`LAYOUT_VERSION`), checked
+  when a backend opens: a store without it holding ``conveyor`` keys was
+  written before the key existed and counts as version 1; a newer one is
+  refused with StoreVersionError. Version 2 added a job hash's optional
+  ``options`` field, so a version-1 store is read as it is.
 
 Listing and clearing touch only the queue's own keys, never ``KEYS``/``SCAN``.
 Requires Redis 6.2 or newer, a single server or a primary (not Redis Cluster).
@@ -61,6 +66,7 @@ from conveyor.exceptions import (
     DuplicateJobError,
     DuplicateTokenError,
     JobStateError,
+    StoreVersionError,
 )
 
 _pack_hiredis: Callable[[tuple[Any, ...]], bytes] | None
@@ -70,6 +76,16 @@ except ImportError:  # pragma: no cover - redis-py packs in Python instead
     _pack_hiredis = None
 
 NAMESPACE = "conveyor"
+#: The version of the data layout this code writes and expects; a change to it
+#: is a new number here and, if stored data must move, a step in _upgrade().
+LAYOUT_VERSION = 2
+# Raise the stored layout version to ARGV[1] unless it is there or beyond (a
+# newer conveyor may have raised it meanwhile); the version found, 0 for none.
+_RAISE_VERSION = """
+local found = tonumber(redis.call('GET', KEYS[1]) or '0')
+if found < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return found
+"""
 _BATCH = 500
 _SCRIPTS = (
     "enqueue",
@@ -109,6 +125,7 @@ RECORD_FIELDS = (
     "lease_expires_at",
     "result",
     "errors",
+    "options",
 )
 
 
@@ -139,7 +156,7 @@ def _record(values: Sequence[bytes | None]) -> JobRecord:
     (
         job_id, queue, func, payload, state, created_at, enqueued_at, timeout, title,
         description, meta, result_ttl, failure_ttl, max_attempts, retry, attempts, run_at,
-        started_at, ended_at, worker, lease_token, lease_expires_at, result, errors,
+        started_at, ended_at, worker, lease_token, lease_expires_at, result, errors, options,
     ) = values  # fmt: skip
     assert job_id is not None
     assert state is not None
@@ -172,6 +189,7 @@ def _record(values: Sequence[bytes | None]) -> JobRecord:
             "errors": ()
             if errors in (None, b"[]")
             else tuple(ErrorInfo.from_dict(e) for e in json.loads(errors)),
+            "options": json.loads(options) if options else {},
         },
     )
 
@@ -198,6 +216,8 @@ class RedisBackend(Backend):
         self._scripts: dict[str, Script] = {
             name: self._redis.register_script(common + "\n" + self._lua(name)) for name in _SCRIPTS
         }
+        with self._translated():
+            self._check_layout()
 
     @classmethod
     def from_url(cls, url: str, base_dir: Path | None = None) -> RedisBackend:
@@ -220,6 +240,26 @@ class RedisBackend(Backend):
             raise ConfigError(f"Invalid namespace in {url!r}: use letters, digits, '-' or '_'")
         rest = urlencode([(key, value) for key, value in query if key != "namespace"])
         return cls(urlunsplit(parts._replace(query=rest)), namespace=names[0])
+
+    def _check_layout(self) -> None:
+        """Refuse a store whose layout is newer than this code's; mark an older or new one.
+
+        The usual open reads one key. A store without it is new (nothing in
+        the namespace) or was written before the key existed (version 1).
+        """
+        key = self._key("version")
+        raw = self._redis.get(key)
+        if raw is None:
+            written = next(iter(self._redis.scan_iter(match=f"{self.ns}:*", count=1000)), None)
+            found = 0 if written is None else 1
+        else:
+            found = int(raw)
+        if found < LAYOUT_VERSION:
+            # Version 2 only added an optional field: no stored data moves.
+            found = max(found, int(self._redis.eval(_RAISE_VERSION, 1, key, LAYOUT_VERSION)))
+        if found > LAYOUT_VERSION:
+            where = f"in Redis at {self._where()}, namespace {self.ns}"
+            raise StoreVersionError(where, found, LAYOUT_VERSION)
 
     @staticmethod
     def _lua(name: str) -> str:
@@ -276,6 +316,8 @@ class RedisBackend(Backend):
                 optional += ["description", job.description]
             if job.retry:
                 optional += ["retry", json.dumps(dict(job.retry))]
+            if job.options:
+                optional += ["options", json.dumps(dict(job.options))]
             args += [
                 job.id,
                 job.queue,

@@ -14,9 +14,11 @@ from conveyor.backends.base import (
 from conveyor.exceptions import DuplicateJobError
 from conveyor.testing.conformance.support import (
     ALL_STATES,
+    LEASE,
     NOW,
     OTHER_QUEUE,
     QUEUE,
+    WORKER,
     claim_one,
     complete,
     ids,
@@ -41,6 +43,7 @@ class EnqueueConformance:
             failure_ttl=200,
             max_attempts=5,
             retry={"delays": [1, 10, 60]},
+            options={"on_success": "app.jobs:notify", "limits": [1, 2.5], "flag": True},
         )
         backend.enqueue([job], now=NOW)
         record = stored(backend, "job-1")
@@ -60,11 +63,27 @@ class EnqueueConformance:
             failure_ttl=200,
             max_attempts=5,
             retry={"delays": [1, 10, 60]},
+            options={"on_success": "app.jobs:notify", "limits": [1, 2.5], "flag": True},
         )
         # Built as its constructor would build it: every field, and nothing else.
         assert vars(record) == vars(dataclasses.replace(record))
         claimed = claim_one(backend)
         assert vars(claimed) == vars(dataclasses.replace(claimed))
+
+    def test_worker_options_come_back_from_every_read_and_none_stay_none(
+        self, backend: Backend
+    ) -> None:
+        options = {"grace": 5, "callback": {"path": "app:f", "args": ["x"]}}
+        # A batch (one statement for many jobs, on some stores) and a single job.
+        backend.enqueue([new_job("w1", options=options), new_job("plain")], now=NOW)
+        backend.enqueue([new_job("w2", options={"only": None})], now=NOW)
+        listed = backend.list_jobs([QUEUE]).items
+        assert [record.options for record in listed] == [options, {}, {"only": None}]
+        claimed = backend.claim([QUEUE], worker=WORKER, lease=LEASE, now=NOW, limit=3)
+        assert [record.options for record in claimed] == [options, {}, {"only": None}]
+        complete(backend, outcome(claimed[0], JobState.FINISHED), NOW + 1)
+        assert stored(backend, "w1").options == options
+        assert stored(backend, "plain").options == {}
 
     def test_enqueue_many_stores_every_job(self, backend: Backend) -> None:
         backend.enqueue(
