@@ -74,7 +74,15 @@ class SerializationError(InvalidJobError):
 
 
 class DuplicateJobError(ConveyorError):
-    """A job with the requested id exists already; nothing was stored."""
+    """A job with the requested id exists already; nothing was stored.
+
+    ``job_id`` is the id that was taken; every backend raises it with the
+    same message.
+    """
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"A job with ID {job_id!r} exists already; nothing was enqueued")
 
 
 class NoSuchJobError(ConveyorError, KeyError):
@@ -94,6 +102,14 @@ class NoSuchJobError(ConveyorError, KeyError):
 
 class JobStateError(ConveyorError):
     """The job's state does not allow the operation (e.g. cancelling a finished job)."""
+
+    @classmethod
+    def cannot_cancel(cls, job_id: str, state: str) -> JobStateError:
+        """The error for cancelling job ``job_id``, which has ended in ``state``."""
+        return cls(
+            f"Job {job_id} has already {state}; only queued, scheduled or started jobs"
+            " can be canceled"
+        )
 
 
 class ValidationError(ConveyorError, ValueError):

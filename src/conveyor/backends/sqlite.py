@@ -40,6 +40,7 @@ from conveyor.backends.base import (
     Page,
     Recovery,
     WorkerInfo,
+    check_completions,
     page_across,
     record_from_row,
 )
@@ -116,8 +117,6 @@ def _placeholders(count: int) -> str:
 
 class SQLiteBackend(Backend):
     """Jobs in one SQLite database file."""
-
-    schemes = ("sqlite",)
 
     def __init__(self, path: Path, *, busy_timeout: float = 30.0, synchronous: str = "normal"):
         if sqlite3.sqlite_version_info < _MIN_SQLITE:
@@ -291,10 +290,7 @@ class SQLiteBackend(Backend):
                 )
             except sqlite3.IntegrityError:
                 db.execute("ROLLBACK TO conveyor_enqueue")
-                raise DuplicateJobError(
-                    f"A job with ID {self._duplicate(db, jobs)!r} exists already;"
-                    " nothing was enqueued"
-                ) from None
+                raise DuplicateJobError(self._duplicate(db, jobs)) from None
 
     @staticmethod
     def _duplicate(db: sqlite3.Connection, jobs: Sequence[NewJob]) -> str:
@@ -398,6 +394,7 @@ class SQLiteBackend(Backend):
         limit: int,
         wait: float,
     ) -> tuple[list[bool], list[JobRecord]] | None:
+        check_completions(completions)
         with self._write() as db:
             accepted = [self._complete_one(db, done, now) for done in completions]
             claimed, idle = self._claim_in(db, queues, worker, lease, now, limit)
@@ -438,6 +435,7 @@ class SQLiteBackend(Backend):
             )
 
     def complete(self, completions: Sequence[Completion], *, now: float) -> list[bool]:
+        check_completions(completions)
         accepted: list[bool] = []
         with self._write() as db:
             for done in completions:
@@ -474,15 +472,13 @@ class SQLiteBackend(Backend):
                 release + f" state='scheduled', run_at=:run_at, {_APPEND_ERROR} WHERE id=:id",
                 {"run_at": run_at, "error": error, "id": done.job_id},
             )
-        elif done.state is JobState.QUEUED:
+        else:  # QUEUED: check_completions() let nothing else through
             position = self._tail(db, row["queue"], front=True) - 1
             db.execute(
                 release + " state='queued', position=?, attempts=MAX(attempts-1, 0),"
                 " started_at=NULL, worker=NULL WHERE id=?",
                 (position, done.job_id),
             )
-        else:
-            raise ValueError(f"A job cannot be completed as {done.state}")
         if done.state in ENDED_STATES and ttl == 0:
             db.execute("DELETE FROM conveyor_jobs WHERE id=?", (done.job_id,))
         return True
@@ -619,7 +615,7 @@ class SQLiteBackend(Backend):
             (now,),
         )
         found = [WorkerInfo.from_dict(json.loads(row[0])) for row in rows]
-        return [w for w in found if any(q.startswith(prefix) for q in w.queues)]
+        return [w for w in found if w.serves(prefix)]
 
     # -- managing ----------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
@@ -689,10 +685,7 @@ class SQLiteBackend(Backend):
                 return None
             record = _record(row)
             if record.state in ENDED_STATES:
-                raise JobStateError(
-                    f"Job {job_id} has already {record.state.value}; only queued, scheduled"
-                    " or started jobs can be canceled"
-                )
+                raise JobStateError.cannot_cancel(job_id, record.state.value)
             # A failure_ttl of 0 keeps no canceled record either.
             if record.state is JobState.STARTED and record.failure_ttl != 0:
                 db.execute(
@@ -736,23 +729,13 @@ class SQLiteBackend(Backend):
             except sqlite3.IntegrityError:  # the (site_id, name) key, or the hash
                 raise DuplicateTokenError(token.name) from None
 
-    @staticmethod
-    def _token(row: sqlite3.Row) -> ApiToken:
-        return ApiToken(
-            name=row["name"],
-            hash=row["hash"],
-            read_only=bool(row["read_only"]),
-            created_at=row["created_at"],
-            site_id=row["site_id"],
-        )
-
     def tokens(self, site_id: str) -> list[ApiToken]:
         rows = self._read(
             "SELECT site_id, name, hash, read_only, created_at FROM conveyor_tokens"
             " WHERE site_id=? ORDER BY name",
             (site_id,),
         )
-        return [self._token(row) for row in rows]
+        return [ApiToken.from_dict(row) for row in rows]
 
     def revoke_token(self, site_id: str, name: str) -> bool:
         with self._write() as db:
@@ -766,7 +749,7 @@ class SQLiteBackend(Backend):
             "SELECT site_id, name, hash, read_only, created_at FROM conveyor_tokens WHERE hash=?",
             (token_hash,),
         )
-        return self._token(rows[0]) if rows else None
+        return ApiToken.from_dict(rows[0]) if rows else None
 
     def close(self) -> None:
         with self._lock:

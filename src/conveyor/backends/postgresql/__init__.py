@@ -35,14 +35,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow, dict_row
 
-from conveyor.backends import migrations
+from conveyor.backends import migrations, pop_url_option
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -54,6 +54,7 @@ from conveyor.backends.base import (
     Page,
     Recovery,
     WorkerInfo,
+    check_completions,
     page_across,
 )
 from conveyor.backends.postgresql.queries import query, record, store, token, translated, where
@@ -82,7 +83,6 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
 _RECHECK_SECONDS = 1.0  # a waiting claim looks at the table at least this often
 _PURGE_BATCH = 1000
-_COMPLETABLE = frozenset({JobState.FINISHED, JobState.FAILED, JobState.SCHEDULED, JobState.QUEUED})
 
 Connection = psycopg.Connection[DictRow]
 
@@ -100,8 +100,6 @@ def _redacted(conninfo: str) -> str:
 
 class PostgreSQLBackend(Backend):
     """Jobs in a PostgreSQL database."""
-
-    schemes = ("postgresql", "postgres")
 
     def __init__(
         self, conninfo: str, *, schema: str | None = None, recheck: float = _RECHECK_SECONDS
@@ -147,16 +145,13 @@ class PostgreSQLBackend(Backend):
         A Unix socket: ``postgresql://user@/dbname?host=/var/run/postgresql``.
         """
         del base_dir
-        parts = urlsplit(url)
-        options = parse_qsl(parts.query, keep_blank_values=True)
-        schemas = [value for key, value in options if key == "schema"]
+        rest, schemas = pop_url_option(url, "schema")
         if len(schemas) > 1 or (schemas and not _SCHEMA_NAME.fullmatch(schemas[0])):
             raise ConfigError(
                 f"Invalid schema in {_redacted(url)!r}: use one name of lowercase letters,"
                 " digits or '_', not starting with a digit, at most 63 characters"
             )
-        rest = urlencode([(key, value) for key, value in options if key != "schema"])
-        return cls(urlunsplit(parts._replace(query=rest)), schema=schemas[0] if schemas else None)
+        return cls(rest, schema=schemas[0] if schemas else None)
 
     # -- plumbing ----------------------------------------------------------
     @contextlib.contextmanager
@@ -368,9 +363,7 @@ class PostgreSQLBackend(Backend):
         A lease ends once: of a (job, token) given twice, only the first
         outcome is sent, as a second one in a later call would be refused.
         """
-        for done in completions:
-            if done.state not in _COMPLETABLE:
-                raise ValueError(f"A job cannot be completed as {done.state}")
+        check_completions(completions)
         first: dict[tuple[str, str], int] = {}
         for index, done in enumerate(completions):
             first.setdefault((done.job_id, done.token), index)
@@ -498,10 +491,7 @@ class PostgreSQLBackend(Backend):
                 return None
             found = record(row)
             if found.state in ENDED_STATES:
-                raise JobStateError(
-                    f"Job {job_id} has already {found.state.value}; only queued, scheduled"
-                    " or started jobs can be canceled"
-                )
+                raise JobStateError.cannot_cancel(job_id, found.state.value)
             # A failure_ttl of 0 keeps no canceled record either.
             if found.state is JobState.STARTED and found.failure_ttl != 0:
                 conn.execute(query("cancel_started"), {"id": job_id, "now": float(now)})
@@ -543,7 +533,7 @@ class PostgreSQLBackend(Backend):
     def workers(self, prefix: str, *, now: float) -> list[WorkerInfo]:
         rows = self._rows("workers", {"now": float(now)})
         found = [WorkerInfo.from_dict(row["info"]) for row in rows]
-        return [w for w in found if any(q.startswith(prefix) for q in w.queues)]
+        return [w for w in found if w.serves(prefix)]
 
     # -- web API tokens ------------------------------------------------------
     def save_token(self, token: ApiToken) -> None:

@@ -65,13 +65,7 @@ def record(row: DictRow) -> JobRecord:
 
 def token(row: DictRow) -> ApiToken:
     """An API token from a row of ``conveyor_tokens``."""
-    return ApiToken(
-        name=row["name"],
-        hash=row["hash"],
-        read_only=row["read_only"],
-        created_at=row["created_at"],
-        site_id=row["site_id"],
-    )
+    return ApiToken.from_dict(row)
 
 
 def store(cur: Cursor, jobs: Sequence[NewJob], now: float, undo: Callable[[], object]) -> None:
@@ -83,9 +77,7 @@ def store(cur: Cursor, jobs: Sequence[NewJob], now: float, undo: Callable[[], ob
     seen: set[str] = set()
     for job in jobs:
         if job.id in seen:
-            raise DuplicateJobError(
-                f"A job with ID {job.id!r} exists already; nothing was enqueued"
-            )
+            raise DuplicateJobError(job.id)
         seen.add(job.id)
     try:
         if len(jobs) == 1:
@@ -96,9 +88,7 @@ def store(cur: Cursor, jobs: Sequence[NewJob], now: float, undo: Callable[[], ob
         undo()
         found = {row["id"] for row in cur.execute(query("existing"), {"ids": list(seen)})}
         taken = next((job.id for job in jobs if job.id in found), jobs[0].id)
-        raise DuplicateJobError(
-            f"A job with ID {taken!r} exists already; nothing was enqueued"
-        ) from None
+        raise DuplicateJobError(taken) from None
 
 
 def _columns(jobs: Sequence[NewJob], now: float) -> dict[str, Any]:

@@ -39,11 +39,11 @@ from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.commands.core import Script
 
+from conveyor.backends import pop_url_option
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -57,7 +57,9 @@ from conveyor.backends.base import (
     Recovery,
     WorkerInfo,
     assemble,
+    check_completions,
     page_across,
+    split_queue_name,
 )
 from conveyor.exceptions import (
     BackendError,
@@ -197,8 +199,6 @@ def _record(values: Sequence[bytes | None]) -> JobRecord:
 class RedisBackend(Backend):
     """Jobs in a Redis server."""
 
-    schemes = ("redis", "rediss", "unix")
-
     def __init__(self, url: str, *, namespace: str = NAMESPACE) -> None:
         self.url = url
         self.ns = namespace
@@ -227,9 +227,7 @@ class RedisBackend(Backend):
         several independent installations on one database.
         """
         del base_dir
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        names = [value for key, value in query if key == "namespace"]
+        rest, names = pop_url_option(url, "namespace")
         if not names:
             return cls(url)
         if (
@@ -238,8 +236,7 @@ class RedisBackend(Backend):
             or not names[0].replace("-", "").replace("_", "").isalnum()
         ):
             raise ConfigError(f"Invalid namespace in {url!r}: use letters, digits, '-' or '_'")
-        rest = urlencode([(key, value) for key, value in query if key != "namespace"])
-        return cls(urlunsplit(parts._replace(query=rest)), namespace=names[0])
+        return cls(rest, namespace=names[0])
 
     def _check_layout(self) -> None:
         """Refuse a store whose layout is newer than this code's; mark an older or new one.
@@ -335,9 +332,7 @@ class RedisBackend(Backend):
             ]
         reply = self._run("enqueue", args)
         if int(reply[0]) == 1:
-            raise DuplicateJobError(
-                f"A job with ID {reply[1].decode()!r} exists already; nothing was enqueued"
-            )
+            raise DuplicateJobError(reply[1].decode())
 
     # -- consuming ---------------------------------------------------------
     def claim(
@@ -477,15 +472,9 @@ class RedisBackend(Backend):
 
     @staticmethod
     def _completion_args(completions: Sequence[Completion], now: float) -> list[Any]:
+        check_completions(completions)
         args: list[Any] = [_text(now), len(completions)]
         for done in completions:
-            if done.state not in {
-                JobState.FINISHED,
-                JobState.FAILED,
-                JobState.SCHEDULED,
-                JobState.QUEUED,
-            }:
-                raise ValueError(f"A job cannot be completed as {done.state}")
             args += [
                 done.job_id,
                 done.token,
@@ -633,11 +622,7 @@ class RedisBackend(Backend):
         if not reply:
             return None
         if reply[0] == b"ended":
-            state = reply[1].decode()
-            raise JobStateError(
-                f"Job {job_id} has already {state}; only queued, scheduled or started jobs"
-                " can be canceled"
-            )
+            raise JobStateError.cannot_cancel(job_id, reply[1].decode())
         return _record(reply)
 
     def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
@@ -657,8 +642,7 @@ class RedisBackend(Backend):
 
     # -- workers -----------------------------------------------------------
     def _workers_key(self, queues: Sequence[str]) -> str:
-        site = queues[0].split(":", 2)[:2] if queues else ["", ""]
-        return self._key("workers", ":".join(site) + ":")
+        return self._key("workers", split_queue_name(queues[0])[0] if queues else ":")
 
     def register_worker(self, info: WorkerInfo, *, ttl: float, now: float) -> None:
         with self._translated():
@@ -685,33 +669,14 @@ class RedisBackend(Backend):
             keys = [k.decode() for k in self._redis.zrange(index, 0, -1)]
             raws = self._redis.mget([self._key("worker", k) for k in keys]) if keys else []
         found = [WorkerInfo.from_dict(json.loads(raw)) for raw in raws if raw is not None]
-        found = [w for w in found if any(q.startswith(prefix) for q in w.queues)]
+        found = [w for w in found if w.serves(prefix)]
         return sorted(found, key=lambda w: (w.started_at, w.key))
 
     # -- web API tokens ------------------------------------------------------
     # Few tokens exist (one per client), so a lookup by hash reads them all
     # rather than keeping a second index that could drift from the first.
-    @staticmethod
-    def _token(raw: bytes) -> ApiToken:
-        data = json.loads(raw)
-        return ApiToken(
-            name=str(data["name"]),
-            hash=str(data["hash"]),
-            read_only=bool(data["read_only"]),
-            created_at=float(data["created_at"]),
-            site_id=str(data["site_id"]),
-        )
-
     def save_token(self, token: ApiToken) -> None:
-        value = json.dumps(
-            {
-                "name": token.name,
-                "hash": token.hash,
-                "read_only": token.read_only,
-                "created_at": token.created_at,
-                "site_id": token.site_id,
-            }
-        )
+        value = json.dumps(token.to_dict())
         with self._translated():
             added = self._redis.hsetnx(self._key("tokens"), f"{token.site_id}:{token.name}", value)
         if not added:
@@ -721,7 +686,11 @@ class RedisBackend(Backend):
         with self._translated():
             raw = self._redis.hgetall(self._key("tokens"))
         prefix = f"{site_id}:".encode()
-        found = [self._token(value) for field, value in raw.items() if field.startswith(prefix)]
+        found = [
+            ApiToken.from_dict(json.loads(value))
+            for field, value in raw.items()
+            if field.startswith(prefix)
+        ]
         return sorted(found, key=lambda token: token.name)
 
     def revoke_token(self, site_id: str, name: str) -> bool:
@@ -732,7 +701,7 @@ class RedisBackend(Backend):
         with self._translated():
             values = self._redis.hvals(self._key("tokens"))
         for value in values:
-            token = self._token(value)
+            token = ApiToken.from_dict(json.loads(value))
             if hmac.compare_digest(token.hash, token_hash):
                 return token
         return None

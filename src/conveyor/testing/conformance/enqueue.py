@@ -97,8 +97,9 @@ class EnqueueConformance:
         backend.enqueue([new_job("taken", title="first")], now=NOW)
         before = stored(backend, "taken")
         batch = [new_job("new-1"), new_job("taken", title="second"), new_job("new-2")]
-        with pytest.raises(DuplicateJobError, match="taken"):
+        with pytest.raises(DuplicateJobError, match="taken") as raised:
             backend.enqueue(batch, now=NOW + 1)
+        assert str(raised.value) == "A job with ID 'taken' exists already; nothing was enqueued"
         assert backend.get("new-1") is None
         assert backend.get("new-2") is None
         assert stored(backend, "taken") == before
@@ -106,8 +107,9 @@ class EnqueueConformance:
 
     def test_enqueue_of_an_id_repeated_in_one_batch_stores_nothing(self, backend: Backend) -> None:
         batch = [new_job("first"), new_job("twice"), new_job("twice", OTHER_QUEUE)]
-        with pytest.raises(DuplicateJobError, match="twice"):
+        with pytest.raises(DuplicateJobError) as raised:
             backend.enqueue(batch, now=NOW)
+        assert raised.value.job_id == "twice"
         assert backend.get("first") is None
         assert backend.get("twice") is None
         assert backend.count([QUEUE, OTHER_QUEUE]) == {QUEUE: {}, OTHER_QUEUE: {}}
