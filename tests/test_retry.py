@@ -48,11 +48,23 @@ def fetch(job: conveyor.Job) -> conveyor.Job:
             "Retry max_interval must be between 0 and 315360000 seconds, not -5",
         ),
         ({"max": 1, "jitter": 1.5}, "Retry jitter must be between 0 and 1, not 1.5"),
-        ({"max": 10**20}, "Retry max must be between 0 and 9999, not 1"),
-        ({"max": 1, "interval": 1e20}, "Retry interval must be between 0 and 315360000"),
-        ({"max": 1, "interval": [1] * 1001}, "Retry interval list must have 1 to 1000 delays"),
-        ({"max": 1, "backoff": 10**20}, "Retry backoff must be between 1 and 1000"),
-        ({"max": 1, "max_interval": 10**20}, "Retry max_interval must be between 0 and"),
+        ({"max": 10**20}, "Retry max must be between 0 and 9999, not 100000000000000000000"),
+        (
+            {"max": 1, "interval": 1e20},
+            "Retry interval must be between 0 and 315360000 seconds, not 1e+20",
+        ),
+        (
+            {"max": 1, "interval": [1] * 1001},
+            "Retry interval list must have 1 to 1000 delays, not 1001",
+        ),
+        (
+            {"max": 1, "backoff": 10**20},
+            "Retry backoff must be between 1 and 1000, not 100000000000000000000",
+        ),
+        (
+            {"max": 1, "max_interval": 10**20},
+            "Retry max_interval must be between 0 and 315360000 seconds, not 100000000000000000000",
+        ),
     ],
 )
 def test_an_invalid_policy_is_refused_with_a_message_naming_the_field(
