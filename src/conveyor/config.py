@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor import limits
+from conveyor.backends.urls import check_url
 from conveyor.exceptions import ConfigError, InvalidJobError
 
 #: The database the embedded default uses when nothing is configured: a file
@@ -131,7 +132,10 @@ def _backend_url(text: str) -> str:
     value = text.strip()
     if "://" not in value:
         raise ValueError(f"{value!r} is not a backend URL such as sqlite:///conveyor.sqlite3")
-    return value
+    try:
+        return check_url(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _log_level(text: str) -> str:

@@ -24,6 +24,7 @@ from conveyor.backends.base import (
     Recovery,
     WorkerInfo,
 )
+from conveyor.backends.urls import check_url
 from conveyor.exceptions import ConfigError
 
 __all__ = [
@@ -53,12 +54,8 @@ _REGISTRY: dict[str, tuple[str, str, str | None]] = {
 
 def open_backend(url: str, base_dir: Path | None = None) -> Backend:
     """A new backend instance for ``url``; relative SQLite paths resolve against ``base_dir``."""
-    scheme = urlsplit(url).scheme.lower()
-    entry = _REGISTRY.get(scheme)
-    if entry is None:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ConfigError(f"Unknown backend URL scheme {scheme!r} in {url!r} (known: {known})")
-    module_name, class_name, extra = entry
+    scheme = urlsplit(check_url(url)).scheme.lower()
+    module_name, class_name, extra = _REGISTRY[scheme]
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

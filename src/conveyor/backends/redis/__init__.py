@@ -54,6 +54,7 @@ from conveyor.backends.base import (
     assemble,
     page_across,
 )
+from conveyor.backends.urls import check_url, redact
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -192,7 +193,7 @@ class RedisBackend(Backend):
                 url, socket_connect_timeout=5, health_check_interval=30
             )
         except ValueError as exc:
-            raise ConfigError(f"Invalid Redis URL {url!r}: {exc}") from None
+            raise ConfigError(f"Invalid Redis URL {redact(url)!r}: {exc}") from None
         self._local = threading.local()
         common = self._lua("common")
         self._scripts: dict[str, Script] = {
@@ -207,7 +208,7 @@ class RedisBackend(Backend):
         several independent installations on one database.
         """
         del base_dir
-        parts = urlsplit(url)
+        parts = urlsplit(check_url(url))
         query = parse_qsl(parts.query, keep_blank_values=True)
         names = [value for key, value in query if key == "namespace"]
         if not names:
