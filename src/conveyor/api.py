@@ -14,7 +14,7 @@ from conveyor import config as _config
 from conveyor import limits, serializer
 from conveyor.backends import Backend, JobRecord, JobState, NewJob, shared_backend
 from conveyor.backends.base import assemble
-from conveyor.exceptions import InvalidJobError, NoSuchJobError
+from conveyor.exceptions import InvalidJobError, NoStoreError, NoSuchJobError
 from conveyor.functions import function_path
 from conveyor.job import Job
 from conveyor.retry import Retry
@@ -42,10 +42,22 @@ _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _MAX_QUEUE_NAME = 200
 
 
-def backend(config: _config.Config | None = None) -> Backend:
-    """This process's backend for the configuration in force."""
+def backend(config: _config.Config | None = None, *, create: bool = True) -> Backend:
+    """This process's backend for the configuration in force.
+
+    With ``create=False`` (the read-only commands) a missing SQLite store is
+    not created: NoStoreError says where it was looked for and which config
+    file (if any) pointed there.
+    """
     config = config or _config.current()
-    return shared_backend(config.backend, config.base_dir)
+    try:
+        return shared_backend(config.backend, config.base_dir, create=create)
+    except NoStoreError as exc:
+        raise NoStoreError(
+            f"{exc} ({_config.describe_source(config)}). Run the command in the project"
+            " that uses it, or give its config file with -c; a worker or the first enqueue"
+            " creates the store."
+        ) from None
 
 
 # -- queue names ---------------------------------------------------------------

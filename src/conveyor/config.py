@@ -392,6 +392,18 @@ def load(
     )
 
 
+def describe_source(config: Config) -> str:
+    """Where ``config`` came from, in words: the file and how it was chosen, or none."""
+    if config.config_origin == "given":
+        return f"config file {config.config_file}, given with -c or {CONFIG_ENV}"
+    if config.config_origin == "found":
+        return f"config file {config.config_file}, found from the working directory"
+    return (
+        f"no config file: none given with -c or {CONFIG_ENV}, and no {CONFIG_FILE_NAME}"
+        f" in {config.base_dir} or its parents"
+    )
+
+
 _lock = threading.Lock()
 _current: Config | None = None
 

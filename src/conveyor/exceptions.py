@@ -5,7 +5,8 @@
     ConveyorError
     ├── ConfigError              a config file or value is malformed
     ├── BackendError             the job store failed
-    │   └── BackendUnavailable   the job store cannot be reached (or stays locked)
+    │   ├── BackendUnavailable   the job store cannot be reached (or stays locked)
+    │   └── NoStoreError         a read-only command found no job store (and made none)
     ├── InvalidJobError          enqueue() was given something it cannot store
     │   ├── FunctionNotImportable   the job function could not be named or imported
     │   └── SerializationError      the arguments (or a result) cannot be serialized
@@ -39,6 +40,15 @@ class BackendError(ConveyorError):
 
 class BackendUnavailable(BackendError):
     """The job store cannot be reached, or stayed locked past its timeout."""
+
+
+class NoStoreError(BackendError):
+    """There is no job store where the configuration points, and none was created.
+
+    Raised for commands that only read (``jobs list``, ``jobs show``,
+    ``conveyor info`` ...), which must not create an empty store in the
+    wrong place; the message names the place looked at.
+    """
 
 
 class InvalidJobError(ConveyorError):

@@ -24,8 +24,8 @@ from conveyor.backends.base import (
     Recovery,
     WorkerInfo,
 )
-from conveyor.backends.urls import check_url
-from conveyor.exceptions import ConfigError
+from conveyor.backends.urls import check_url, sqlite_location
+from conveyor.exceptions import ConfigError, NoStoreError
 
 __all__ = [
     "Backend",
@@ -52,8 +52,27 @@ _REGISTRY: dict[str, tuple[str, str, str | None]] = {
 }
 
 
-def open_backend(url: str, base_dir: Path | None = None) -> Backend:
-    """A new backend instance for ``url``; relative SQLite paths resolve against ``base_dir``."""
+def store_missing(url: str, base_dir: Path | None = None) -> Path | None:
+    """The SQLite file ``url`` names if it does not exist yet; None if the store may exist.
+
+    Only an SQLite store can be looked for without being created; a server
+    (Redis, PostgreSQL) is assumed to exist.
+    """
+    if urlsplit(check_url(url)).scheme.lower() != "sqlite":
+        return None
+    path = sqlite_location(url, base_dir).path
+    return None if path.exists() else path
+
+
+def open_backend(url: str, base_dir: Path | None = None, *, create: bool = True) -> Backend:
+    """A new backend instance for ``url``; relative SQLite paths resolve against ``base_dir``.
+
+    With ``create=False`` an SQLite file that does not exist is not created:
+    NoStoreError names the path instead.
+    """
+    missing = None if create else store_missing(url, base_dir)
+    if missing is not None:
+        raise NoStoreError(f"There is no job store at {missing}")
     scheme = urlsplit(check_url(url)).scheme.lower()
     module_name, class_name, extra = _REGISTRY[scheme]
     try:
@@ -75,8 +94,8 @@ _cache: dict[tuple[str, str], Backend] = {}
 _cache_pid = os.getpid()
 
 
-def shared_backend(url: str, base_dir: Path) -> Backend:
-    """This process's backend for ``url``, opened on first use.
+def shared_backend(url: str, base_dir: Path, *, create: bool = True) -> Backend:
+    """This process's backend for ``url``, opened on first use (see open_backend's ``create``).
 
     The cache belongs to one process: after a fork the child opens its own
     connections and never touches the parent's.
@@ -89,7 +108,7 @@ def shared_backend(url: str, base_dir: Path) -> Backend:
             _cache_pid = os.getpid()
         backend = _cache.get(key)
         if backend is None:
-            backend = _cache[key] = open_backend(url, base_dir)
+            backend = _cache[key] = open_backend(url, base_dir, create=create)
         return backend
 
 

@@ -9,6 +9,7 @@ the same way whether or not the extra is installed.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit, urlunsplit
@@ -52,11 +53,17 @@ def redact(url: str) -> str:
         password = parts.password
     except ValueError:
         return url.rsplit("@", maxsplit=1)[-1] if "@" in url else url
-    if password is None:
+    if password is None and "password=" not in parts.query:
         return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    if "password=" in parts.query:
+        parts = parts._replace(
+            query=re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query)
+        )
+    if password is not None:
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{user}:***@{host}")
+    return urlunsplit(parts)
 
 
 def _split(url: str) -> SplitResult:

@@ -14,8 +14,10 @@ import click
 from conveyor import config as _config
 from conveyor.__about__ import __version__
 from conveyor.cli.deploy import deploy
+from conveyor.cli.info import info
 from conveyor.cli.jobs import jobs
 from conveyor.cli.serve import serve, token
+from conveyor.cli.text import escape
 from conveyor.exceptions import ConveyorError, NoSuchJobError
 
 
@@ -33,7 +35,7 @@ class ConveyorGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ConveyorError as exc:
-            click.secho(error_message(exc), fg="red", err=True)
+            click.secho(escape(error_message(exc)), fg="red", err=True)
             raise click.Abort() from None
 
 
@@ -56,3 +58,4 @@ main.add_command(jobs)
 main.add_command(deploy)
 main.add_command(serve)
 main.add_command(token)
+main.add_command(info)

@@ -11,7 +11,11 @@ from typing import Any
 import click
 
 import conveyor
+from conveyor import limits, manage
 from conveyor.backends import JobState
+from conveyor.cli.info import info as info_command
+from conveyor.cli.info import reads_store
+from conveyor.cli.text import escape, escape_lines
 
 STATES = [state.value for state in JobState]
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -123,7 +127,7 @@ def _list_line(job: dict[str, Any], with_state: bool) -> str:
     if with_state:
         fields.append(job["state"])
     if job["title"] is not None:
-        fields.append(f'"{job["title"]}"')
+        fields.append(f'"{escape(job["title"])}"')
     return " ".join(fields)
 
 
@@ -131,7 +135,7 @@ def _list_line(job: dict[str, Any], with_state: bool) -> str:
 @click.option(
     "-l",
     "--limit",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, limits.MAX_LIST_LIMIT),
     default=None,
     help="Number of jobs to return. Default: 200 (conveyor.jobs.default_list_limit).",
 )
@@ -146,6 +150,7 @@ def _list_line(job: dict[str, Any], with_state: bool) -> str:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the jobs as a JSON list.")
 @click.argument("queues", nargs=-1)
+@reads_store
 def list_jobs(
     limit: int | None, ids: bool, states: tuple[str, ...], as_json: bool, queues: tuple[str, ...]
 ) -> None:
@@ -174,14 +179,14 @@ def list_jobs(
 
 
 def _show_lines(job: dict[str, Any]) -> list[str]:
-    title = f'"{job["title"]}"' if job["title"] is not None else "None"
+    title = f'"{escape(job["title"])}"' if job["title"] is not None else "None"
     lines = [
         f"ID:      {job['id']}",
         f"Title:   {title}",
         f"Created: {job['created']}",
         f"Queue:   {job['queue']}",
         f"State:   {job['state']}",
-        f"Func:    {job['func']}",
+        f"Func:    {escape(job['func'])}",
         f"Args:    {json.dumps(job['args'])}",
         f"Kwargs:  {json.dumps(job['kwargs'])}",
         f"Timeout: {job['timeout']}",
@@ -193,20 +198,21 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
     if job["duration"] is not None:
         lines.append(f"Runtime: {job['duration']:.3f}s")
     if job["worker"]:
-        lines.append(f"Worker:  {job['worker']}")
+        lines.append(f"Worker:  {escape(job['worker'])}")
     if job["state"] == "finished" and job["result"] is not None:
         lines.append(f"Result:  {json.dumps(job['result'])}")
     error = job["error"]
     if error is not None:
-        lines.append(f"Error:   {error['type']}: {error['message']}")
+        lines.append(f"Error:   {escape(error['type'])}: {escape(error['message'])}")
         if error["traceback"]:
-            lines.extend("  " + line for line in error["traceback"].rstrip().splitlines())
+            lines.extend("  " + line for line in escape_lines(error["traceback"].rstrip()))
     return lines
 
 
 @jobs.command(short_help="Show details about a specific job.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
 @click.argument("id")
+@reads_store
 def show(as_json: bool, id: str) -> None:
     """Show details about a specific job.
 
@@ -223,6 +229,7 @@ def show(as_json: bool, id: str) -> None:
 
 @jobs.command(short_help="Cancel a specific job.")
 @click.argument("id")
+@reads_store
 def cancel(id: str) -> None:
     """Cancel a specific job.
 
@@ -234,20 +241,29 @@ def cancel(id: str) -> None:
     click.secho(f"Cancelled job {id}", fg="green")
 
 
-@jobs.command(short_help="Cancel all jobs.")
+@jobs.command(short_help="Delete the waiting jobs of queues.")
 @click.argument("queues", nargs=-1)
+@reads_store
 def clear(queues: tuple[str, ...]) -> None:
-    """Cancel all jobs on the given queues.
+    """Delete every waiting (queued or scheduled) job of the given queues.
 
-    If no queue names are given then ALL queues of this site are cleared.
-    Running jobs are not affected.
+    If no queue names are given then the waiting jobs of ALL queues of this
+    site are deleted. Running jobs and the records of finished, failed and
+    canceled jobs are kept. Prints how many jobs were deleted from each queue,
+    and names the given queues that had none.
     """
-    cleared = conveyor.job_clear(list(queues) or None)
+    cleared = manage.clear_queues(list(queues) or None)
     if not cleared:
         click.secho("There are no queues to clear.", fg="green")
         return
-    names = ", ".join(f'"{name}"' for name in cleared)
-    click.secho(f"Cleared queue(s) {names}", fg="green")
+    for name, count in cleared.items():
+        if count:
+            noun = "job" if count == 1 else "jobs"
+            click.secho(f'Deleted {count} waiting {noun} from queue "{name}"', fg="green")
+        elif queues:
+            click.secho(f'Queue "{name}" had no waiting jobs', fg="yellow")
+    if not queues and not any(cleared.values()):
+        click.secho("There were no waiting jobs to delete.", fg="green")
 
 
 @jobs.command(short_help="Enqueue a test job.")
@@ -270,6 +286,7 @@ def test(queues: tuple[str, ...]) -> None:
     "--all-failed", is_flag=True, help="Requeue every failed job (of the given queues, or all)."
 )
 @click.argument("args", nargs=-1, metavar="ID | [--all-failed] [QUEUES...]")
+@reads_store
 def requeue(all_failed: bool, args: tuple[str, ...]) -> None:
     """Put a failed or canceled job back on its queue, or every failed job.
 
@@ -295,6 +312,7 @@ def requeue(all_failed: bool, args: tuple[str, ...]) -> None:
 
 @jobs.command(short_help="List live workers.")
 @click.option("--json", "as_json", is_flag=True, help="Print the workers as JSON.")
+@reads_store
 def workers(as_json: bool) -> None:
     """List the live workers of this site.
 
@@ -313,7 +331,8 @@ def workers(as_json: bool) -> None:
     for info in found:
         queues = ", ".join(f'"{q}"' for q in info["queues"])
         click.echo(
-            f"{info['key']} {info['host']}:{info['pid']} {info['state']} queues {queues}"
+            f"{escape(info['key'])} {escape(info['host'])}:{info['pid']} {info['state']}"
+            f" queues {queues}"
             f" started {info['started']} finished {info['finished']} failed {info['failed']}"
         )
         for job_id in info["jobs"]:
@@ -322,6 +341,7 @@ def workers(as_json: bool) -> None:
 
 @jobs.command(short_help="List queues with their job counts.")
 @click.option("--json", "as_json", is_flag=True, help="Print the queues as JSON.")
+@reads_store
 def queues(as_json: bool) -> None:
     """List this site's queues with the number of jobs in each state."""
     found = conveyor.queue_list()
@@ -334,3 +354,6 @@ def queues(as_json: bool) -> None:
     for queue in found:
         counts = " ".join(f"{state}={queue[state]}" for state in STATES)
         click.echo(f"{queue['name']} {counts}")
+
+
+jobs.add_command(info_command)

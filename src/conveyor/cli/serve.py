@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from conveyor.api import backend
+from conveyor.cli.info import reads_store
 from conveyor.exceptions import ConfigError
 from conveyor.job import format_time
 
@@ -111,6 +112,7 @@ def create(name: str, read_only: bool) -> None:
 
 
 @token.command("list", short_help="List the tokens of this site.")
+@reads_store
 def list_tokens() -> None:
     """List the tokens of this site: name, kind (full or read-only) and creation time (UTC)."""
     auth = _web("conveyor.web.auth")
@@ -125,6 +127,7 @@ def list_tokens() -> None:
 
 @token.command(short_help="Revoke a token.")
 @click.argument("name")
+@reads_store
 def revoke(name: str) -> None:
     """Revoke the token NAME: requests carrying it are refused from now on."""
     auth = _web("conveyor.web.auth")
