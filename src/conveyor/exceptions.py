@@ -26,6 +26,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 
+def extra_needed(what: str, extra: str) -> str:
+    """The message for ``what`` when the optional dependencies of ``extra`` are missing."""
+    return f"{what} needs the '{extra}' extra: pip install 'conveyor[{extra}]'"
+
+
 class ConveyorError(Exception):
     """The root of every error conveyor raises on purpose."""
 

@@ -17,7 +17,8 @@ import click
 
 from conveyor.api import backend
 from conveyor.cli.info import reads_store
-from conveyor.exceptions import ConfigError
+from conveyor.config import current
+from conveyor.exceptions import ConfigError, extra_needed
 from conveyor.job import format_time
 
 log = logging.getLogger("conveyor.web")
@@ -29,9 +30,7 @@ def _web(module: str) -> types.ModuleType:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name in {"flask", "werkzeug", "waitress"}:
-            raise ConfigError(
-                "The web API needs the 'web' extra: pip install 'conveyor[web]'"
-            ) from None
+            raise ConfigError(extra_needed("The web API", "web")) from None
         raise
 
 
@@ -60,7 +59,10 @@ def serve(host: str, port: int, threads: int) -> None:
     """
     web = _web("conveyor.web")
     waitress = _web("waitress")
-    backend()  # a misconfigured or unreachable store fails here, not at the first request
+    # A misconfigured or unreachable store fails here (exit 1, one line), not at the first
+    # request: opening a Redis client does not connect, so ask the store something.
+    config = current()
+    backend(config).queue_names(config.queue_prefix)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)-7s [%(name)s] %(message)s",
