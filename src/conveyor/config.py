@@ -392,6 +392,27 @@ def load(
     )
 
 
+def origins(config: Config, env: Mapping[str, str] | None = None) -> dict[str, tuple[str, str]]:
+    """Where each key set in ``config`` came from: key -> (raw text, origin in words).
+
+    Keys left at their defaults are absent. The origin starts with
+    ``"environment variable"`` or ``"key"`` (a key of the config file).
+    """
+    env = os.environ if env is None else env
+    file_values = _read_ini(config.config_file) if config.config_file else {}
+    found = {}
+    for setting in SETTINGS:
+        chosen = _choose(setting, file_values, env)
+        if chosen is not None:
+            found[setting.key] = chosen
+    return found
+
+
+def env_name(key: str) -> str:
+    """The environment variable that overrides ``key`` (``CONVEYOR_JOBS_TIMEOUT``)."""
+    return _env_name(key)
+
+
 def describe_source(config: Config) -> str:
     """Where ``config`` came from, in words: the file and how it was chosen, or none."""
     if config.config_origin == "given":
