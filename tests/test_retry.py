@@ -63,7 +63,8 @@ def fetch(job: conveyor.Job) -> conveyor.Job:
         ),
         (
             {"max": 1, "max_interval": 10**20},
-            "Retry max_interval must be between 0 and 315360000 seconds, not 100000000000000000000",
+            "Retry max_interval must be between 0 and 315360000 seconds,"
+            " not 100000000000000000000",
         ),
     ],
 )

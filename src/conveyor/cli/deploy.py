@@ -405,14 +405,14 @@ def _common(command: click.decorators.FC) -> click.decorators.FC:
             ),
             click.option(
                 "--concurrency",
-                type=click.IntRange(min=1),
+                type=click.IntRange(1, _config.MAX_CONCURRENCY),
                 default=None,
                 help="Child processes per worker. Default: conveyor.worker.concurrency.",
             ),
             click.option("--user", default="www-data", show_default=True, help="Run as."),
             click.option(
                 "--stop-timeout",
-                type=click.IntRange(min=1),
+                type=click.IntRange(1, 86_400),
                 default=600,
                 show_default=True,
                 help="Seconds running jobs get to finish at a stop before they are killed.",
@@ -471,7 +471,7 @@ def deploy() -> None:
     help="Directory of the worker's log files (it must exist).",
 )
 @click.option(
-    "--numprocs", type=click.IntRange(min=1), default=1, show_default=True, help="Workers."
+    "--numprocs", type=click.IntRange(1, 1024), default=1, show_default=True, help="Workers."
 )
 @click.pass_context
 def supervisor(ctx: click.Context, /, **options: Any) -> None:

@@ -20,6 +20,7 @@ from conveyor.api import backend
 from conveyor.backends import JobState, store_missing
 from conveyor.backends.urls import redact, sqlite_location
 from conveyor.cli.text import escape
+from conveyor.exceptions import BackendError
 
 F = TypeVar("F", bound=Callable[..., Any])
 _STATES = [state.value for state in JobState]
@@ -58,13 +59,17 @@ def describe(config: _config.Config) -> dict[str, Any]:
         "default_timeout": config.jobs_timeout,
         "queues": None,
         "workers": None,
+        "store_error": None,
     }
     if config.backend.lower().startswith("sqlite:"):
         found["store_file"] = str(sqlite_location(config.backend, config.base_dir).path)
     if missing is None:
-        backend(config, create=False)
-        found["queues"] = manage.queue_list()
-        found["workers"] = manage.worker_list()
+        try:
+            backend(config, create=False)
+            found["queues"] = manage.queue_list()
+            found["workers"] = manage.worker_list()
+        except BackendError as exc:
+            found["store_error"] = str(exc)
     return found
 
 
@@ -76,6 +81,8 @@ def _lines(found: dict[str, Any], config: _config.Config) -> list[str]:
     ]
     if not found["store_exists"]:
         lines.append("             does not exist yet: a worker or the first enqueue creates it")
+    if found["store_error"]:
+        lines.append(f"             cannot be read: {escape(found['store_error'])}")
     lines += [
         f"Site id:     {found['site_id']}",
         f"Timeout:     {found['default_timeout']} s by default",
@@ -104,12 +111,15 @@ def info(as_json: bool) -> None:
     file), the site id, the default timeout, this site's queues with their
     number of jobs in each state, and the live workers.
 
-    Creates nothing: if the store does not exist yet, it says so.
+    Creates nothing: if the store does not exist yet, it says so. Exits
+    with status 1 if the store exists but cannot be read (unreachable).
     """
     config = _config.current()
     found = describe(config)
     if as_json:
         click.echo(json.dumps(found, indent=2))
-        return
-    for line in _lines(found, config):
-        click.echo(line)
+    else:
+        for line in _lines(found, config):
+            click.echo(line)
+    if found["store_error"]:
+        raise SystemExit(1)

@@ -45,7 +45,7 @@ def _stop(signum: int, frame: Any) -> None:
 )
 @click.option(
     "--threads",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 1024),
     default=4,
     show_default=True,
     help="Requests handled at once.",
