@@ -406,3 +406,121 @@ def test_an_unknown_log_level_is_refused_when_the_config_loads(tmp_path: Path) -
         ConfigError, match=r"conveyor\.worker\.log_level: 'loud' is not a log level"
     ):
         config.load(ini, env={})
+
+
+# -- duplicates, bounds and backend URLs ---------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[conveyor]\nconveyor.site_id = a\n# note\nconveyor.site_id = b\n",
+            "key 'conveyor.site_id' in section [conveyor] appears twice, on lines 2 and 4",
+        ),
+        (
+            "[app:main]\nckan.site_id = a\n\n[conveyor]\n\n[app:main]\nx = 1\n",
+            "section [app:main] appears twice, on lines 1 and 6",
+        ),
+        (
+            "[loggers]\nkeys = root\nkeys = other\n",
+            "key 'keys' in section [loggers] appears twice, on lines 2 and 3",
+        ),
+    ],
+)
+def test_a_duplicate_key_or_section_is_refused_naming_both_lines(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    ini = write_ini(tmp_path / "dup.ini", text)
+    with pytest.raises(ConfigError) as caught:
+        config.load(ini, env={})
+    assert str(caught.value) == f"Config file {ini} is malformed: {message}"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("conveyor.jobs.timeout", "99999999999999999999", "between 1 and 315360000"),
+        ("conveyor.jobs.timeout", "1.5h", "is not a duration"),
+        ("conveyor.jobs.result_ttl", "99999999999999999999", "between 0 and 315360000"),
+        ("conveyor.jobs.failure_ttl", "-2", "between 0 and 315360000"),
+        ("conveyor.jobs.max_attempts", "10001", "not between 1 and 10000"),
+        ("conveyor.jobs.retries", "10000", "not between 0 and 9999"),
+        ("conveyor.jobs.retry_interval", "10 1e20", "between 0 and 315360000"),
+        ("conveyor.jobs.default_list_limit", "1000001", "not between 0 and 1000000"),
+        ("conveyor.worker.concurrency", "99999999999999999999", "not between 1 and 1024"),
+        ("conveyor.worker.lease", "86401", "not between 2 and 86400"),
+        ("conveyor.worker.prefetch", "-1", "not between 0 and 100000"),
+        ("conveyor.worker.max_jobs_per_child", "-1", "not between 0 and 1000000000"),
+        ("conveyor.backend", "sqlite:///x.db?busy_timeout=-5", "busy_timeout='-5'"),
+        ("conveyor.backend", "sqlite:///x.db?busy_timeout=1e9", "from 0 to 3600"),
+        ("conveyor.backend", "sqlite:///x.db?synchronous=sometimes", "synchronous"),
+        ("conveyor.backend", "redis://host?bogus=1", "Unknown option(s) ['bogus']"),
+        ("conveyor.backend", "redis://[::1", "Invalid IPv6 URL"),
+        ("conveyor.backend", "redis://host:99999/0", "Port out of range"),
+        ("conveyor.backend", "redis://host/zero", "Invalid database number 'zero'"),
+        ("conveyor.backend", "redis://host?socket_timeout=-1", "socket_timeout='-1'"),
+        ("conveyor.backend", "redis://host?db=1&db=2", "given twice"),
+        ("conveyor.backend", "mongodb://host", "Unknown backend URL scheme 'mongodb'"),
+    ],
+)
+def test_every_value_has_bounds_and_the_error_names_the_key(
+    tmp_path: Path, key: str, value: str, fragment: str
+) -> None:
+    ini = write_ini(tmp_path / "b.ini", f"[conveyor]\n{key} = {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load(ini, env={})
+    message = str(caught.value)
+    assert message.startswith(f"Invalid value in config file {ini}, key {key}: ")
+    assert fragment in message
+    assert "\n" not in message
+    variable = key.replace(".", "_").upper()
+    with pytest.raises(ConfigError, match=f"environment variable {variable}: "):
+        config.load(env={variable: value})
+
+
+def test_a_password_in_a_bad_backend_url_is_not_repeated(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.load(env={"CONVEYOR_BACKEND": "redis://:s3cret@host?bogus=1"})
+    assert "s3cret" not in str(caught.value)
+    assert "redis://:***@host?bogus=1" in str(caught.value)
+
+
+def test_opening_a_malformed_redis_url_directly_is_a_config_error() -> None:
+    from conveyor.backends import open_backend
+
+    for url in ("redis://host?bogus=1", "redis://[::1"):
+        with pytest.raises(ConfigError, match="URL"):
+            open_backend(url)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("3600", 3600), ("90s", 90), ("30m", 1800), ("1h", 3600), ("2d", 172800)],
+)
+def test_the_configured_timeout_takes_rqs_forms(value: str, seconds: int) -> None:
+    assert config.load(env={"CONVEYOR_JOBS_TIMEOUT": value}).jobs_timeout == seconds
+
+
+# -- finding conveyor.ini --------------------------------------------------------------------
+def test_conveyor_ini_is_found_in_the_nearest_parent(tmp_path: Path) -> None:
+    deep = tmp_path / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    assert config.find_config(deep) is None
+    outer = write_ini(tmp_path / "conveyor.ini", "[conveyor]\n")
+    inner = write_ini(tmp_path / "a" / "b" / "conveyor.ini", "[conveyor]\n")
+    assert config.find_config(deep) == inner
+    assert config.find_config(tmp_path / "a") == outer
+    (tmp_path / "a" / "b" / "c" / "conveyor.ini").mkdir()  # a directory is no config file
+    assert config.find_config(deep) == inner
+
+
+def test_a_relative_sqlite_path_is_resolved_against_the_found_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_ini(tmp_path / "conveyor.ini", "[conveyor]\nconveyor.backend = sqlite:///var/j.db\n")
+    (tmp_path / "pkg").mkdir()
+    monkeypatch.chdir(tmp_path / "pkg")
+    loaded = config.load(env={})
+    assert loaded.config_file == tmp_path / "conveyor.ini"
+    assert loaded.config_origin == "found"
+    assert loaded.base_dir == tmp_path
+    assert "found from the working directory" in config.describe_source(loaded)

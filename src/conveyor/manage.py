@@ -36,24 +36,26 @@ def _queue_list(queues: object) -> list[str] | None:
     return list(queues)
 
 
-def _limit(limit: object, default: int, maximum: int = limits.MAX_LIST_LIMIT) -> int:
+def _limit(
+    limit: object, default: int, maximum: int = limits.MAX_LIST_LIMIT, name: str = "limit"
+) -> int:
     if limit is None or limit == "":
         return default
     if isinstance(limit, bool):
-        raise ValidationError({"limit": ["Invalid integer"]})
+        raise ValidationError({name: ["Invalid integer"]})
     if isinstance(limit, float) and limit.is_integer():
         limit = int(limit)
     if isinstance(limit, str):
         try:
             limit = int(limit.strip())
         except ValueError:
-            raise ValidationError({"limit": ["Invalid integer"]}) from None
+            raise ValidationError({name: ["Invalid integer"]}) from None
     if not isinstance(limit, int):
-        raise ValidationError({"limit": ["Invalid integer"]})
+        raise ValidationError({name: ["Invalid integer"]})
     if limit < 0:
-        raise ValidationError({"limit": ["Must be zero or more"]})
+        raise ValidationError({name: ["Must be zero or more"]})
     if limit > maximum:
-        raise ValidationError({"limit": [f"Must be at most {maximum}"]})
+        raise ValidationError({name: [f"Must be at most {maximum}"]})
     return limit
 
 
@@ -99,7 +101,7 @@ def job_list(
     config = _config.current()
     chosen = _queue_list(queues)
     count = _limit(limit, config.default_list_limit)
-    skip = _limit(offset, 0, limits.MAX_LIST_OFFSET)
+    skip = _limit(offset, 0, limits.MAX_LIST_OFFSET, "offset")
     page = backend(config).list_jobs(
         _full_names(chosen, config), states=_states(states), offset=skip, limit=count
     )
