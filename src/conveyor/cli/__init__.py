@@ -46,11 +46,15 @@ class ConveyorGroup(click.Group):
     "config_path",
     type=click.Path(dir_okay=False),
     envvar=_config.CONFIG_ENV,
-    help="Config file (.ini with [conveyor] or [app:main]); or set CONVEYOR_CONFIG.",
+    help="Config file (.ini with [conveyor] or [app:main]); or set CONVEYOR_CONFIG."
+    " Default: the nearest conveyor.ini in the working directory or a parent.",
 )
 @click.version_option(__version__, prog_name="conveyor")
 def main(config_path: str | None) -> None:
-    """conveyor: background jobs for Python applications."""
+    """conveyor: background jobs for Python applications.
+
+    `conveyor info` shows which config file and job store the commands use.
+    """
     _config.configure(config_path)
 
 

@@ -409,7 +409,9 @@ def _common(command: click.decorators.FC) -> click.decorators.FC:
                 default=None,
                 help="Child processes per worker. Default: conveyor.worker.concurrency.",
             ),
-            click.option("--user", default="www-data", show_default=True, help="Run as."),
+            click.option(
+                "--user", default="www-data", show_default=True, help="User the worker runs as."
+            ),
             click.option(
                 "--stop-timeout",
                 type=click.IntRange(1, 86_400),
@@ -452,9 +454,14 @@ def _common(command: click.decorators.FC) -> click.decorators.FC:
 def deploy() -> None:
     """Print a Supervisor or systemd file that runs workers of this installation.
 
-    The paths are this installation's: the conveyor executable next to the
-    running Python, and the config file given with -c (made absolute).
-    Redirect the output to a file, check it, and install it:
+    The file names this installation's conveyor executable (next to the
+    running Python), the config file in force (given with -c or
+    CONVEYOR_CONFIG, or the conveyor.ini found from here; made absolute), the
+    working directory (the current one, or --working-directory) and the job
+    store the app uses. Store settings that come from this shell's
+    environment are written into the file, since the service will not have
+    them. With no config file and no store to be found, it refuses rather
+    than guess. Redirect the output to a file, check it, and install it:
 
     \b
         conveyor -c /etc/conveyor/conveyor.ini deploy supervisor > conveyor-worker.conf
@@ -471,11 +478,15 @@ def deploy() -> None:
     help="Directory of the worker's log files (it must exist).",
 )
 @click.option(
-    "--numprocs", type=click.IntRange(1, 1024), default=1, show_default=True, help="Workers."
+    "--numprocs",
+    type=click.IntRange(1, 1024),
+    default=1,
+    show_default=True,
+    help="Worker processes Supervisor starts.",
 )
 @click.pass_context
 def supervisor(ctx: click.Context, /, **options: Any) -> None:
-    """Print a Supervisor [program:...] file for conveyor workers."""
+    """Print a Supervisor [program:...] file that runs `conveyor jobs worker`."""
     click.echo(render_supervisor(_deployment(ctx, **options)), nl=False)
 
 
@@ -488,5 +499,6 @@ def supervisor(ctx: click.Context, /, **options: Any) -> None:
 )
 @click.pass_context
 def systemd(ctx: click.Context, /, template: bool, **options: Any) -> None:
-    """Print a systemd service unit for a conveyor worker."""
+    """Print a systemd service unit (or, with --template, a template unit) that
+    runs `conveyor jobs worker`."""
     click.echo(render_systemd(_deployment(ctx, **options), template=template), nl=False)

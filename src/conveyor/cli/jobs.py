@@ -137,9 +137,9 @@ def _list_line(job: dict[str, Any], with_state: bool) -> str:
     "--limit",
     type=click.IntRange(0, limits.MAX_LIST_LIMIT),
     default=None,
-    help="Number of jobs to return. Default: 200 (conveyor.jobs.default_list_limit).",
+    help="Most jobs to print. Default: 200 (conveyor.jobs.default_list_limit).",
 )
-@click.option("-i", "--ids", is_flag=True, help="Only return a list of job ids.")
+@click.option("-i", "--ids", is_flag=True, help="Print only the job ids, one per line.")
 @click.option(
     "-s",
     "--state",
@@ -156,10 +156,11 @@ def list_jobs(
 ) -> None:
     """List jobs.
 
-    If no queue names are given then the jobs of all queues are listed,
-    otherwise only those of the given queues, in the order in which workers
-    will run them. One line per job: created (UTC), id, queue, and the title
-    in double quotes if the job has one.
+    Lists the queued jobs (or, with --state, the jobs in those states) of
+    all queues of this site, or only of the given queues, in the order in
+    which workers will run them. One line per job: created (UTC), id, queue,
+    the state if --state was given, and the title in double quotes if the
+    job has one (control characters shown escaped, as \x1b or \n).
     """
     found = conveyor.job_list(
         queues=list(queues) or None, limit=limit, ids_only=ids, states=list(states) or None
@@ -281,7 +282,7 @@ def test(queues: tuple[str, ...]) -> None:
         click.secho(f'Added test job {job.id} to queue "{queue}"', fg="green")
 
 
-@jobs.command(short_help="Put failed jobs back on their queue.")
+@jobs.command(short_help="Put a failed or canceled job, or all failed ones, back.")
 @click.option(
     "--all-failed", is_flag=True, help="Requeue every failed job (of the given queues, or all)."
 )
@@ -343,7 +344,11 @@ def workers(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the queues as JSON.")
 @reads_store
 def queues(as_json: bool) -> None:
-    """List this site's queues with the number of jobs in each state."""
+    """List this site's queues with the number of jobs in each state.
+
+    A queue is listed while it holds any job record (waiting, running, or
+    kept after it ended).
+    """
     found = conveyor.queue_list()
     if as_json:
         click.echo(json.dumps(found, indent=2))

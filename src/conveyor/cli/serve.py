@@ -55,7 +55,8 @@ def serve(host: str, port: int, threads: int) -> None:
 
     The job actions answer under /api/3/action/<name> and the OpenAPI
     document at /api/3/openapi.json. Every job action needs a token from
-    `conveyor token create`. SIGINT or SIGTERM stops the server.
+    `conveyor token create`. SIGINT or SIGTERM stops the server. It does
+    not start (exit status 1) if the job store cannot be reached.
     """
     web = _web("conveyor.web")
     waitress = _web("waitress")
