@@ -75,8 +75,8 @@ SUPERVISOR = string.Template("""\
 ; =======================================================
 ;
 ; Made by `conveyor deploy supervisor`, which fills in the paths of the
-; installation it runs from: the conveyor executable, the config file and the
-; log directory. Check them, then:
+; installation it runs from: the conveyor executable, the config file, the
+; working directory, the job store and the log directory. Check them, then:
 ;
 ;     sudo mkdir -p $log_dir
 ;     sudo cp this-file /etc/supervisor/conf.d/$name.conf
@@ -134,8 +134,8 @@ SYSTEMD = string.Template("""\
 # A conveyor background job worker, as a systemd $what.
 #
 # Made by `conveyor deploy systemd$flag`, which fills in the paths of the
-# installation it runs from: the conveyor executable and the config file.
-# Check them, then:
+# installation it runs from: the conveyor executable, the config file, the
+# working directory and the job store. Check them, then:
 #
 #     sudo cp this-file /etc/systemd/system/$unit
 #     sudo systemctl daemon-reload
@@ -330,7 +330,7 @@ def _store(config: _config.Config) -> tuple[str, tuple[tuple[str, str], ...]]:
     where = f"set in {config.config_file}" if config.config_file else "no config file"
     if any(name == "CONVEYOR_BACKEND" for name, _ in carried):
         where = "given to the worker in its environment below"
-    return f"{store_text(config)} ({where})", tuple(carried)
+    return f"{store_text(config)}, {where}", tuple(carried)
 
 
 def _environment(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
