@@ -510,7 +510,7 @@ def test_the_public_names_are_pinned() -> None:
         "BackendError", "BackendUnavailable", "Config", "ConfigError", "ConveyorError",
         "DEFAULT_JOB_LIST_LIMIT", "DEFAULT_QUEUE_NAME", "DuplicateJobError",
         "DuplicateTokenError", "FunctionNotImportable", "InvalidJobError", "Job", "JobState",
-        "JobStateError", "NoSuchJobError", "NoSuchTokenError", "Queue", "Retry",
+        "JobStateError", "NoStoreError", "NoSuchJobError", "NoSuchTokenError", "Queue", "Retry",
         "SerializationError", "ValidationError", "Worker", "__version__",
         "add_queue_name_prefix", "configure", "dictize_job", "enqueue", "enqueue_job",
         "enqueue_many", "get_all_queues", "get_queue", "job_cancel", "job_clear", "job_count",
