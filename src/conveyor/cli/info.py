@@ -26,12 +26,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 _STATES = [state.value for state in JobState]
 
 
+def require_store() -> None:
+    """Open the store without creating it: NoStoreError, naming the path, if it is missing.
+
+    The store stays open (one per process), so the management functions
+    called next use it and do not create another.
+    """
+    backend(create=False)
+
+
 def reads_store(command: F) -> F:
-    """Open the store before ``command`` runs, without creating it (NoStoreError if missing)."""
+    """Run :func:`require_store` before ``command``: for commands that only read or delete."""
 
     @functools.wraps(command)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        backend(create=False)
+        require_store()
         return command(*args, **kwargs)
 
     return guarded  # type: ignore[return-value]

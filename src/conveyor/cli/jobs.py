@@ -14,7 +14,7 @@ import conveyor
 from conveyor import limits, manage
 from conveyor.backends import JobState
 from conveyor.cli.info import info as info_command
-from conveyor.cli.info import reads_store
+from conveyor.cli.info import reads_store, require_store
 from conveyor.cli.text import escape, escape_lines
 
 STATES = [state.value for state in JobState]
@@ -287,7 +287,6 @@ def test(queues: tuple[str, ...]) -> None:
     "--all-failed", is_flag=True, help="Requeue every failed job (of the given queues, or all)."
 )
 @click.argument("args", nargs=-1, metavar="ID | [--all-failed] [QUEUES...]")
-@reads_store
 def requeue(all_failed: bool, args: tuple[str, ...]) -> None:
     """Put a failed or canceled job back on its queue, or every failed job.
 
@@ -298,6 +297,9 @@ def requeue(all_failed: bool, args: tuple[str, ...]) -> None:
     A requeued job starts again with a fresh attempt count; the errors of its
     earlier attempts stay in its record.
     """
+    if not all_failed and len(args) != 1:
+        raise click.UsageError("Give one job ID, or --all-failed [QUEUES...]")
+    require_store()
     if all_failed:
         moved = conveyor.job_requeue_failed(list(args) or None)
         if not moved:
@@ -305,8 +307,6 @@ def requeue(all_failed: bool, args: tuple[str, ...]) -> None:
         for job_id in moved:
             click.secho(f"Requeued job {job_id}", fg="green")
         return
-    if len(args) != 1:
-        raise click.UsageError("Give one job ID, or --all-failed [QUEUES...]")
     job = conveyor.job_requeue(args[0])
     click.secho(f'Requeued job {job["id"]} to queue "{job["queue"]}"', fg="green")
 
