@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -242,3 +243,20 @@ def test_importing_the_web_api_without_flask_names_the_extra(tmp_path: Path) -> 
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert completed.stdout == "The web API needs the 'web' extra: pip install 'conveyor[web]'\n"
+
+
+def _commands(group: click.Group, prefix: list[str]) -> list[list[str]]:
+    found = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _commands(command, [*prefix, name])
+        else:
+            found.append([*prefix, name])
+    return found
+
+
+def test_every_help_text_is_printable_text() -> None:
+    for args in _commands(main, []):
+        result = run(*args, "--help")
+        assert result.exit_code == 0, args
+        assert escape(result.stdout.replace("\n", "")) == result.stdout.replace("\n", ""), args

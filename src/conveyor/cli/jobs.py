@@ -160,7 +160,7 @@ def list_jobs(
     all queues of this site, or only of the given queues, in the order in
     which workers will run them. One line per job: created (UTC), id, queue,
     the state if --state was given, and the title in double quotes if the
-    job has one (control characters shown escaped, as \x1b or \n).
+    job has one (control characters shown escaped, as \\x1b or \\n).
     """
     found = conveyor.job_list(
         queues=list(queues) or None, limit=limit, ids_only=ids, states=list(states) or None
