@@ -260,3 +260,25 @@ def test_every_help_text_is_printable_text() -> None:
         result = run(*args, "--help")
         assert result.exit_code == 0, args
         assert escape(result.stdout.replace("\n", "")) == result.stdout.replace("\n", ""), args
+
+
+def test_a_worker_logs_stored_text_escaped(
+    conveyor_env: conveyor.Config, subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    conveyor.enqueue(
+        conveyor_test_jobs.raise_error, ["boom\x1b[31m\rred"], title="title\x1b]0;pwned\x07"
+    )
+    completed = subprocess.run(
+        [CONVEYOR, "jobs", "worker", "--burst"],
+        env=subprocess_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "\x1b" not in completed.stderr
+    assert "\x07" not in completed.stderr
+    assert "\r" not in completed.stderr
+    assert "boom\\x1b[31m\\rred" in completed.stderr
+    assert "Traceback (most recent call last):\n" in completed.stderr  # line breaks kept

@@ -15,7 +15,7 @@ from conveyor import limits, manage
 from conveyor.backends import JobState
 from conveyor.cli.info import info as info_command
 from conveyor.cli.info import reads_store, require_store
-from conveyor.cli.text import escape, escape_lines
+from conveyor.cli.text import EscapingFilter, escape, escape_lines
 
 STATES = [state.value for state in JobState]
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -117,6 +117,7 @@ def worker(
     level = (log_level or conveyor.config.current().worker_log_level).upper()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_LogFormatter(LOG_FORMAT))
+    handler.addFilter(EscapingFilter())  # stored text never reaches the terminal raw
     logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler])
     runner = conveyor.Worker(list(queues), concurrency=concurrency, isolation=isolation)
     runner.work(burst=burst, max_idle_time=max_idle_time)

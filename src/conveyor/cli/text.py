@@ -10,6 +10,8 @@ listing.
 
 from __future__ import annotations
 
+import logging
+
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -42,3 +44,20 @@ def escape(text: str) -> str:
 def escape_lines(text: str) -> list[str]:
     """``text`` (a traceback, say) as lines, each escaped; its own line breaks kept."""
     return [escape(line) for line in text.split("\n")]
+
+
+class EscapingFilter(logging.Filter):
+    """A handler filter that escapes control characters in log messages (not line breaks).
+
+    Worker log lines carry stored text (titles, error messages, tracebacks).
+    A message keeps its own line breaks, since a traceback spans lines, but
+    every other control character (an escape sequence, a carriage return) is
+    escaped before the line reaches the terminal.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.isprintable():
+            message = "\n".join(escape_lines(message))
+        record.msg, record.args = message, None  # formatting it again is then free
+        return True
