@@ -20,27 +20,41 @@ SCHEMES = ("sqlite", "redis", "rediss", "unix", "postgresql", "postgres")
 #: Longest SQLite busy timeout, in seconds.
 MAX_BUSY_TIMEOUT = 3_600
 _SQLITE_SYNCHRONOUS = ("off", "normal", "full", "extra")
-# Query options redis-py reads from a URL, and conveyor's own ``namespace``.
+# Query options redis-py takes from a URL, and conveyor's own ``namespace``. Left out on
+# purpose: ``decode_responses`` and ``encoding`` (conveyor reads bytes).
 _REDIS_OPTIONS = frozenset(
     {
         "namespace",
         "db",
+        "username",
+        "password",
         "client_name",
+        "lib_name",
+        "lib_version",
         "health_check_interval",
         "max_connections",
         "protocol",
+        "retry_on_error",
         "retry_on_timeout",
         "socket_connect_timeout",
         "socket_keepalive",
+        "socket_read_size",
         "socket_timeout",
+        "timeout",
         "ssl_ca_certs",
+        "ssl_ca_data",
         "ssl_ca_path",
         "ssl_cert_reqs",
         "ssl_certfile",
         "ssl_check_hostname",
+        "ssl_ciphers",
+        "ssl_exclude_verify_flags",
+        "ssl_include_verify_flags",
         "ssl_keyfile",
         "ssl_min_version",
-        "timeout",
+        "ssl_password",
+        "ssl_validate_ocsp",
+        "ssl_validate_ocsp_stapled",
     }
 )
 _REDIS_NUMBERS = ("health_check_interval", "socket_connect_timeout", "socket_timeout", "timeout")
@@ -90,7 +104,7 @@ def _check_redis(parts: SplitResult, url: str) -> None:
     if unknown:
         raise ConfigError(
             f"Unknown option(s) {unknown} in Redis URL {redact(url)!r}"
-            f" (known: {', '.join(sorted(_REDIS_OPTIONS))})"
+            " (see redis-py's URL options, and conveyor's namespace)"
         )
     database = options.get("db") or (parts.path.strip("/") if parts.scheme != "unix" else "")
     if database and not (database.isdigit() and int(database) < 2**31):
