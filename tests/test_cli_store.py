@@ -282,3 +282,13 @@ def test_a_worker_logs_stored_text_escaped(
     assert "\r" not in completed.stderr
     assert "boom\\x1b[31m\\rred" in completed.stderr
     assert "Traceback (most recent call last):\n" in completed.stderr  # line breaks kept
+
+
+def test_creating_a_store_is_logged_once_with_its_path(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="conveyor.backends")
+    conveyor.enqueue(conveyor_test_jobs.succeed)
+    conveyor.enqueue(conveyor_test_jobs.succeed)
+    created = [m for m in caplog.messages if m.startswith("Created a new job store")]
+    assert created == [f"Created a new job store at {tmp_path}/jobs.sqlite3"]

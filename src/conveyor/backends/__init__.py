@@ -8,6 +8,7 @@ extra to install.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import threading
 from pathlib import Path
@@ -41,6 +42,8 @@ __all__ = [
     "shared_backend",
 ]
 
+log = logging.getLogger("conveyor.backends")
+
 # scheme -> (module, class name, extra that provides its driver)
 _REGISTRY: dict[str, tuple[str, str, str | None]] = {
     "sqlite": ("conveyor.backends.sqlite", "SQLiteBackend", None),
@@ -70,8 +73,8 @@ def open_backend(url: str, base_dir: Path | None = None, *, create: bool = True)
     With ``create=False`` an SQLite file that does not exist is not created:
     NoStoreError names the path instead.
     """
-    missing = None if create else store_missing(url, base_dir)
-    if missing is not None:
+    missing = store_missing(url, base_dir)
+    if missing is not None and not create:
         raise NoStoreError(f"There is no job store at {missing}")
     scheme = urlsplit(check_url(url)).scheme.lower()
     module_name, class_name, extra = _REGISTRY[scheme]
@@ -86,7 +89,10 @@ def open_backend(url: str, base_dir: Path | None = None, *, create: bool = True)
             f"The {scheme} backend needs the '{extra}' extra: pip install 'conveyor[{extra}]'"
         ) from None
     backend_class: type[Backend] = getattr(module, class_name)
-    return backend_class.from_url(url, base_dir=base_dir)  # type: ignore[attr-defined,no-any-return]
+    opened: Backend = backend_class.from_url(url, base_dir=base_dir)  # type: ignore[attr-defined]
+    if missing is not None:  # said once, so a store made in the wrong place is noticed
+        log.info("Created a new job store at %s", missing, extra={"store": str(missing)})
+    return opened
 
 
 _lock = threading.Lock()
