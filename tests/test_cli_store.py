@@ -292,3 +292,26 @@ def test_creating_a_store_is_logged_once_with_its_path(
     conveyor.enqueue(conveyor_test_jobs.succeed)
     created = [m for m in caplog.messages if m.startswith("Created a new job store")]
     assert created == [f"Created a new job store at {tmp_path}/jobs.sqlite3"]
+
+
+def test_a_worker_started_in_another_directory_of_the_project_runs_its_jobs(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project)
+    config.configure()
+    job = conveyor.enqueue(conveyor_test_jobs.add, [2, 3])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
+    env["PYTHONPATH"] = str(Path(__file__).parent)  # the test jobs' module
+    subprocess.run(
+        [CONVEYOR, "jobs", "worker", "--burst"],
+        env=env,
+        cwd=project / "src" / "deep",
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert conveyor.job_from_id(job.id).result == 5
+    assert sorted(p.name for p in project.iterdir() if p.suffix == ".sqlite3") == [
+        "conveyor.sqlite3"
+    ]
+    assert not list((project / "src").rglob("*.sqlite3"))
