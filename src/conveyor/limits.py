@@ -131,6 +131,8 @@ def check_text(option: str, value: Any) -> str | None:
         raise InvalidJobError(f"{option} must be a string, not {type(value).__name__}")
     if "\x00" in value:
         raise InvalidJobError(f"{option} must not contain NUL characters")
+    if value.isascii():  # the usual case: no surrogate possible
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
