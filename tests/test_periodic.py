@@ -403,6 +403,9 @@ def test_forgetting_deletes_the_entry_only() -> None:
 # -- the CLI -----------------------------------------------------------------------------
 def test_the_cli_lists_disables_and_enables(conveyor_env: conveyor.Config) -> None:
     runner = CliRunner()
+    no_store = runner.invoke(main, ["periodic", "list"])
+    assert no_store.exit_code == 1  # read-only: it creates no store
+    backend()
     assert runner.invoke(main, ["periodic", "list"]).output == "There are no periodic jobs.\n"
     evaluator = ticker(every_minute())
     evaluator.start(backend(), T0)

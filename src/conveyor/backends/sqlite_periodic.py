@@ -1,4 +1,4 @@
-"""The SQLite backend's periodic-job entries (table ``conveyor_periodic``).
+"""The SQLite backend's periodic-job entries (table ``conveyor_periodic``, migration 0003).
 
 Functions over a connection inside the backend's write transaction, so
 taking a tick and enqueueing its job commit together or not at all.
@@ -8,17 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from importlib import resources
 
 from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
-
-
-def create(db: sqlite3.Connection) -> None:
-    """Create the table if missing (inside the caller's transaction)."""
-    ddl = resources.files("conveyor.backends").joinpath("sqlite_periodic.sql")
-    for statement in ddl.read_text(encoding="utf-8").split(";"):
-        if statement.strip(" \n-"):
-            db.execute(statement)
 
 
 def declare(

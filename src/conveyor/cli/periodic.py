@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 import conveyor
+from conveyor.cli.info import reads_store
+from conveyor.cli.text import escape
 
 
 @click.group(short_help="List, disable and enable periodic jobs.")
@@ -34,6 +36,7 @@ def _line(job: dict[str, Any]) -> str:
 
 @periodic.command("list", short_help="List periodic jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the periodic jobs as JSON.")
+@reads_store
 def list_periodic(as_json: bool) -> None:
     """List this site's periodic jobs.
 
@@ -41,7 +44,7 @@ def list_periodic(as_json: bool) -> None:
     queue, the next run (UTC) and when the last tick's job was enqueued
     (UTC), with that job's id. Jobs declared in code are listed once a worker
     that imports them has started, or when ``conveyor.periodic.modules``
-    names their module.
+    names their module. Like ``jobs list``, it never creates a store.
     """
     found = conveyor.periodic_list()
     if as_json:
@@ -51,7 +54,7 @@ def list_periodic(as_json: bool) -> None:
         click.secho("There are no periodic jobs.", fg="green")
         return
     for job in found:
-        click.echo(_line(job))
+        click.echo(escape(_line(job)))
 
 
 @periodic.command(short_help="Stop enqueueing a periodic job.")
@@ -75,6 +78,7 @@ def enable(name: str) -> None:
 
 @periodic.command(short_help="Delete a periodic job's stored entry.")
 @click.argument("name")
+@reads_store
 def forget(name: str) -> None:
     """Delete the stored entry of the periodic job NAME (its jobs stay).
 

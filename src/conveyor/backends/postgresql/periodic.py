@@ -1,4 +1,4 @@
-"""The PostgreSQL backend's periodic-job entries (table ``conveyor_periodic``).
+"""The PostgreSQL backend's periodic-job entries (table ``conveyor_periodic``, migration 0003).
 
 Functions over the backend's connection. Taking a tick and storing its job
 run in one transaction block, so both are committed or neither is.
@@ -17,16 +17,6 @@ from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
 from conveyor.backends.postgresql.queries import query, store
 
 Connection = psycopg.Connection[DictRow]
-
-
-def create(conn: Connection, schema: str) -> None:
-    """Create the table if missing, under the schema lock (concurrent first uses wait)."""
-    present = conn.execute(query("periodic_exists")).fetchone()
-    if present is not None and present["present"]:
-        return
-    with conn.transaction():
-        conn.execute(query("schema_lock"), {"schema": schema})
-        conn.execute(query("periodic_schema"))
 
 
 def declare(conn: Connection, declarations: Sequence[PeriodicDeclaration], now: float) -> None:

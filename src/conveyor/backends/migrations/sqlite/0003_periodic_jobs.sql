@@ -1,8 +1,9 @@
--- Periodic jobs (issue 16): one entry per periodic job, holding the latest tick
--- taken. Additive and self-contained: applied when a backend first needs it, and
--- ready to become a numbered migration.
-CREATE TABLE IF NOT EXISTS conveyor_periodic (
-    name             TEXT PRIMARY KEY,              -- site's queue prefix + the job's name
+-- Migration 0003: periodic jobs. One row per periodic job (its full name: the
+-- site's queue prefix and the job's name), holding what the workers last
+-- declared about it, whether it is enabled, and the latest tick taken, which
+-- Backend.claim_tick moves with a compare-and-set.
+CREATE TABLE conveyor_periodic (
+    name             TEXT PRIMARY KEY,
     schedule         TEXT NOT NULL,                 -- 'cron <expression>' or 'every <seconds>'
     timezone         TEXT NOT NULL,
     func             TEXT NOT NULL,
