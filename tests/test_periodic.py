@@ -202,6 +202,16 @@ def test_a_config_section_declares_a_periodic_job(tmp_path: Path) -> None:
     assert (job.missed, job.title) == ("skip", "Nightly report")
 
 
+def test_a_section_of_a_ckan_ini_ignores_the_keys_of_default(tmp_path: Path) -> None:
+    path = tmp_path / "ckan.ini"
+    path.write_text(
+        "[DEFAULT]\ndebug = false\n\n[app:main]\nckan.site_id = test.conveyor\n\n"
+        "[conveyor:periodic:tidy]\nfunction = conveyor_test_jobs:succeed\nevery = 1h\n",
+        encoding="utf-8",
+    )
+    assert declare.declared(conveyor.configure(path))["tidy"].schedule == Every(3600)
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

@@ -325,16 +325,17 @@ PERIODIC_SECTION = "conveyor:periodic:"
 
 
 def _read_periodic_sections(path: Path) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
-    """The keys of each ``[conveyor:periodic:NAME]`` section of the file, by NAME."""
-    parser = configparser.RawConfigParser(strict=False, interpolation=None, default_section="")
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    try:
-        with path.open(encoding="utf-8") as handle:
-            parser.read_file(handle)
-    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
-        raise ConfigError(f"Config file {path} is malformed: {exc}") from None
+    """The keys of each ``[conveyor:periodic:NAME]`` section of the file, by NAME.
+
+    Keys a section inherits from ``[DEFAULT]`` are not its own, and are left out.
+    """
+    parser = _parse_ini(path)
+    defaults = parser.defaults()
     return tuple(
-        (section[len(PERIODIC_SECTION) :], tuple(parser.items(section)))
+        (
+            section[len(PERIODIC_SECTION) :],
+            tuple((k, v) for k, v in parser.items(section) if k not in defaults),
+        )
         for section in parser.sections()
         if section.startswith(PERIODIC_SECTION)
     )
