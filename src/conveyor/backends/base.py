@@ -231,6 +231,8 @@ class Completion:
     An ``error`` is appended to the job's history; an outcome without one
     adds nothing. ``started_at``, when given, replaces the claim time as the
     job's start: a job claimed ahead starts later than it was claimed.
+    ``count_attempt=False`` (SCHEDULED only) gives the attempt back, as a
+    release does: the job's code could not be imported, so it never ran.
     """
 
     job_id: str
@@ -240,6 +242,7 @@ class Completion:
     error: ErrorInfo | None = None
     run_at: float | None = None
     started_at: float | None = None
+    count_attempt: bool = True
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,35 @@ class CompleteConformance:
         assert (again.id, again.state, again.attempts) == ("j1", JobState.STARTED, 2)
         assert again.lease_token not in (None, record.lease_token)
 
+    def test_uncounted_retry_gives_the_attempt_back_and_keeps_the_error(
+        self, backend: Backend
+    ) -> None:
+        backend.enqueue([new_job("j1"), new_job("j2")], now=NOW)
+        first, second = backend.claim([QUEUE], worker=WORKER, lease=LEASE, now=NOW, limit=2)
+        missing = error("No module named 'tasks'")
+        uncounted = outcome(
+            first, JobState.SCHEDULED, error=missing, run_at=NOW + 30, count_attempt=False
+        )
+        complete(backend, uncounted, NOW + 1)
+        # The same through the combined call the worker uses.
+        also = outcome(
+            second, JobState.SCHEDULED, error=missing, run_at=NOW + 30, count_attempt=False
+        )
+        accepted, _ = backend.complete_and_claim(
+            [also], [QUEUE], worker=WORKER, lease=LEASE, now=NOW + 1, limit=0
+        )
+        assert accepted == [True]
+        waiting = stored(backend, "j1")
+        assert (waiting.state, waiting.run_at, waiting.attempts) == (
+            JobState.SCHEDULED,
+            NOW + 30,
+            0,
+        )
+        assert waiting.errors == (missing,)
+        assert stored(backend, "j2").attempts == 0
+        again = claim_one(backend, now=NOW + 31)
+        assert (again.id, again.attempts) == ("j1", 1)
+
     def test_released_job_goes_back_to_the_front_without_counting_the_attempt(
         self, backend: Backend
     ) -> None:
