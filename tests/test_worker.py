@@ -64,11 +64,11 @@ def test_a_burst_run_of_one_job_logs_the_four_lifecycle_lines(
     assert "has started" in started
     assert '"default"' in started
     assert f"(PID {os.getpid()})" in started
-    assert re.search(rf"Worker {re.escape(worker.key)} starts job {job.id} from queue", starts)
+    assert re.search(rf"Worker {re.escape(worker.name)} starts job {job.id} from queue", starts)
     assert re.search(
-        rf"Worker {re.escape(worker.key)} has finished job {job.id} from queue", finished
+        rf"Worker {re.escape(worker.name)} has finished job {job.id} from queue", finished
     )
-    assert worker.key in stopped
+    assert worker.name in stopped
     assert "has stopped" in stopped
 
 
@@ -94,7 +94,7 @@ def test_job_lines_are_whole_log_records_like_the_logging_module_makes(
     assert set(vars(starts)) - {"message", "asctime"} == set(vars(standard)) | extra
     for name in set(vars(standard)) - moment:
         assert getattr(starts, name) == getattr(standard, name), name
-    assert (starts.job_id, starts.queue, starts.worker) == (job.id, "default", worker.key)
+    assert (starts.job_id, starts.queue, starts.worker) == (job.id, "default", worker.name)
     assert starts.funcName == "started"
     assert starts.module == "outcomes"
     assert before <= starts.created <= after
@@ -138,7 +138,7 @@ def test_a_failing_job_is_logged_and_recorded_and_the_worker_goes_on(
 
     errors = conveyor_records(caplog, logging.ERROR)
     expected = (
-        rf"Job {failing.id} on worker {re.escape(worker.key)} raised an exception: JOB FAILURE"
+        rf"Job {failing.id} on worker {re.escape(worker.name)} raised an exception: JOB FAILURE"
     )
     matching = [r for r in errors if re.search(expected, r.getMessage())]
     assert len(matching) == 1, [r.getMessage() for r in errors]

@@ -275,9 +275,11 @@ class WorkerInfo:
     heartbeat_at: float
     concurrency: int = 1
     jobs: tuple[str, ...] = ()  # ids of the jobs it is running
-    finished: int = 0
-    failed: int = 0
+    finished: int = 0  # jobs finished
+    failed: int = 0  # jobs failed for good
     state: str = "idle"  # idle, busy or stopping
+    retried: int = 0  # attempts failed and tried again
+    name: str = ""  # how its log lines name it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -292,6 +294,8 @@ class WorkerInfo:
             "finished": self.finished,
             "failed": self.failed,
             "state": self.state,
+            "retried": self.retried,
+            "name": self.name,
         }
 
     @classmethod
@@ -308,6 +312,8 @@ class WorkerInfo:
             finished=int(data.get("finished", 0)),
             failed=int(data.get("failed", 0)),
             state=str(data.get("state", "idle")),
+            retried=int(data.get("retried", 0)),
+            name=str(data.get("name", "")),
         )
 
 

@@ -3,48 +3,16 @@
 from __future__ import annotations
 
 import json
-import logging
-import sys
-import time
 from typing import Any
 
 import click
 
 import conveyor
 from conveyor.backends import JobState
+from conveyor.cli.logs import LOG_FORMATS, configure_logging
 
 STATES = [state.value for state in JobState]
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-LOG_FORMAT = "%(asctime)s %(levelname)-7s [%(name)s] %(message)s"
-
-
-class _LogFormatter(logging.Formatter):
-    """``LOG_FORMAT``, made the quick way, with the date and time text made once a second.
-
-    A busy worker logs two lines per job, and the general ``Formatter.format``
-    (and the time formatting in it) was most of the cost of each. Lines are the
-    same as ``logging.Formatter(LOG_FORMAT)`` makes; records with an exception
-    or stack attached take the general path.
-    """
-
-    _second: int | None = None
-    _text = ""
-
-    def format(self, record: logging.LogRecord) -> str:
-        if record.exc_info or record.exc_text or record.stack_info or self._fmt != LOG_FORMAT:
-            return super().format(record)
-        record.message = record.getMessage()
-        record.asctime = self.formatTime(record)
-        return f"{record.asctime} {record.levelname:<7} [{record.name}] {record.message}"
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        if datefmt is not None:
-            return super().formatTime(record, datefmt)
-        second = int(record.created)
-        if second != self._second:
-            self._text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
-            self._second = second
-        return f"{self._text},{int(record.msecs):03d}"
 
 
 @click.group(short_help="Manage background jobs.")
@@ -53,12 +21,19 @@ def jobs() -> None:
 
 
 @jobs.command(short_help="Start a worker.")
-@click.option("--burst", is_flag=True, help="Start worker in burst mode.")
+@click.option(
+    "--burst",
+    is_flag=True,
+    help="Run the jobs that are due, then exit (status 0) once the queues have none left"
+    " and no job is running. Jobs scheduled for later (retries included) are not waited for.",
+)
 @click.option(
     "--max-idle-time",
     type=click.IntRange(min=0),
     default=None,
-    help="Max seconds for worker to be idle. Defaults to None (never stops idling).",
+    metavar="SECONDS",
+    help="Exit (status 0) after this many seconds in a row with no job running or claimed;"
+    " the clock restarts whenever a job is claimed. Default: never.",
 )
 @click.option(
     "-n",
@@ -75,10 +50,31 @@ def jobs() -> None:
     help="'job' runs every job in a fresh process (as RQ does); 'child' reuses processes.",
 )
 @click.option(
+    "-P",
+    "--path",
+    "paths",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="A directory to import job functions from (repeatable), searched before"
+    " conveyor.worker.path and the directory the worker is started in.",
+)
+@click.option(
+    "--name",
+    default=None,
+    help="How log lines name this worker. Default: conveyor.worker.name, else HOST.PID.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
     default=None,
     help="Lowest level of log records shown. Default: conveyor.worker.log_level (INFO).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS, case_sensitive=False),
+    default=None,
+    help="'json' writes one JSON object a line, with job_id, queue, attempt, duration and"
+    " worker as fields. Default: conveyor.log_format (text).",
 )
 @click.argument("queues", nargs=-1)
 def worker(
@@ -86,7 +82,10 @@ def worker(
     max_idle_time: int | None,
     concurrency: int | None,
     isolation: str,
+    paths: tuple[str, ...],
+    name: str | None,
     log_level: str | None,
+    log_format: str | None,
     queues: tuple[str, ...],
 ) -> None:
     """Start a worker that fetches jobs from queues and executes them.
@@ -106,15 +105,18 @@ def worker(
 
         conveyor jobs worker default my-custom-queue
 
+    Job functions are imported from the directory the worker is started in,
+    as RQ does, and from --path and conveyor.worker.path.
+
     Once a worker is running it waits for jobs. SIGINT (Ctrl+C) or SIGTERM
     lets running jobs finish and then stops; a second signal stops at once
     and puts the interrupted jobs back on their queues.
     """
-    level = (log_level or conveyor.config.current().worker_log_level).upper()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_LogFormatter(LOG_FORMAT))
-    logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler])
-    runner = conveyor.Worker(list(queues), concurrency=concurrency, isolation=isolation)
+    config = conveyor.config.current()
+    configure_logging(log_level or config.worker_log_level, log_format or config.log_format)
+    runner = conveyor.Worker(
+        list(queues), concurrency=concurrency, isolation=isolation, name=name, paths=paths
+    )
     runner.work(burst=burst, max_idle_time=max_idle_time)
 
 

@@ -59,15 +59,15 @@ _PIPE_DEPTH = 8  # and never more jobs than this
 _PIPE_TASK_MAX = 16 * 1024
 
 
-def backend_backoff(worker_key: str, exc: Exception, previous: float) -> float:
+def backend_backoff(worker_name: str, exc: Exception, previous: float) -> float:
     """The wait after a backend error (0.1 s, doubling up to 30 s), logged."""
     delay = min(max(previous * 2, 0.1), _BACKOFF_MAX)
     log.error(
         "Worker %s: backend error, retrying in %.1fs: %s",
-        worker_key,
+        worker_name,
         delay,
         exc,
-        extra={"worker": worker_key},
+        extra={"worker": worker_name},
     )
     return delay
 
@@ -79,7 +79,7 @@ class Loop:
         self.worker = worker
         self.store = store
         self.pool = pool
-        self.recorder = Recorder(worker.key)
+        self.recorder = Recorder(worker.name)
         self.buffer: deque[tuple[JobRecord, float]] = deque()  # claimed ahead, when
         self.avg_duration: float | None = None
         self.target = 0  # _prefetch_target(), kept current as durations come in
@@ -133,7 +133,7 @@ class Loop:
         return False
 
     def _wait_out(self, exc: BackendError) -> None:
-        self.backoff = backend_backoff(self.worker.key, exc, self.backoff)
+        self.backoff = backend_backoff(self.worker.name, exc, self.backoff)
         wait_for([self.worker.wake_fd], self.backoff)
         self._drain_wake()
 
@@ -214,7 +214,9 @@ class Loop:
             if stopping or now - child.running.began > _HOLD:
                 # Those the child started already report as usual.
                 for queued in self.pool.take_back(child):
-                    self.recorder.release(queued.record, queued.token, "held behind a long job")
+                    self.recorder.release(
+                        queued.record, queued.token, "held behind a long job", announced=True
+                    )
                     released = True
         if self.buffer and (stopping or now - self.buffer[0][1] > _HOLD):
             while self.buffer:
@@ -269,25 +271,30 @@ class Loop:
             best = child
         return best
 
+    # "starts job" is logged before the child is sent the job, so that the
+    # job's own output (its prints, its log lines) can only come after it.
+    # A job queued behind a running one is announced when it is sent, as the
+    # supervisor only learns later that it started; were it then taken back,
+    # "put back on its queue" follows at INFO.
     def _start(self, record: JobRecord) -> None:
         assert record.lease_token is not None
         running = Running(record, record.lease_token)
+        self.recorder.started(record)
         try:
             child = self.pool.idle_child()
             self.pool.start(child, running)
         except Exception:
-            log.exception("Worker %s could not start a child process", self.worker.key)
-            self.recorder.release(record, running.token, "not started")
-            return
-        self.recorder.started(record)  # logged once the child has the job, not before
+            log.exception("Worker %s could not start a child process", self.worker.name)
+            self.recorder.release(record, running.token, "not started", announced=True)
 
     def _queue(self, child: Child, record: JobRecord) -> None:
         assert record.lease_token is not None
         running = Running(record, record.lease_token)
+        self.recorder.started(record)
         try:
             self.pool.queue(child, running)
         except OSError:  # the child died; it is noticed in _collect
-            self.recorder.release(record, running.token, "not started")
+            self.recorder.release(record, running.token, "not started", announced=True)
 
     # -- collecting ----------------------------------------------------------------
     def _collect(self) -> None:
@@ -370,7 +377,6 @@ class Loop:
             queued = child.queued.popleft()
             queued.start_clock()
             child.running = queued
-            self.recorder.started(queued.record)
         else:
             self.pool.retire_if_spent(child)
         self._dispatch()  # the next job first: the child should not wait for our bookkeeping
@@ -407,7 +413,7 @@ class Loop:
         """Kill ``child``; the jobs waiting in its pipe go back to their queues."""
         self.pool.kill(child)
         for queued in self.pool.forget_queued(child):  # the child is dead: it runs nothing more
-            self.recorder.release(queued.record, queued.token, "not started")
+            self.recorder.release(queued.record, queued.token, "not started", announced=True)
 
     # -- timers ------------------------------------------------------------------
     def _enforce_deadlines(self) -> None:
@@ -444,7 +450,9 @@ class Loop:
         for child in dict.fromkeys(c for c, queued in waiting if queued.record.id in lost):
             for queued in self.pool.take_back(child):
                 if queued.record.id not in lost:
-                    self.recorder.release(queued.record, queued.token, "not started")
+                    self.recorder.release(
+                        queued.record, queued.token, "not started", announced=True
+                    )
         if lost:  # buffered jobs canceled or taken over: never start them
             self.buffer = deque(entry for entry in self.buffer if entry[0].id not in lost)
 
@@ -465,6 +473,8 @@ class Loop:
             finished=self.recorder.finished,
             failed=self.recorder.failed,
             state=state,
+            retried=self.recorder.retried,
+            name=worker.name,
         )
         self.store.register_worker(info, ttl=worker.lease, now=now)
 
@@ -497,7 +507,7 @@ class Loop:
         try:
             self.store.unregister_worker(self.worker.key)
         except BackendError as exc:
-            log.warning("Worker %s could not unregister: %s", self.worker.key, exc)
+            log.warning("Worker %s could not unregister: %s", self.worker.name, exc)
         interrupted = [c for c in self.pool.busy() if c.running is not None]
         if not interrupted:
             self.pool.stop_idle(wait=5.0)
@@ -516,7 +526,7 @@ class Loop:
             log.error(
                 "Worker %s could not record %d outcome(s) at shutdown: %s; their leases"
                 " will expire and the jobs will be recovered",
-                self.worker.key,
+                self.worker.name,
                 len(self.recorder.pending),
                 exc,
             )
