@@ -90,11 +90,16 @@ def test_job_lines_are_whole_log_records_like_the_logging_module_makes(
     )
     moment = {"created", "msecs", "relativeCreated", "lineno", "pathname", "filename", "module"}
     moment |= {"msg", "args", "funcName", "message", "asctime"}
-    extra = {"job_id", "queue", "worker"}
+    extra = {"job_id", "queue", "worker", "attempt"}
     assert set(vars(starts)) - {"message", "asctime"} == set(vars(standard)) | extra
     for name in set(vars(standard)) - moment:
         assert getattr(starts, name) == getattr(standard, name), name
-    assert (starts.job_id, starts.queue, starts.worker) == (job.id, "default", worker.name)
+    assert (starts.job_id, starts.queue, starts.worker, starts.attempt) == (
+        job.id,
+        "default",
+        worker.name,
+        1,
+    )
     assert starts.funcName == "started"
     assert starts.module == "outcomes"
     assert before <= starts.created <= after
