@@ -19,6 +19,10 @@ import pytest
 
 import conveyor
 from conveyor import JobState
+from conveyor.backends import ErrorInfo, JobRecord
+from conveyor.worker.child import Outcome
+from conveyor.worker.outcomes import Recorder, code_missing_delay
+from conveyor.worker.pool import Running
 from support import CONVEYOR, WAIT
 
 TASKS = textwrap.dedent(
@@ -237,3 +241,48 @@ def test_the_json_log_format_can_be_configured(project: Path, tmp_path: Path) ->
     lines = worked.stderr.splitlines()
     assert lines
     assert all(json.loads(line)["logger"] == "conveyor.worker" for line in lines)
+
+
+# -- the code-missing policy, step by step ----------------------------------------------------
+def test_a_job_whose_code_is_missing_waits_longer_each_time() -> None:
+    delays = [code_missing_delay(n) for n in (1, 2, 3, 8, 9, 20)]
+    assert delays == [15.0, 30.0, 60.0, 1920.0, 3600.0, 3600.0]
+    assert code_missing_delay(21) is None
+
+
+def _claimed(errors: int) -> Running:
+    missing = ErrorInfo("JobImportError", "Cannot import module 'tasks'", attempt=1, at=1.0)
+    record = JobRecord(
+        id="j1",
+        queue="conveyor:site:default",
+        func="tasks:record",
+        payload=b"[[], {}]",
+        state=JobState.STARTED,
+        created_at=1.0,
+        enqueued_at=1.0,
+        timeout=180,
+        attempts=1,
+        lease_token="token",
+        errors=(ErrorInfo("RuntimeError", "an older failure", attempt=1), *[missing] * errors),
+    )
+    return Running(record, "token", started_at=2.0)
+
+
+@pytest.mark.parametrize(
+    ("missing_before", "state", "counted"),
+    [(0, JobState.SCHEDULED, False), (19, JobState.SCHEDULED, False), (20, JobState.FAILED, True)],
+)
+def test_a_job_whose_code_stays_missing_fails_after_twenty_tries(
+    missing_before: int, state: JobState, counted: bool
+) -> None:
+    recorder = Recorder("w")
+    error = ErrorInfo("JobImportError", "Cannot import module 'tasks' (...)", attempt=1, at=3.0)
+    running = _claimed(missing_before)
+
+    recorder.raised(running, Outcome(1, "j1", False, 0.01, error=error))
+
+    [done] = recorder.take()
+    assert (done.state, done.count_attempt) == (state, counted)
+    assert done.error is not None
+    assert done.error.type == "JobImportError"
+    assert (recorder.retried, recorder.failed) == (0 if counted else 1, 1 if counted else 0)
