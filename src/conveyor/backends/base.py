@@ -53,25 +53,31 @@ class ErrorInfo:
     message: str
     traceback: str = ""
     attempt: int = 0
-    at: float = 0.0
+    at: float = 0.0  # when the attempt ended
+    started_at: float | None = None  # when it started (None in older records)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "type": self.type,
             "message": self.message,
             "traceback": self.traceback,
             "attempt": self.attempt,
             "at": self.at,
         }
+        if self.started_at is not None:
+            data["started_at"] = self.started_at
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ErrorInfo:
+        started_at = data.get("started_at")
         return cls(
             type=str(data["type"]),
             message=str(data["message"]),
             traceback=str(data.get("traceback", "")),
             attempt=int(data.get("attempt", 0)),
             at=float(data.get("at", 0.0)),
+            started_at=None if started_at is None else float(started_at),
         )
 
 

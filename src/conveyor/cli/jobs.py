@@ -175,6 +175,19 @@ def list_jobs(
         click.echo(job if ids else _list_line(job, with_state))
 
 
+def _attempt_lines(history: list[dict[str, Any]]) -> list[str]:
+    """One line per attempt: number, outcome, start and end, and its error."""
+    lines = []
+    for entry in history:
+        line = f"  #{entry['attempt']} {entry['outcome']}"
+        if entry["started"] or entry["ended"]:
+            line += f", {entry['started'] or '?'} to {entry['ended'] or 'now'}"
+        if entry["error"] is not None:
+            line += f": {entry['error']['type']}: {entry['error']['message']}"
+        lines.append(line)
+    return lines
+
+
 def _show_lines(job: dict[str, Any]) -> list[str]:
     title = f'"{job["title"]}"' if job["title"] is not None else "None"
     lines = [
@@ -187,7 +200,8 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
         f"Args:    {json.dumps(job['args'])}",
         f"Kwargs:  {json.dumps(job['kwargs'])}",
         f"Timeout: {job['timeout']}",
-        f"Attempts: {job['attempts']}",
+        f"Attempts: {job['attempts']} (of at most {job['max_attempts']})",
+        *_attempt_lines(job["history"]),
     ]
     for label, key in (("Started", "started"), ("Ended", "ended")):
         if job[key] is not None:
@@ -198,9 +212,10 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
         lines.append(f"Worker:  {job['worker']}")
     if job["state"] == "finished" and job["result"] is not None:
         lines.append(f"Result:  {json.dumps(job['result'])}")
-    error = job["error"]
+    error = job["error"]  # the current one: none once the job finished
     if error is not None:
-        lines.append(f"Error:   {error['type']}: {error['message']}")
+        label = "Error:" if job["state"] == "failed" else "Last error:"
+        lines.append(f"{label:<9}{error['type']}: {error['message']}")
         if error["traceback"]:
             lines.extend("  " + line for line in error["traceback"].rstrip().splitlines())
     return lines
@@ -300,10 +315,12 @@ def requeue(all_failed: bool, args: tuple[str, ...]) -> None:
 def workers(as_json: bool) -> None:
     """List the live workers of this site.
 
-    One line per worker: its key, host and pid, state, the queues it listens
-    on, when it started, and how many jobs it finished and failed; then the
-    jobs it is running. A worker that stopped beating (killed, machine lost)
-    disappears once its heartbeat expires.
+    One line per worker: its name (as its log lines give it), state (busy,
+    idle or stopping), the queues it listens on, when it started, its counts
+    since then (jobs finished, jobs failed for good, attempts that failed and
+    were retried), its host and pid, and its key (as job records give it);
+    then the jobs it is running. A worker that stopped
+    beating (killed, machine lost) disappears once its heartbeat expires.
     """
     found = conveyor.worker_list()
     if as_json:
@@ -315,8 +332,9 @@ def workers(as_json: bool) -> None:
     for info in found:
         queues = ", ".join(f'"{q}"' for q in info["queues"])
         click.echo(
-            f"{info['key']} {info['host']}:{info['pid']} {info['state']} queues {queues}"
-            f" started {info['started']} finished {info['finished']} failed {info['failed']}"
+            f"{info['name']} {info['state']} queues {queues} started {info['started']};"
+            f" jobs finished {info['finished']}, jobs failed {info['failed']},"
+            f" attempts retried {info['retried']}; {info['host']}:{info['pid']} {info['key']}"
         )
         for job_id in info["jobs"]:
             click.echo(f"    running {job_id}")

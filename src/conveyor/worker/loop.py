@@ -47,6 +47,7 @@ log = logging.getLogger("conveyor.worker")
 _IDLE_WAIT = 0.5  # longest blocking claim, so signals are noticed promptly
 _POLL = 0.01  # how often free children look for work while others are busy
 _HEARTBEAT_MAX = 2.0
+_REGISTER_GAP = 0.5  # state changes (idle/busy) reach the registry at most this often
 _BACKOFF_MAX = 30.0
 _BUFFER_SECONDS = 0.05  # work claimed ahead, per child, judged by recent durations
 _HOLD = 0.25  # a buffered job waiting longer than this goes back to its queue
@@ -87,6 +88,8 @@ class Loop:
         self.ran_any = False
         now = time.monotonic()
         self.next_heartbeat = now  # register at once
+        self.registered = ""  # the state the registry holds, and since when (monotonic)
+        self.registered_at = 0.0
         self.next_maintenance = now  # recover lost jobs at start-up
         self.idle_since = now
         self.started_at = time.time()
@@ -117,8 +120,10 @@ class Loop:
         self._maintain_if_due()
         self._release_held()
         self._dispatch()
+        self._register_if_changed()
         claimed = self._refill(burst)
         self._dispatch()
+        self._register_if_changed()
         if not self.pool.busy() and not self.buffer:
             self.recorder.flush(self.store)
             if self.worker.stopping:
@@ -456,6 +461,29 @@ class Loop:
         if lost:  # buffered jobs canceled or taken over: never start them
             self.buffer = deque(entry for entry in self.buffer if entry[0].id not in lost)
 
+    def _state(self) -> str:
+        if self.worker.stopping:
+            return "stopping"
+        for child in self.pool.children:
+            if child.running is not None:
+                return "busy"
+        return "idle"
+
+    def _register_if_changed(self) -> None:
+        """Tell the registry at once when the worker turns busy, idle or stopping.
+
+        At most once per ``_REGISTER_GAP``: a change within it is told by a
+        heartbeat brought forward, so a stream of quick jobs (idle and busy
+        in turn) costs no store call per job.
+        """
+        if self.registered == self._state():
+            return
+        due = self.registered_at + _REGISTER_GAP
+        if time.monotonic() >= due:
+            self._register([c for c in self.pool.busy() if c.running is not None])
+        elif due < self.next_heartbeat:
+            self.next_heartbeat = due
+
     def _register(self, busy: list[Child]) -> None:
         """Tell the registry this worker is alive, and what it is doing."""
         worker = self.worker
@@ -477,6 +505,7 @@ class Loop:
             name=worker.name,
         )
         self.store.register_worker(info, ttl=worker.lease, now=now)
+        self.registered, self.registered_at = state, time.monotonic()
 
     def _maintain_if_due(self) -> None:
         now = time.monotonic()

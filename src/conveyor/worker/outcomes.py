@@ -7,6 +7,7 @@ wording (the reference's) lives in one place. Completions wait in
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -182,8 +183,8 @@ class Recorder:
     def raised(self, running: Running, outcome: Outcome) -> None:
         """The job raised: retry it if its policy allows, else fail it."""
         record = running.record
-        error = outcome.error
-        assert error is not None
+        assert outcome.error is not None
+        error = dataclasses.replace(outcome.error, started_at=running.started_at)
         if error.type == _CODE_MISSING and self._code_missing(running, error):
             return
         self._emit(
@@ -290,6 +291,7 @@ class Recorder:
             message=f"The job's process {how}",
             attempt=record.attempts,
             at=time.time(),
+            started_at=running.started_at,
         )
         retry = record.attempts < record.max_attempts
         self._emit(
@@ -328,7 +330,13 @@ class Recorder:
             message,
             extra=self.fields(record),
         )
-        error = ErrorInfo("JobTimeoutError", message, attempt=record.attempts, at=time.time())
+        error = ErrorInfo(
+            "JobTimeoutError",
+            message,
+            attempt=record.attempts,
+            at=time.time(),
+            started_at=running.started_at,
+        )
         self.fail(running, error, now - running.began)
 
     def lost_lease(self, record: JobRecord) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from conveyor.backends.base import (
     Backend,
     Completion,
@@ -96,6 +98,14 @@ class CompleteConformance:
         assert stored(backend, "j2").attempts == 0
         again = claim_one(backend, now=NOW + 31)
         assert (again.id, again.attempts) == ("j1", 1)
+
+    def test_an_error_keeps_the_start_of_its_attempt(self, backend: Backend) -> None:
+        backend.enqueue([new_job("j1")], now=NOW)
+        record = claim_one(backend)
+        timed = replace(error("slow"), started_at=NOW + 0.5, at=NOW + 2)
+        complete(backend, outcome(record, JobState.FAILED, error=timed), NOW + 2)
+        assert stored(backend, "j1").errors == (timed,)
+        assert stored(backend, "j1").errors[0].started_at == NOW + 0.5
 
     def test_released_job_goes_back_to_the_front_without_counting_the_attempt(
         self, backend: Backend
