@@ -215,7 +215,7 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
     error = job["error"]  # the current one: none once the job finished
     if error is not None:
         label = "Error:" if job["state"] == "failed" else "Last error:"
-        lines.append(f"{label:<9}{error['type']}: {error['message']}")
+        lines.append(f"{label:<8} {error['type']}: {error['message']}")
         if error["traceback"]:
             lines.extend("  " + line for line in error["traceback"].rstrip().splitlines())
     return lines
