@@ -118,7 +118,7 @@ def test_a_running_worker_is_listed_with_its_queues_pid_host_and_current_job(
     assert shown.stdout.splitlines() == [
         f'{worker.name} busy queues "first", "second" started {info["started"]};'
         " jobs finished 0, jobs failed 0, attempts retried 0;"
-        f' {info["host"]}:{worker.pid} {worker.key}',
+        f" {info['host']}:{worker.pid} {worker.key}",
         f"    running {job.id}",
     ]
     as_json = cli("jobs", "workers", "--json")

@@ -23,6 +23,7 @@ from conveyor.backends import ErrorInfo, JobRecord
 from conveyor.worker.child import Outcome
 from conveyor.worker.outcomes import Recorder, code_missing_delay
 from conveyor.worker.pool import Running
+from conveyor.worker.supervisor import store_label
 from support import CONVEYOR, WAIT
 
 TASKS = textwrap.dedent(
@@ -234,6 +235,7 @@ def test_json_logs_carry_the_job_fields(project: Path, tmp_path: Path) -> None:
 def test_the_json_log_format_can_be_configured(project: Path, tmp_path: Path) -> None:
     env = clean_env(f"sqlite:///{tmp_path}/project.sqlite3")
     env["CONVEYOR_LOG_FORMAT"] = "json"
+    env["CONVEYOR_WORKER_NAME"] = "bee"
 
     worked = run([CONVEYOR, "jobs", "worker", "--burst"], project, env)
 
@@ -241,6 +243,23 @@ def test_the_json_log_format_can_be_configured(project: Path, tmp_path: Path) ->
     lines = worked.stderr.splitlines()
     assert lines
     assert all(json.loads(line)["logger"] == "conveyor.worker" for line in lines)
+    assert {json.loads(line)["worker"] for line in lines} == {"bee"}
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@db:6379/0?namespace=x", "redis://:***@db:6379/0?namespace=x"),
+        ("redis://user:s3cret@db/1", "redis://user:***@db/1"),
+        (
+            "postgresql://app@db/jobs?password=s3cret",
+            "postgresql://app@db/jobs?password=***",
+        ),
+        ("postgresql://app@db/jobs?schema=q", "postgresql://app@db/jobs?schema=q"),
+    ],
+)
+def test_the_start_up_line_hides_a_password(url: str, shown: str) -> None:
+    assert store_label(object(), url) == shown  # type: ignore[arg-type]
 
 
 # -- the code-missing policy, step by step ----------------------------------------------------

@@ -120,10 +120,9 @@ class Loop:
         self._maintain_if_due()
         self._release_held()
         self._dispatch()
-        self._register_if_changed()
         claimed = self._refill(burst)
         self._dispatch()
-        self._register_if_changed()
+        self._register_if_changed()  # after the claim: idle only if there was nothing to claim
         if not self.pool.busy() and not self.buffer:
             self.recorder.flush(self.store)
             if self.worker.stopping:

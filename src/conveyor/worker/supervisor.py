@@ -62,11 +62,14 @@ def import_dirs(given: Sequence[str | os.PathLike[str]], config: _config.Config)
 
 
 def add_to_sys_path(dirs: Sequence[str]) -> None:
-    """Put ``dirs`` at the front of ``sys.path`` in their order (children inherit it)."""
+    """Put ``dirs`` at the front of ``sys.path``, in their order, unless there already.
+
+    Children inherit it. A directory on the path already stays where it is,
+    so a process that builds several workers does not reorder its path.
+    """
     for directory in reversed(dirs):
-        if directory in sys.path:
-            sys.path.remove(directory)
-        sys.path.insert(0, directory)
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
 
 
 def store_label(store: Backend, url: str) -> str:
@@ -81,7 +84,9 @@ def store_label(store: Backend, url: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs])
+        query = urlencode(
+            [(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*"
+        )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
