@@ -169,3 +169,39 @@ def test_the_counters_count_final_outcomes_and_retried_attempts(
     # The retried job ran twice: one attempt retried, then failed for good.
     assert (worker.jobs_finished, worker.jobs_failed, worker.attempts_retried) == (1, 2, 1)
     assert {info.name for info in made} == {"ada"}
+
+
+def test_the_web_api_lists_the_attempts_as_its_schema_says(tmp_path: Path) -> None:
+    pytest.importorskip("flask")
+    from conveyor.web import auth, create_app
+    from conveyor.web.openapi import COMPONENTS
+
+    job = conveyor.enqueue(
+        test_jobs.fail_times, [str(tmp_path / "runs"), 1], retry=Retry(max=1, interval=0)
+    )
+    run_until(job, JobState.FINISHED)
+    token = auth.create_token("ops")[1]
+    client = create_app().test_client()
+
+    response = client.post(
+        "/api/3/action/job_show", json={"id": job.id}, headers={"Authorization": f"Bearer {token}"}
+    )
+
+    shown = response.get_json()["result"]
+    assert shown["error"] is None
+    assert [(h["attempt"], h["outcome"]) for h in shown["history"]] == [
+        (1, "failed, tried again"),
+        (2, "finished"),
+    ]
+    assert set(shown) == set(COMPONENTS["Job"]["properties"])
+    attempt = COMPONENTS["JobAttempt"]
+    for entry in shown["history"]:
+        assert set(entry) == set(attempt["properties"]) == set(attempt["required"])
+        assert entry["outcome"] in attempt["properties"]["outcome"]["enum"]
+    [error] = shown["errors"]
+    assert (
+        set(COMPONENTS["JobError"]["required"])
+        <= set(error)
+        <= set(COMPONENTS["JobError"]["properties"])
+    )
+    assert "started_at" in error
