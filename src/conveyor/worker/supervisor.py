@@ -166,9 +166,10 @@ class Worker:
     def work(self, burst: bool = False, max_idle_time: float | None = None) -> bool:
         """Run jobs until stopped (SIGINT/SIGTERM), or until idle in burst mode.
 
-        ``burst`` returns once the queues are empty; ``max_idle_time``
-        returns after that many seconds without a job. Returns True if any
-        job ran.
+        ``burst`` returns as soon as no job is running and the queues hold
+        none that is due (jobs scheduled for later are not waited for);
+        ``max_idle_time`` returns after that many seconds in a row with no
+        job running or claimed. Returns True if any job ran.
         """
         store = self._open_backend()
         settings = ChildSettings(
