@@ -423,6 +423,19 @@ def test_max_idle_time_returns_after_idling() -> None:
     assert conveyor.Worker().work(max_idle_time=1) is False
 
 
+def test_max_idle_time_counts_from_the_end_of_the_last_job() -> None:
+    """A job longer than the idle time is not itself counted as idle time."""
+    job = conveyor.enqueue(test_jobs.sleep_for, [1.5])
+
+    assert conveyor.Worker().work(max_idle_time=1) is True
+
+    returned = time.time()
+    job.refresh()
+    assert job.state is JobState.FINISHED
+    assert job.record.ended_at is not None
+    assert returned - job.record.ended_at >= 0.9  # it waited for more work after the job
+
+
 def test_max_idle_time_runs_the_waiting_jobs_first() -> None:
     job = conveyor.enqueue(test_jobs.echo, ["hello"])
 

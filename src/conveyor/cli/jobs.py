@@ -32,8 +32,8 @@ def jobs() -> None:
     type=click.IntRange(min=0),
     default=None,
     metavar="SECONDS",
-    help="Exit (status 0) after this many seconds in a row with no job running or claimed;"
-    " the clock restarts whenever a job is claimed. Default: never.",
+    help="Exit (status 0) once the worker has been idle this long: no job running and none"
+    " claimed, counted from the end of its last job (or its start). Default: never.",
 )
 @click.option(
     "-n",

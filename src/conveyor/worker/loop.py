@@ -91,7 +91,8 @@ class Loop:
         self.registered = ""  # the state the registry holds, and since when (monotonic)
         self.registered_at = 0.0
         self.next_maintenance = now  # recover lost jobs at start-up
-        self.idle_since = now
+        self.idle_since = now  # the last claim, or when the worker last ran out of work
+        self.working = False  # a job was running or buffered at the last step
         self.started_at = time.time()
         self.backoff = 0.0
         # poll(2), not epoll: an epoll registration belongs to the open file, and
@@ -131,8 +132,12 @@ class Loop:
                 return False
             if burst:
                 return True
+            if self.working:  # it has just run out of work: idle from now
+                self.working = False
+                self.idle_since = time.monotonic()
             idle = time.monotonic() - self.idle_since
             return max_idle_time is not None and idle >= max_idle_time
+        self.working = True
         self._collect()
         return False
 

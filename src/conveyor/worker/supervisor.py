@@ -168,8 +168,9 @@ class Worker:
 
         ``burst`` returns as soon as no job is running and the queues hold
         none that is due (jobs scheduled for later are not waited for);
-        ``max_idle_time`` returns after that many seconds in a row with no
-        job running or claimed. Returns True if any job ran.
+        ``max_idle_time`` returns once the worker has been idle that many
+        seconds (no job running or claimed, counted from the end of its last
+        job, or from its start). Returns True if any job ran.
         """
         store = self._open_backend()
         settings = ChildSettings(
