@@ -13,8 +13,9 @@ import conveyor
 import conveyor_test_jobs as test_jobs
 from conveyor import JobState, Retry
 from conveyor.api import backend
-from conveyor.backends import ErrorInfo, WorkerInfo
+from conveyor.backends import ErrorInfo, JobRecord, WorkerInfo
 from conveyor.cli import main
+from conveyor.history import attempt_history, current_error
 from support import wait_until
 
 
@@ -205,3 +206,58 @@ def test_the_web_api_lists_the_attempts_as_its_schema_says(tmp_path: Path) -> No
         <= set(COMPONENTS["JobError"]["properties"])
     )
     assert "started_at" in error
+
+
+# -- the history, from records in every state -------------------------------------------------
+def _record(state: JobState, errors: tuple[ErrorInfo, ...] = (), **times: float) -> JobRecord:
+    return JobRecord(
+        id="j1",
+        queue="conveyor:site:default",
+        func="tasks:record",
+        payload=b"[[], {}]",
+        state=state,
+        created_at=1.0,
+        enqueued_at=1.0,
+        timeout=180,
+        attempts=len(errors) + 1,
+        errors=errors,
+        **times,
+    )
+
+
+def _text(timestamp: float | None) -> str | None:
+    return None if timestamp is None else str(timestamp)
+
+
+def _outcomes(record: JobRecord) -> list[tuple[int, str, str | None]]:
+    return [(h["attempt"], h["outcome"], h["ended"]) for h in attempt_history(record, _text)]
+
+
+BOOM = ErrorInfo("RuntimeError", "boom", attempt=1, at=20.0, started_at=10.0)
+MISSING = ErrorInfo("JobImportError", "Cannot import module 'tasks'", attempt=1, at=5.0)
+
+
+def test_a_running_job_shows_its_attempt_running() -> None:
+    running = _record(JobState.STARTED, (BOOM,), started_at=30.0)
+    assert _outcomes(running) == [(1, "failed, tried again", "20.0"), (2, "running", None)]
+
+
+def test_a_job_canceled_while_it_ran_shows_that_attempt_canceled() -> None:
+    canceled = _record(JobState.CANCELED, (BOOM,), started_at=30.0, ended_at=31.0)
+    assert _outcomes(canceled) == [(1, "failed, tried again", "20.0"), (2, "canceled", "31.0")]
+
+
+def test_a_job_canceled_while_waiting_for_a_retry_has_no_extra_attempt() -> None:
+    waiting = _record(JobState.CANCELED, (BOOM,), started_at=10.0, ended_at=25.0)
+    assert _outcomes(waiting) == [(1, "failed, tried again", "20.0")]
+
+
+def test_a_job_whose_code_was_missing_shows_that_it_did_not_run() -> None:
+    finished = _record(JobState.FINISHED, (MISSING,), started_at=30.0, ended_at=31.0)
+    history = attempt_history(finished, _text)
+    assert [(h["outcome"], h["started"]) for h in history] == [
+        ("not run (code missing)", None),  # an error without a start time (older records)
+        ("finished", "30.0"),
+    ]
+    assert current_error(finished) is None
+    assert current_error(_record(JobState.SCHEDULED, (MISSING,))) == MISSING
