@@ -22,6 +22,7 @@ from conveyor.testing.conformance.complete import CompleteConformance
 from conveyor.testing.conformance.enqueue import EnqueueConformance
 from conveyor.testing.conformance.leases import LeaseConformance
 from conveyor.testing.conformance.listing import ListingConformance
+from conveyor.testing.conformance.meta import MetaConformance
 from conveyor.testing.conformance.requeue import RequeueConformance
 from conveyor.testing.conformance.retention import RetentionConformance
 from conveyor.testing.conformance.tokens import TokenConformance
@@ -35,6 +36,7 @@ __all__ = [
     "EnqueueConformance",
     "LeaseConformance",
     "ListingConformance",
+    "MetaConformance",
     "RequeueConformance",
     "RetentionConformance",
     "TokenConformance",
@@ -50,6 +52,7 @@ class BackendConformance(
     RetentionConformance,
     ListingConformance,
     CancelConformance,
+    MetaConformance,
     RequeueConformance,
     WorkerRegistryConformance,
     TokenConformance,
