@@ -34,11 +34,13 @@ from conveyor.exceptions import (
     FunctionNotImportable,
     InvalidJobError,
     JobStateError,
+    JobTimeoutException,
     NoSuchJobError,
     NoSuchTokenError,
     SerializationError,
     ValidationError,
 )
+from conveyor.execution import get_current_job, set_progress
 from conveyor.job import Job, dictize_job
 from conveyor.manage import (
     job_cancel,
@@ -73,6 +75,7 @@ __all__ = [
     "Job",
     "JobState",
     "JobStateError",
+    "JobTimeoutException",
     "NoSuchJobError",
     "NoSuchTokenError",
     "Queue",
@@ -88,6 +91,7 @@ __all__ = [
     "enqueue_job",
     "enqueue_many",
     "get_all_queues",
+    "get_current_job",
     "get_queue",
     "job_cancel",
     "job_clear",
@@ -100,6 +104,7 @@ __all__ = [
     "queue_list",
     "remove_queue_name_prefix",
     "send_task",
+    "set_progress",
     "task",
     "test_job",
     "worker_list",

@@ -12,6 +12,7 @@
     ├── DuplicateJobError        a job with that id exists already
     ├── NoSuchJobError           (also a KeyError) no job with that id, on this site
     ├── JobStateError            the job is in a state the operation does not allow
+    ├── JobTimeoutException      raised inside a running job that reached its timeout
     ├── ValidationError          (also a ValueError) a management call got bad input
     ├── DuplicateTokenError      an API token of that name exists already on this site
     └── NoSuchTokenError         (also a KeyError) no API token of that name on this site
@@ -74,6 +75,15 @@ class NoSuchJobError(ConveyorError, KeyError):
 
 class JobStateError(ConveyorError):
     """The job's state does not allow the operation (e.g. cancelling a finished job)."""
+
+
+class JobTimeoutException(ConveyorError):
+    """Raised inside a running job that reached its timeout (RQ's name, for ported code).
+
+    The job's ``except`` and ``finally`` blocks run; a job still running
+    ``conveyor.jobs.timeout_grace`` seconds later has its process killed. The
+    job is recorded as timed out (``JobTimeoutError``) either way.
+    """
 
 
 class ValidationError(ConveyorError, ValueError):
