@@ -194,6 +194,7 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
         lines.append(f"Runtime: {job['duration']:.3f}s")
     if job["worker"]:
         lines.append(f"Worker:  {job['worker']}")
+    lines.extend(_meta_lines(job))
     if job["state"] == "finished" and job["result"] is not None:
         lines.append(f"Result:  {json.dumps(job['result'])}")
     error = job["error"]
@@ -201,6 +202,20 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
         lines.append(f"Error:   {error['type']}: {error['message']}")
         if error["traceback"]:
             lines.extend("  " + line for line in error["traceback"].rstrip().splitlines())
+    return lines
+
+
+def _meta_lines(job: dict[str, Any]) -> list[str]:
+    """The job's progress (``set_progress()``) and meta, as JSON so no control character passes."""
+    lines = []
+    progress = job.get("progress")
+    if isinstance(progress, dict) and isinstance(progress.get("fraction"), int | float):
+        text = f"Progress: {progress['fraction']:.0%}"
+        if progress.get("message") is not None:
+            text += " " + json.dumps(progress["message"])
+        lines.append(text)
+    if job.get("meta"):
+        lines.append(f"Meta:    {json.dumps(job['meta'])}")
     return lines
 
 
