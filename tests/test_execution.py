@@ -172,3 +172,18 @@ def test_bad_progress_is_refused_and_nothing_is_saved(fraction: object, message:
     with pytest.raises(conveyor.ValidationError):
         job.set_progress(fraction, message)  # type: ignore[arg-type]
     assert conveyor.job_show(job.id)["progress"] is None
+
+
+def test_the_web_api_shows_a_jobs_progress_and_meta() -> None:
+    from conveyor.web import auth, create_app
+
+    job = conveyor.enqueue(conveyor_test_jobs.succeed, meta={"resource": "r-1"})
+    job.set_progress(0.4, "4000 of 10000 rows")
+    token = auth.create_token("ops")[1]
+    client = create_app().test_client()
+    response = client.post(
+        "/api/3/action/job_show", json={"id": job.id}, headers={"Authorization": f"Bearer {token}"}
+    )
+    shown = response.get_json()["result"]
+    assert shown["progress"] == {"fraction": 0.4, "message": "4000 of 10000 rows"}
+    assert shown["meta"] == {"resource": "r-1", "progress": shown["progress"]}
