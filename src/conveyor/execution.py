@@ -52,7 +52,7 @@ class Host(Protocol):
     """Where a job runs, as the job sees it."""
 
     def job(self) -> Job:
-        """The running job's Job, its meta saved this host's way (called at most once a run)."""
+        """The running job's Job, its meta saved this host's way; the same Job on every call."""
         ...
 
 
@@ -68,20 +68,7 @@ class Ran(NamedTuple):
     exception: BaseException | None = None  # what the job raised, for conveyor.testing
 
 
-class _Current:
-    """The job running in this context; its Job is built when first asked for."""
-
-    def __init__(self, host: Host) -> None:
-        self.host = host
-        self.job: Job | None = None
-
-    def get(self) -> Job:
-        if self.job is None:
-            self.job = self.host.job()
-        return self.job
-
-
-_current: contextvars.ContextVar[_Current | None] = contextvars.ContextVar(
+_current: contextvars.ContextVar[Host | None] = contextvars.ContextVar(
     "conveyor_current_job", default=None
 )
 
@@ -92,8 +79,8 @@ def get_current_job() -> Job | None:
     As RQ's: code called by a job learns its id, queue, attempt, meta ...
     Threads the job starts do not see it; an ``async def`` job's tasks do.
     """
-    current = _current.get()
-    return None if current is None else current.get()
+    host = _current.get()
+    return None if host is None else host.job()
 
 
 def set_progress(fraction: float, message: str | None = None) -> bool:
@@ -106,12 +93,21 @@ def set_progress(fraction: float, message: str | None = None) -> bool:
 
 
 class Alarm:
-    """A job's timeout, as SIGALRM in this process's main thread (a worker's child only)."""
+    """A job's timeout, as SIGALRM in this process's main thread (a worker's child only).
+
+    One system call a job: the timer is armed as a job starts and left to
+    run out after it ends (the next job re-arms it). The handler acts only
+    while a job is armed and its deadline has come, so a timer left from an
+    earlier job is ignored, and one that rings early is set again for the
+    rest.
+    """
 
     def __init__(self) -> None:
         self.timeout = -1
+        self.deadline = 0.0  # monotonic
         self.armed = False
         self.fired = False
+        self._pending = False  # a timer may still run from an earlier job
         self._task: tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = None
         signal.signal(signal.SIGALRM, self._ring)
 
@@ -120,22 +116,29 @@ class Alarm:
         self.fired = False
         self.timeout = timeout
         if timeout >= 0:
-            self.armed = True
+            self.deadline = time.monotonic() + timeout
+            self.armed = self._pending = True
             signal.setitimer(signal.ITIMER_REAL, max(float(timeout), 0.001))
+        elif self._pending:
+            self._pending = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
     def watch(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
         """An ``async def`` job runs as ``task``: cancel it, rather than raise, at the deadline."""
         self._task = (loop, task)
 
     def disarm(self) -> None:
-        # The handler ignores a signal that arrives once ``armed`` is False.
+        """The job ended: a signal that arrives from now on is ignored."""
         self.armed = False
         self._task = None
-        signal.setitimer(signal.ITIMER_REAL, 0)
 
     def _ring(self, signum: int, frame: FrameType | None) -> None:
         del signum, frame
         if not self.armed:
+            return
+        early = self.deadline - time.monotonic()
+        if early > 0:  # the clocks disagree a little
+            signal.setitimer(signal.ITIMER_REAL, max(early, 0.001))
             return
         self.armed = False
         self.fired = True
@@ -160,15 +163,15 @@ def run_job(
     serializer_name: str,
     alarm: Alarm | None = None,
     timeout: int = -1,
-    functions: dict[str, Callable[..., Any]] | None = None,
+    functions: dict[str, tuple[Callable[..., Any], bool]] | None = None,
 ) -> Ran:
     """Run one job here, as the current job of ``host``, and describe how it went.
 
     ``alarm`` (with ``timeout``) enforces the timeout; ``functions`` caches
-    imported job functions across runs (a worker's child keeps one; tests
-    import afresh, so ``mock.patch`` applies).
+    imported job functions (and whether each is ``async def``) across runs:
+    a worker's child keeps one; tests import afresh, so ``mock.patch`` applies.
     """
-    token = _current.set(_Current(host))
+    token = _current.set(host)
     began = time.perf_counter()
     try:
         try:
@@ -196,18 +199,20 @@ def _call(
     payload: bytes,
     serializer_name: str,
     alarm: Alarm | None,
-    functions: dict[str, Callable[..., Any]] | None,
+    functions: dict[str, tuple[Callable[..., Any], bool]] | None,
 ) -> Any:
-    fn = functions.get(func) if functions is not None else None
-    if fn is None:
+    known = functions.get(func) if functions is not None else None
+    if known is None:
         fn = import_function(func)
+        known = (fn, inspect.iscoroutinefunction(fn))
         if functions is not None:
-            functions[func] = fn
+            functions[func] = known
+    fn, is_async = known
     args, kwargs = serializer.load_call(payload, allow_pickle=serializer_name == "pickle")
-    if inspect.iscoroutinefunction(fn):
+    if is_async:
         return _await(fn(*args, **kwargs), alarm)
     value = fn(*args, **kwargs)
-    if inspect.isawaitable(value):
+    if value is not None and inspect.isawaitable(value):
         if inspect.iscoroutine(value):
             value.close()  # never to run: no "never awaited" warning on top of the error
         raise TypeError(

@@ -65,9 +65,12 @@ class _Host:
         self.record = record
         self.config = config
         self.store = store
+        self._job: Job | None = None
 
     def job(self) -> Job:
-        return Job(self.record, self.config, meta_saver=self.save_meta)
+        if self._job is None:
+            self._job = Job(self.record, self.config, meta_saver=self.save_meta)
+        return self._job
 
     def save_meta(self, meta: dict[str, Any]) -> None:
         store, record = self.store, self.record

@@ -48,8 +48,8 @@ from conveyor.job import Job
 
 _PR_SET_PDEATHSIG = 1
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
-#: Job functions this child has imported, by path.
-_functions: dict[str, Callable[..., Any]] = {}
+#: Job functions this child has imported, by path (and whether each is ``async def``).
+_functions: dict[str, tuple[Callable[..., Any], bool]] = {}
 
 
 class Task(NamedTuple):
@@ -201,10 +201,13 @@ class _Host:
     def __init__(self, channel: Channel, job_id: str) -> None:
         self.channel = channel
         self.job_id = job_id
+        self._job: Job | None = None
 
     def job(self) -> Job:
-        record: JobRecord = self.channel.ask(Request("record", self.job_id))
-        return Job(record, _config.current(), meta_saver=self.save_meta)
+        if self._job is None:
+            record: JobRecord = self.channel.ask(Request("record", self.job_id))
+            self._job = Job(record, _config.current(), meta_saver=self.save_meta)
+        return self._job
 
     def save_meta(self, meta: dict[str, Any]) -> None:
         if not self.channel.ask(Request("meta", self.job_id, meta)):
@@ -244,10 +247,10 @@ def run_task(
         task.job_id,
         ran.ok,
         ran.duration,
-        result=ran.result,
-        error=ran.error,
-        warning=ran.warning,
-        timed_out=ran.timed_out,
+        ran.result,
+        ran.error,
+        ran.warning,
+        ran.timed_out,
     )
 
 
