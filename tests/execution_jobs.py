@@ -146,3 +146,12 @@ def enqueue_and_report(path: str) -> None:
     outer = get_current_job()
     conveyor.enqueue(describe_self, [path])
     assert get_current_job() is outer
+
+
+def sleeps_until_timeout(path: str) -> str:
+    """Sleep; note the timeout's exception, then return normally (swallowing it)."""
+    try:
+        time.sleep(GO_WAIT)
+    except JobTimeoutException as exc:
+        note(path, str(exc))
+    return "returned after its timeout"

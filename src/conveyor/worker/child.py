@@ -151,13 +151,16 @@ class Channel:
 
     A request waits for its reply; tasks that arrive before it are kept, in
     order, for ``next_task``. The lock keeps a thread of the job that saves
-    meta from interleaving with the child's own reads and writes.
+    meta from interleaving with the child's own reads and writes; SIGALRM is
+    held off while a request waits, so a job's timeout can never cut a
+    message in half (it is raised as soon as the reply is in).
     """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.early: deque[Any] = deque()  # messages read while waiting for a reply
         self.lock = threading.Lock()
+        self.running: str | None = None  # the id of the job running here, if any
 
     def pending(self) -> bool:
         return bool(self.early) or self.conn.poll()
@@ -180,19 +183,29 @@ class Channel:
     def ask(self, request: Request) -> Any:
         """Send ``request`` to the supervisor; its answer (BackendError if it failed)."""
         with self.lock:
+            # A thread that outlived its job would be answered for the next one.
+            if request.job_id != self.running:
+                raise JobStateError(f"Job {request.job_id} is not running any more")
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
             try:
-                send(self.conn, request)
-                while True:
-                    message = pickle.loads(self.conn.recv_bytes())
-                    if isinstance(message, tuple) and message[0] == REPLY:
-                        break
-                    self.early.append(message)
-            except (EOFError, OSError) as exc:
-                raise BackendError(f"The worker's supervisor is gone: {exc}") from None
+                message = self._exchange(request)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
         _, ok, value = message
         if not ok:
             raise BackendError(str(value))
         return value
+
+    def _exchange(self, request: Request) -> tuple[str, bool, Any]:
+        try:
+            send(self.conn, request)
+            while True:
+                message = pickle.loads(self.conn.recv_bytes())
+                if isinstance(message, tuple) and message[0] == REPLY:
+                    return message
+                self.early.append(message)
+        except (EOFError, OSError) as exc:
+            raise BackendError(f"The worker's supervisor is gone: {exc}") from None
 
 
 class _Host:
@@ -232,6 +245,7 @@ def run_task(
     task: Task, settings: ChildSettings, channel: Channel, alarm: Alarm | None = None
 ) -> Outcome:
     """Run one job in this process and describe how it went."""
+    channel.running = task.job_id
     ran = run_job(
         task.func,
         task.payload,
@@ -242,6 +256,7 @@ def run_task(
         timeout=task.timeout,
         functions=_functions,
     )
+    channel.running = None
     return Outcome(
         task.seq,
         task.job_id,
