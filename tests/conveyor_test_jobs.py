@@ -171,3 +171,12 @@ def enqueue_echo(value: object, queue: str = "default") -> str:
 def type_names(*args: object, **kwargs: object) -> list[str]:
     """The type of each argument as the job received it, positional then keyword (by name)."""
     return [type(v).__name__ for v in args] + [type(kwargs[k]).__name__ for k in sorted(kwargs)]
+
+
+def type_names_with_zone(*args: object, **kwargs: object) -> tuple[str, ...]:
+    """type_names(), a datetime's zone key added to its name; as a tuple (tagged back)."""
+    names = []
+    for value in [*args, *(kwargs[k] for k in sorted(kwargs))]:
+        zone = getattr(getattr(value, "tzinfo", None), "key", None)
+        names.append(f"{type(value).__name__} {zone}" if zone else type(value).__name__)
+    return tuple(names)

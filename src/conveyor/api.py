@@ -251,7 +251,7 @@ def build_job(
     if not isinstance(meta, Mapping):
         raise InvalidJobError(f"meta must be a dict, not {type(meta).__name__}")
     if meta:
-        serializer.dumps(dict(meta), "json", what="meta")
+        serializer.check_json(dict(meta), "meta")
     policy = _retry_policy(opts.get("retry"), config)
     description = opts.get("description")
     if description is not None and not isinstance(description, str):

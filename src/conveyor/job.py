@@ -178,12 +178,11 @@ class Job:
 
 
 def _safe(value: Any) -> Any:
-    """``value`` if it is plain JSON data, else its repr (for display)."""
+    """``value`` as JSON data (tagged values in their tagged form), else its repr (for display)."""
     try:
-        serializer.dumps(value, "json")
+        return serializer.to_json_data(value)[0]
     except Exception:
         return repr(value)
-    return value
 
 
 def dictize_job(job: Job) -> dict[str, Any]:
