@@ -13,7 +13,8 @@ States and the moves between them::
                   ^  ^                │ └──complete(retry)──> scheduled ──(due)──┐
                   │  └────────────────┘ release / recover (lease expired)        │
                   └──────────────────────────────────────────────────────────────┘
-    cancel: queued -> deleted; started -> canceled (the lease is revoked)
+    enqueue(run_at) ──> scheduled ──(due)──> queued
+    cancel: queued or scheduled -> deleted; started -> canceled (the lease is revoked)
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ class NewJob:
     ``result_ttl`` and ``failure_ttl`` are how many seconds a finished, or a
     failed or canceled, record is kept after it ended: 0 keeps none (the
     record goes as the job ends), -1 keeps it until it is deleted.
+
+    ``run_at`` (epoch seconds) stores the job as ``scheduled`` until then: the
+    workers' claims promote it to the back of its queue when it is due.
     """
 
     id: str
@@ -111,6 +115,7 @@ class NewJob:
     max_attempts: int = 3
     retry: Mapping[str, Any] | None = None
     at_front: bool = False
+    run_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -354,10 +359,12 @@ class Backend(ABC):
     # -- producing -------------------------------------------------------
     @abstractmethod
     def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
-        """Store the jobs as queued, all or none.
+        """Store the jobs as queued (or scheduled, those with a ``run_at``), all or none.
 
-        An id that is stored already, or repeats within ``jobs``, raises
-        DuplicateJobError naming it, and nothing is stored.
+        An id whose job has ended (finished, failed, canceled) is reused: the
+        old record is replaced, as RQ does. An id that is queued, scheduled or
+        started, or repeats within ``jobs``, raises DuplicateJobError naming
+        it, and nothing is stored (nor replaced).
         """
 
     # -- consuming -------------------------------------------------------

@@ -271,10 +271,11 @@ class PostgreSQLBackend(Backend):
                 claimed = self._claim_in(conn, [], queues, worker, lease, now + elapsed, limit)[1]
             if claimed:
                 return claimed
-            remaining = wait - (time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            remaining = wait - elapsed
             if remaining <= 0:
                 return []
-            self._await_notification(min(remaining, self._recheck))
+            self._await_notification(min(remaining, self._until_due(now + elapsed)))
             elapsed = time.monotonic() - started
 
     def _listen(self, queues: Sequence[str], wait: float) -> None:
@@ -296,6 +297,15 @@ class PostgreSQLBackend(Backend):
             if self._listening is not None:
                 for _ in conn.notifies(timeout=0):
                     pass
+
+    def _until_due(self, now: float) -> float:
+        """How long an idle claim may wait: until the next scheduled job is due, at most
+        the recheck interval (an enqueue wakes the wait early, a due time does not)."""
+        rows = self._rows("next_due")
+        due = rows[0]["due"] if rows else None
+        if due is None:
+            return self._recheck
+        return min(self._recheck, max(float(due) - now, 0.01))
 
     def _await_notification(self, timeout: float) -> None:
         """Block until a job may have arrived on a LISTENed queue, or ``timeout`` passes."""

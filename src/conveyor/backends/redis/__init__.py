@@ -279,7 +279,7 @@ class RedisBackend(Backend):
             args += [
                 job.id,
                 job.queue,
-                "1" if job.at_front else "0",
+                ("1" if job.at_front else "0") if job.run_at is None else _text(job.run_at),
                 job.payload,
                 job.func,
                 _text(job.created_at),
@@ -294,7 +294,8 @@ class RedisBackend(Backend):
         reply = self._run("enqueue", args)
         if int(reply[0]) == 1:
             raise DuplicateJobError(
-                f"A job with ID {reply[1].decode()!r} exists already; nothing was enqueued"
+                f"A job with ID {reply[1].decode()!r} exists already and has not ended;"
+                " nothing was enqueued"
             )
 
     # -- consuming ---------------------------------------------------------
@@ -315,10 +316,13 @@ class RedisBackend(Backend):
             return self._claim_args(queues, worker, lease, now, limit, mode)
 
         reply = self._run("claim", args("mark" if wait > 0 else ""))
-        while not reply:
-            remaining = wait - (time.monotonic() - started)
+        while not reply or not isinstance(reply[0], list):
+            waited = time.monotonic() - started
+            remaining = wait - waited
             if remaining <= 0:
                 return []
+            if reply:  # nothing to claim, and a scheduled job is due then
+                remaining = min(remaining, max(float(reply[0]) - (now + waited), 0.01))
             # Wait for a wake-up token (something was enqueued, or left behind)
             # and claim in the same round trip: the server runs the claim the
             # moment the wait ends. The claim moves ``now`` on by the time the

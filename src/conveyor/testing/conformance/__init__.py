@@ -24,6 +24,7 @@ from conveyor.testing.conformance.leases import LeaseConformance
 from conveyor.testing.conformance.listing import ListingConformance
 from conveyor.testing.conformance.requeue import RequeueConformance
 from conveyor.testing.conformance.retention import RetentionConformance
+from conveyor.testing.conformance.scheduling import IdReuseConformance, SchedulingConformance
 from conveyor.testing.conformance.tokens import TokenConformance
 from conveyor.testing.conformance.workers import WorkerRegistryConformance
 
@@ -33,10 +34,12 @@ __all__ = [
     "ClaimConformance",
     "CompleteConformance",
     "EnqueueConformance",
+    "IdReuseConformance",
     "LeaseConformance",
     "ListingConformance",
     "RequeueConformance",
     "RetentionConformance",
+    "SchedulingConformance",
     "TokenConformance",
     "WorkerRegistryConformance",
 ]
@@ -51,6 +54,8 @@ class BackendConformance(
     ListingConformance,
     CancelConformance,
     RequeueConformance,
+    SchedulingConformance,
+    IdReuseConformance,
     WorkerRegistryConformance,
     TokenConformance,
 ):

@@ -18,10 +18,8 @@ from conveyor.testing.conformance.support import (
     OTHER_QUEUE,
     QUEUE,
     claim_one,
-    complete,
     ids,
     new_job,
-    outcome,
     stored,
 )
 
@@ -92,15 +90,6 @@ class EnqueueConformance:
         assert backend.get("first") is None
         assert backend.get("twice") is None
         assert backend.count([QUEUE, OTHER_QUEUE]) == {QUEUE: {}, OTHER_QUEUE: {}}
-
-    def test_id_of_an_ended_job_cannot_be_reused_while_its_record_is_kept(
-        self, backend: Backend
-    ) -> None:
-        backend.enqueue([new_job("once")], now=NOW)
-        complete(backend, outcome(claim_one(backend), JobState.FINISHED), NOW)
-        with pytest.raises(DuplicateJobError, match="once"):
-            backend.enqueue([new_job("once")], now=NOW + 1)
-        assert stored(backend, "once").state is JobState.FINISHED
 
     def test_enqueue_of_no_jobs_stores_nothing(self, backend: Backend) -> None:
         backend.enqueue([], now=NOW)
