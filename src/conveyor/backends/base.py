@@ -505,6 +505,14 @@ class Backend(ABC):
         """
 
     @abstractmethod
+    def delete(self, job_id: str, *, now: float) -> JobRecord | None:
+        """Delete one job's record, whatever its state; the record as it was, or None.
+
+        RQ's ``Job.delete()``. A started job loses its lease with its record:
+        its worker stops it at the next heartbeat, as for a cancel.
+        """
+
+    @abstractmethod
     def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
         """Delete every queued and scheduled job of the queues; the count per queue."""
 

@@ -668,6 +668,13 @@ class SQLiteBackend(Backend):
                 db.execute("DELETE FROM conveyor_jobs WHERE id=?", (job_id,))
             return record
 
+    def delete(self, job_id: str, *, now: float) -> JobRecord | None:
+        with self._write() as db:
+            row = db.execute(
+                f"DELETE FROM conveyor_jobs WHERE id=? RETURNING {_COLUMNS}", (job_id,)
+            ).fetchone()
+        return None if row is None else _record(row)
+
     def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
         cleared = dict.fromkeys(queues, 0)
         if not queues:

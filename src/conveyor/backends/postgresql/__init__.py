@@ -519,6 +519,10 @@ class PostgreSQLBackend(Backend):
                 conn.execute(query("delete"), {"ids": [job_id]})
             return found
 
+    def delete(self, job_id: str, *, now: float) -> JobRecord | None:
+        rows = self._rows("delete_one", {"id": job_id})
+        return record(rows[0]) if rows else None
+
     def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
         cleared = dict.fromkeys(queues, 0)
         if not queues:

@@ -79,6 +79,7 @@ _SCRIPTS = (
     "recover",
     "purge",
     "cancel",
+    "delete",
     "clear",
     "requeue",
 )
@@ -601,6 +602,10 @@ class RedisBackend(Backend):
                 " can be canceled"
             )
         return _record(reply)
+
+    def delete(self, job_id: str, *, now: float) -> JobRecord | None:
+        reply = self._run("delete", [job_id])
+        return _record(reply) if reply else None
 
     def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
         cleared = dict.fromkeys(queues, 0)
