@@ -20,6 +20,7 @@ States and the moves between them::
 from __future__ import annotations
 
 import enum
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
@@ -524,6 +525,26 @@ class Backend(ABC):
         and loses its result, end time and retention; ids in other states, or
         unknown, are left alone and not returned.
         """
+
+    def wait_ended(self, job_id: str, *, timeout: float | None) -> JobRecord | None:
+        """Block until the job has ended, or ``timeout`` seconds (None: no limit) passed.
+
+        The record as last seen: ended, or not yet (the time ran out), or None
+        when it is gone (deleted, canceled while queued, or not kept). This
+        default looks with a growing interval (5 ms up to half a second); a
+        backend with notifications wakes on them instead.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            record = self.get(job_id)
+            if record is None or record.state in ENDED_STATES:
+                return record
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return record
+            time.sleep(delay if remaining is None else min(delay, remaining))
+            delay = min(delay * 2, 0.5)
 
     # -- workers -----------------------------------------------------------
     @abstractmethod

@@ -409,7 +409,8 @@ class PostgreSQLBackend(Backend):
         cur, indexes = sent
         accepted = [False] * len(completions)
         for row in cur.fetchall():
-            accepted[indexes[int(row["n"]) - 1]] = True
+            if row["n"] is not None:  # (the row of the "jobs ended" notification has none)
+                accepted[indexes[int(row["n"]) - 1]] = True
         return accepted
 
     def extend(self, leases: Sequence[tuple[str, str]], *, lease: float, now: float) -> list[bool]:
@@ -522,6 +523,25 @@ class PostgreSQLBackend(Backend):
     def delete(self, job_id: str, *, now: float) -> JobRecord | None:
         rows = self._rows("delete_one", {"id": job_id})
         return record(rows[0]) if rows else None
+
+    def wait_ended(self, job_id: str, *, timeout: float | None) -> JobRecord | None:
+        """LISTEN, on a connection of its own, to the notification completions send when
+        they end jobs, and look again at least every second for ends that send none."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with translated(self.where), psycopg.connect(self._conninfo, autocommit=True) as conn:
+            channel = conn.execute(query("ended_channel")).fetchone()
+            assert channel is not None
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel[0])))
+            while True:
+                record = self.get(job_id)
+                if record is None or record.state in ENDED_STATES:
+                    return record
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return record
+                wait = 1.0 if remaining is None else min(remaining, 1.0)
+                for _ in conn.notifies(timeout=wait, stop_after=1):
+                    break
 
     def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
         cleared = dict.fromkeys(queues, 0)

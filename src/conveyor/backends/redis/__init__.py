@@ -16,6 +16,9 @@ change is atomic however many clients race. Keys (``conveyor:...``):
   of an enqueue without polling;
 - ``tokens``: web API tokens (hashes only), one JSON field per
   ``<site_id>:<name>``.
+- ``waiters``: processes in ``wait_ended()`` (a sorted set, by expiry);
+  while it is not empty, a completion that ends jobs publishes on the
+  channel ``ended`` (one message a batch).
 
 Listing and clearing touch only the queue's own keys, never ``KEYS``/``SCAN``.
 Requires Redis 6.2 or newer, a single server or a primary (not Redis Cluster).
@@ -621,6 +624,34 @@ class RedisBackend(Backend):
         if not job_ids:
             return []
         return [m.decode() for m in self._run("requeue", [_text(now), *job_ids])]
+
+    def wait_ended(self, job_id: str, *, timeout: float | None) -> JobRecord | None:
+        """Wake on the ``<ns>:ended`` messages that completions publish while anyone
+        waits (this process says it does in ``<ns>:waiters``), and look again at
+        least every second for ends that publish nothing (a cancel, a recovery)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        me = secrets.token_hex(8)
+        waiters = self._key("waiters")
+        with self._translated():
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(self._key("ended"))
+                while True:
+                    now = time.time()
+                    pipe = self._redis.pipeline(transaction=False)
+                    pipe.zremrangebyscore(waiters, "-inf", _text(now))
+                    pipe.zadd(waiters, {me: now + 5})
+                    pipe.execute()
+                    record = self.get(job_id)
+                    if record is None or record.state in ENDED_STATES:
+                        return record
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return record
+                    pubsub.get_message(timeout=1.0 if remaining is None else min(remaining, 1.0))
+            finally:
+                self._redis.zrem(waiters, me)
+                pubsub.close()
 
     # -- workers -----------------------------------------------------------
     def _workers_key(self, queues: Sequence[str]) -> str:

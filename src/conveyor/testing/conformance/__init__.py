@@ -26,6 +26,7 @@ from conveyor.testing.conformance.requeue import RequeueConformance
 from conveyor.testing.conformance.retention import RetentionConformance
 from conveyor.testing.conformance.scheduling import IdReuseConformance, SchedulingConformance
 from conveyor.testing.conformance.tokens import TokenConformance
+from conveyor.testing.conformance.waiting import WaitConformance
 from conveyor.testing.conformance.workers import WorkerRegistryConformance
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "RetentionConformance",
     "SchedulingConformance",
     "TokenConformance",
+    "WaitConformance",
     "WorkerRegistryConformance",
 ]
 
@@ -56,6 +58,7 @@ class BackendConformance(
     RequeueConformance,
     SchedulingConformance,
     IdReuseConformance,
+    WaitConformance,
     WorkerRegistryConformance,
     TokenConformance,
 ):
