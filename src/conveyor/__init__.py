@@ -14,6 +14,8 @@ from conveyor.api import (
     Queue,
     add_queue_name_prefix,
     enqueue,
+    enqueue_at,
+    enqueue_in,
     enqueue_job,
     enqueue_many,
     get_all_queues,
@@ -21,6 +23,7 @@ from conveyor.api import (
     job_from_id,
     remove_queue_name_prefix,
     test_job,
+    wait_for_job,
 )
 from conveyor.backends import JobState
 from conveyor.config import Config, configure
@@ -33,11 +36,13 @@ from conveyor.exceptions import (
     DuplicateTokenError,
     FunctionNotImportable,
     InvalidJobError,
+    JobFailedError,
     JobStateError,
     NoSuchJobError,
     NoSuchTokenError,
     SerializationError,
     ValidationError,
+    WaitTimeoutError,
 )
 from conveyor.job import Job, dictize_job
 from conveyor.manage import (
@@ -71,6 +76,7 @@ __all__ = [
     "FunctionNotImportable",
     "InvalidJobError",
     "Job",
+    "JobFailedError",
     "JobState",
     "JobStateError",
     "NoSuchJobError",
@@ -79,12 +85,15 @@ __all__ = [
     "Retry",
     "SerializationError",
     "ValidationError",
+    "WaitTimeoutError",
     "Worker",
     "__version__",
     "add_queue_name_prefix",
     "configure",
     "dictize_job",
     "enqueue",
+    "enqueue_at",
+    "enqueue_in",
     "enqueue_job",
     "enqueue_many",
     "get_all_queues",
@@ -102,5 +111,6 @@ __all__ = [
     "send_task",
     "task",
     "test_job",
+    "wait_for_job",
     "worker_list",
 ]

@@ -12,6 +12,8 @@
     ├── DuplicateJobError        a job with that id exists already
     ├── NoSuchJobError           (also a KeyError) no job with that id, on this site
     ├── JobStateError            the job is in a state the operation does not allow
+    ├── JobFailedError           wait(): the job failed or was canceled (carries its error)
+    ├── WaitTimeoutError         (also a TimeoutError) wait(): the job did not end in time
     ├── ValidationError          (also a ValueError) a management call got bad input
     ├── DuplicateTokenError      an API token of that name exists already on this site
     └── NoSuchTokenError         (also a KeyError) no API token of that name on this site
@@ -23,6 +25,7 @@ what exactly was wrong.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 class ConveyorError(Exception):
@@ -74,6 +77,39 @@ class NoSuchJobError(ConveyorError, KeyError):
 
 class JobStateError(ConveyorError):
     """The job's state does not allow the operation (e.g. cancelling a finished job)."""
+
+
+class JobFailedError(ConveyorError):
+    """The job waited for failed, was canceled, or is gone before it finished.
+
+    ``job_id``, ``state`` (``"failed"``, ``"canceled"``, or None when the
+    record is gone) and ``error`` (the last attempt's ErrorInfo, or None)
+    say how.
+    """
+
+    def __init__(self, job_id: str, state: str | None, error: Any = None) -> None:
+        self.job_id = job_id
+        self.state = state
+        self.error = error
+        if state is None:
+            text = (
+                f"Job {job_id} is gone before it finished: it was canceled or deleted"
+                " before it ran, or its record was not kept (a result_ttl or failure_ttl of 0)"
+            )
+        elif error is not None:
+            text = f"Job {job_id} {state}: {error.type}: {error.message}"
+        else:
+            text = f"Job {job_id} {state}"
+        super().__init__(text)
+
+
+class WaitTimeoutError(ConveyorError, TimeoutError):
+    """The job waited for did not end within the time given; it goes on as it was."""
+
+    def __init__(self, job_id: str, timeout: float, state: str) -> None:
+        self.job_id = job_id
+        self.state = state
+        super().__init__(f"Job {job_id} did not end within {timeout:g} s (it is {state})")
 
 
 class ValidationError(ConveyorError, ValueError):
