@@ -148,6 +148,10 @@ def get_queue(name: str = DEFAULT_QUEUE_NAME) -> Queue:
     return Queue(config.queue_prefix + check_queue_name(name), config)
 
 
+#: The name CKAN's toolkit gives :func:`get_queue`.
+get_job_queue = get_queue
+
+
 def get_all_queues() -> list[Queue]:
     """This site's queues that hold any job (queued, running or kept), sorted by name."""
     config = _config.current()

@@ -80,6 +80,13 @@ def jobs() -> None:
     default=None,
     help="Lowest level of log records shown. Default: conveyor.worker.log_level (INFO).",
 )
+@click.option(
+    "--with-scheduler/--no-scheduler",
+    "with_scheduler",
+    default=True,
+    help="Accepted for CKAN compatibility; conveyor workers always queue scheduled jobs"
+    " when they are due.",
+)
 @click.argument("queues", nargs=-1)
 def worker(
     burst: bool,
@@ -87,6 +94,7 @@ def worker(
     concurrency: int | None,
     isolation: str,
     log_level: str | None,
+    with_scheduler: bool,
     queues: tuple[str, ...],
 ) -> None:
     """Start a worker that fetches jobs from queues and executes them.
@@ -110,6 +118,7 @@ def worker(
     lets running jobs finish and then stops; a second signal stops at once
     and puts the interrupted jobs back on their queues.
     """
+    del with_scheduler  # every worker promotes due scheduled jobs: no scheduler to switch
     level = (log_level or conveyor.config.current().worker_log_level).upper()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_LogFormatter(LOG_FORMAT))
@@ -122,6 +131,8 @@ def _list_line(job: dict[str, Any], with_state: bool) -> str:
     fields = [job["created"], job["id"], job["queue"]]
     if with_state:
         fields.append(job["state"])
+    if job["state"] == "scheduled" and job["scheduled_for"] is not None:
+        fields.append(f"due {job['scheduled_for']}")
     if job["title"] is not None:
         fields.append(f'"{job["title"]}"')
     return " ".join(fields)
@@ -153,8 +164,9 @@ def list_jobs(
 
     If no queue names are given then the jobs of all queues are listed,
     otherwise only those of the given queues, in the order in which workers
-    will run them. One line per job: created (UTC), id, queue, and the title
-    in double quotes if the job has one.
+    will run them. One line per job: created (UTC), id, queue, the state
+    (when other states than queued are asked for), the due time (UTC) of a
+    scheduled job, and the title in double quotes if the job has one.
     """
     found = conveyor.job_list(
         queues=list(queues) or None, limit=limit, ids_only=ids, states=list(states) or None
@@ -187,6 +199,8 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
         f"Timeout: {job['timeout']}",
         f"Attempts: {job['attempts']}",
     ]
+    if job["state"] == "scheduled" and job["scheduled_for"] is not None:
+        lines.append(f"Due:     {job['scheduled_for']}")
     for label, key in (("Started", "started"), ("Ended", "ended")):
         if job[key] is not None:
             lines.append(f"{label + ':':<9}{job[key]}")
