@@ -514,8 +514,8 @@ def test_the_public_names_are_pinned() -> None:
         "Queue", "Retry", "SerializationError", "ValidationError", "WaitTimeoutError", "Worker",
         "__version__", "add_queue_name_prefix", "configure", "dictize_job", "enqueue",
         "enqueue_at", "enqueue_in", "enqueue_job", "enqueue_many", "get_all_queues",
-        "get_job_queue", "get_queue", "job_cancel", "job_clear", "job_count", "job_from_id", "job_list",
-        "job_requeue", "job_requeue_failed", "job_show", "queue_list",
+        "get_job_queue", "get_queue", "job_cancel", "job_clear", "job_count", "job_from_id",
+        "job_list", "job_requeue", "job_requeue_failed", "job_show", "queue_list",
         "remove_queue_name_prefix", "send_task", "task", "test_job", "wait_for_job",
         "worker_list",
     ]  # fmt: skip
