@@ -159,3 +159,31 @@ class IdReuseConformance:
         with pytest.raises(DuplicateJobError, match="twice"):
             backend.enqueue([new_job("twice"), new_job("twice")], now=NOW + 1)
         assert stored(backend, "twice").state is JobState.FINISHED
+
+    def test_two_producers_reusing_an_ended_id_at_once_store_one_job(
+        self, backend: Backend, other_backend: Backend
+    ) -> None:
+        backend.enqueue([new_job("contended")], now=NOW)
+        complete(backend, outcome(claim_one(backend), JobState.FINISHED), NOW)
+        outcomes: dict[str, str] = {}
+
+        def reuse(store: Backend, title: str) -> None:
+            try:
+                store.enqueue([new_job("contended", title=title)], now=NOW + 1)
+            except DuplicateJobError:
+                outcomes[title] = "refused"
+            else:
+                outcomes[title] = "stored"
+
+        threads = [
+            run_in_thread(lambda: reuse(backend, "one")),
+            run_in_thread(lambda: reuse(other_backend, "two")),
+        ]
+        for thread, raised in threads:
+            thread.join(30)
+            assert not raised
+        assert sorted(outcomes.values()) == ["refused", "stored"]
+        winner = next(title for title, result in outcomes.items() if result == "stored")
+        record = stored(backend, "contended")
+        assert (record.state, record.title) == (JobState.QUEUED, winner)
+        assert drain(backend, [QUEUE], now=NOW + 2) == ["contended"]
