@@ -42,6 +42,7 @@ from conveyor.exceptions import (
     NoSuchJobError,
     NoSuchTokenError,
     SerializationError,
+    StoreVersionError,
     ValidationError,
     WaitTimeoutError,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "Queue",
     "Retry",
     "SerializationError",
+    "StoreVersionError",
     "ValidationError",
     "WaitTimeoutError",
     "Worker",

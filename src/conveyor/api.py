@@ -279,6 +279,7 @@ def build_job(
             "retry": policy.to_dict() if policy else None,
             "at_front": bool(opts.get("at_front", False)),
             "run_at": None,
+            "options": {},  # worker-only options go here, by name: no backend changes
         },
     )
 

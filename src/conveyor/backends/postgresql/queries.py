@@ -59,18 +59,13 @@ def record(row: DictRow) -> JobRecord:
         meta=row["meta"],
         retry=row["retry"],
         errors=tuple(ErrorInfo.from_dict(e) for e in row["errors"]),
+        options=row["options"] or {},
     )
 
 
 def token(row: DictRow) -> ApiToken:
     """An API token from a row of ``conveyor_tokens``."""
-    return ApiToken(
-        name=row["name"],
-        hash=row["hash"],
-        read_only=row["read_only"],
-        created_at=row["created_at"],
-        site_id=row["site_id"],
-    )
+    return ApiToken.from_dict(row)
 
 
 def store(cur: Cursor, jobs: Sequence[NewJob], now: float, undo: Callable[[], object]) -> None:
@@ -85,7 +80,7 @@ def store(cur: Cursor, jobs: Sequence[NewJob], now: float, undo: Callable[[], ob
     seen: set[str] = set()
     for job in jobs:
         if job.id in seen:
-            raise DuplicateJobError(_duplicate(job.id))
+            raise DuplicateJobError(job.id)
         seen.add(job.id)
     try:
         _insert(cur, jobs, now)
@@ -100,7 +95,7 @@ def store(cur: Cursor, jobs: Sequence[NewJob], now: float, undo: Callable[[], ob
     except psycopg.errors.UniqueViolation:
         found = {row["id"] for row in cur.execute(query("existing"), {"ids": list(seen)})}
         taken = next((job.id for job in jobs if job.id in found), jobs[0].id)
-        raise DuplicateJobError(_duplicate(taken)) from None
+        raise DuplicateJobError(taken) from None
 
 
 def _insert(cur: Cursor, jobs: Sequence[NewJob], now: float) -> None:
@@ -108,10 +103,6 @@ def _insert(cur: Cursor, jobs: Sequence[NewJob], now: float) -> None:
         cur.execute(query("enqueue_one"), _values(jobs[0], now))
     else:
         cur.execute(query("enqueue"), _columns(jobs, now))
-
-
-def _duplicate(job_id: str) -> str:
-    return f"A job with ID {job_id!r} exists already and has not ended; nothing was enqueued"
 
 
 def _columns(jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
@@ -133,6 +124,7 @@ def _columns(jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
         "retries": [json.dumps(dict(job.retry)) if job.retry else None for job in jobs],
         "created_ats": [float(job.created_at) for job in jobs],
         "run_ats": [None if job.run_at is None else float(job.run_at) for job in jobs],
+        "options": [json.dumps(dict(job.options)) if job.options else None for job in jobs],
     }
 
 
@@ -155,4 +147,5 @@ def _values(job: NewJob, now: float) -> dict[str, Any]:
         "retry": json.dumps(dict(job.retry)) if job.retry else None,
         "created_at": float(job.created_at),
         "run_at": None if job.run_at is None else float(job.run_at),
+        "options": json.dumps(dict(job.options)) if job.options else None,
     }

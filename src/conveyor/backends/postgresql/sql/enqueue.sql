@@ -5,7 +5,7 @@
 WITH stored AS (
     INSERT INTO conveyor_jobs (
         id, queue, state, position, func, payload, title, description, meta, timeout,
-        result_ttl, failure_ttl, max_attempts, retry, created_at, enqueued_at, run_at
+        result_ttl, failure_ttl, max_attempts, retry, created_at, enqueued_at, run_at, options
     )
     SELECT
         j.id, j.queue, CASE WHEN j.run_at IS NULL THEN 'queued' ELSE 'scheduled' END,
@@ -13,16 +13,17 @@ WITH stored AS (
              ELSE nextval('conveyor_jobs_position') END,
         j.func, j.payload, j.title, j.description, j.meta::jsonb, j.timeout,
         j.result_ttl, j.failure_ttl, j.max_attempts, j.retry::jsonb, j.created_at,
-        %(now)s, j.run_at
+        %(now)s, j.run_at, j.options::jsonb
     FROM unnest(
         %(ids)s::text[], %(queues)s::text[], %(at_front)s::boolean[], %(funcs)s::text[],
         %(payloads)s::bytea[], %(titles)s::text[], %(descriptions)s::text[],
         %(metas)s::text[], %(timeouts)s::integer[], %(result_ttls)s::integer[],
         %(failure_ttls)s::integer[], %(max_attempts)s::integer[], %(retries)s::text[],
-        %(created_ats)s::double precision[], %(run_ats)s::double precision[]
+        %(created_ats)s::double precision[], %(run_ats)s::double precision[],
+        %(options)s::text[]
     ) WITH ORDINALITY AS j (
         id, queue, at_front, func, payload, title, description, meta, timeout,
-        result_ttl, failure_ttl, max_attempts, retry, created_at, run_at, n
+        result_ttl, failure_ttl, max_attempts, retry, created_at, run_at, options, n
     )
     ORDER BY j.n  -- positions follow the order given
     RETURNING id, queue

@@ -1,6 +1,6 @@
 -- ARGV: ns, now, count, then per job the FIXED values below, in their order,
--- then the number of optional field/value pairs (title, description, retry)
--- and those pairs.
+-- then the number of optional field/value pairs (title, description, retry,
+-- options) and those pairs.
 -- Returns {0} when stored, or {1, id} when that id is taken by a job that has
 -- not ended (nothing stored). The record of an ended job with the id is
 -- replaced (RQ reuses ids): it leaves its ended index and the purge schedule.
