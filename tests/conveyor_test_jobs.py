@@ -173,6 +173,11 @@ def type_names(*args: object, **kwargs: object) -> list[str]:
     return [type(v).__name__ for v in args] + [type(kwargs[k]).__name__ for k in sorted(kwargs)]
 
 
+def raise_error(message: str) -> None:
+    """Fail with ``message`` as the error text (which may hold anything)."""
+    raise RuntimeError(message)
+
+
 def type_names_with_zone(*args: object, **kwargs: object) -> tuple[str, ...]:
     """type_names(), a datetime's zone key added to its name; as a tuple (tagged back)."""
     names = []
