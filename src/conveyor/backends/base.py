@@ -27,6 +27,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from conveyor.backends.periodic import PeriodicStore
+
 _Frozen = TypeVar("_Frozen")
 
 
@@ -426,8 +428,11 @@ def page_across(queues: Sequence[str], offset: int, limit: int | None, page_of: 
     return Page(items=tuple(items), total=total)
 
 
-class Backend(ABC):
-    """A job store. One instance belongs to one process; never share it across a fork."""
+class Backend(PeriodicStore, ABC):
+    """A job store. One instance belongs to one process; never share it across a fork.
+
+    Its periodic-job operations are declared in :class:`~conveyor.backends.periodic.PeriodicStore`.
+    """
 
     @classmethod
     @abstractmethod
@@ -670,5 +675,5 @@ class Backend(ABC):
         """The token with this hash, whichever its site, or None."""
 
     # -- lifecycle -------------------------------------------------------
-    def close(self) -> None:  # noqa: B027 -- optional hook, most backends hold one connection
+    def close(self) -> None:  # an optional hook: most backends hold one connection
         """Release connections. The instance is not used afterwards."""

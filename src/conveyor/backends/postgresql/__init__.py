@@ -57,6 +57,8 @@ from conveyor.backends.base import (
     check_completions,
     page_across,
 )
+from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
+from conveyor.backends.postgresql import periodic
 from conveyor.backends.postgresql.queries import query, record, store, token, translated, where
 from conveyor.backends.postgresql.transactions import (
     applied,
@@ -599,6 +601,28 @@ class PostgreSQLBackend(Backend):
     def find_token(self, token_hash: str) -> ApiToken | None:
         rows = self._rows("find_token", {"hash": token_hash})
         return token(rows[0]) if rows else None
+
+    # -- periodic jobs (table conveyor_periodic) ---------------------------------
+    def declare_periodic(self, declarations: Sequence[PeriodicDeclaration], *, now: float) -> None:
+        if declarations:
+            with self._session() as conn:
+                periodic.declare(conn, declarations, now)
+
+    def claim_tick(self, name: str, tick: float, job: NewJob | None, *, now: float) -> bool:
+        with self._session() as conn:
+            return periodic.take(conn, name, tick, job, now)
+
+    def periodic_entries(self, prefix: str) -> list[PeriodicEntry]:
+        with self._session() as conn:
+            return periodic.entries(conn, prefix)
+
+    def set_periodic_enabled(self, name: str, enabled: bool) -> PeriodicEntry | None:
+        with self._session() as conn:
+            return periodic.set_enabled(conn, name, enabled)
+
+    def forget_periodic(self, name: str) -> bool:
+        with self._session() as conn:
+            return periodic.forget(conn, name)
 
     def close(self) -> None:
         with self._lock:

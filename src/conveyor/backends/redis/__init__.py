@@ -16,11 +16,14 @@ change is atomic however many clients race. Keys (``conveyor:...``):
   of an enqueue without polling;
 - ``tokens``: web API tokens (hashes only), one JSON field per
   ``<site_id>:<name>``;
+- ``periodic:<name>``, ``periodic-names``: periodic-job entries and their
+  names (see :mod:`.periodic`; layout version 3);
 - ``version``: the data layout's version (:data:`LAYOUT_VERSION`), checked
   when a backend opens: a store without it holding ``conveyor`` keys was
   written before the key existed and counts as version 1; a newer one is
   refused with StoreVersionError. Version 2 added a job hash's optional
-  ``options`` field, so a version-1 store is read as it is.
+  ``options`` field, so a version-1 store is read as it is; version 3 the
+  periodic-job keys, which an older store simply lacks.
 - ``waiters``: processes in ``wait_ended()`` (a sorted set, by expiry);
   while it is not empty, a completion that ends jobs publishes on the
   channel ``ended`` (one message a batch).
@@ -64,6 +67,8 @@ from conveyor.backends.base import (
     page_across,
     split_queue_name,
 )
+from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
+from conveyor.backends.redis import periodic
 from conveyor.backends.urls import check_url, redact
 from conveyor.exceptions import (
     BackendError,
@@ -84,7 +89,7 @@ except ImportError:  # pragma: no cover - redis-py packs in Python instead
 NAMESPACE = "conveyor"
 #: The version of the data layout this code writes and expects; a change to it
 #: is a new number here and, if stored data must move, a step in _upgrade().
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 # Raise the stored layout version to ARGV[1] unless it is there or beyond (a
 # newer conveyor may have raised it meanwhile); the version found, 0 for none.
 _RAISE_VERSION = """
@@ -222,6 +227,12 @@ class RedisBackend(Backend):
         self._scripts: dict[str, Script] = {
             name: self._redis.register_script(common + "\n" + self._lua(name)) for name in _SCRIPTS
         }
+        # Taking a tick runs into enqueue.lua, so the tick's job is stored in the same script.
+        self._scripts["periodic_take"] = self._redis.register_script(
+            "\n".join((common, self._lua("periodic_take"), self._lua("enqueue")))
+        )
+        for name in ("periodic_declare", "periodic_enable"):
+            self._scripts[name] = self._redis.register_script(common + "\n" + self._lua(name))
         with self._translated():
             self._check_layout()
 
@@ -308,6 +319,13 @@ class RedisBackend(Backend):
 
     # -- producing ---------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
+        reply = self._run("enqueue", self._enqueue_args(jobs, now))
+        if int(reply[0]) == 1:
+            raise DuplicateJobError(reply[1].decode())
+
+    @staticmethod
+    def _enqueue_args(jobs: Sequence[NewJob], now: float) -> list[Any]:
+        """The arguments of ``enqueue.lua`` after the namespace."""
         # enqueue.lua reads each job's values by position; only the optional
         # fields go as field/value pairs, after their count.
         args: list[Any] = [_text(now), len(jobs)]
@@ -336,9 +354,7 @@ class RedisBackend(Backend):
                 len(optional) // 2,
                 *optional,
             ]
-        reply = self._run("enqueue", args)
-        if int(reply[0]) == 1:
-            raise DuplicateJobError(reply[1].decode())
+        return args
 
     # -- consuming ---------------------------------------------------------
     def claim(
@@ -752,6 +768,44 @@ class RedisBackend(Backend):
             if hmac.compare_digest(token.hash, token_hash):
                 return token
         return None
+
+    # -- periodic jobs (keys periodic:<name>, periodic-names) ---------------------
+    def declare_periodic(self, declarations: Sequence[PeriodicDeclaration], *, now: float) -> None:
+        if declarations:
+            self._run("periodic_declare", periodic.declare_args(declarations, now))
+
+    def claim_tick(self, name: str, tick: float, job: NewJob | None, *, now: float) -> bool:
+        args = self._enqueue_args([job] if job else [], now)
+        reply = self._run("periodic_take", [*args, name, _text(tick), job.id if job else ""])
+        if int(reply[0]) == 1:
+            raise DuplicateJobError(reply[1].decode())
+        return int(reply[0]) == 0
+
+    def _periodic_entry(self, name: str) -> PeriodicEntry | None:
+        with self._translated():
+            return periodic.entry(self._redis.hmget(self._key("periodic", name), periodic.FIELDS))
+
+    def periodic_entries(self, prefix: str) -> list[PeriodicEntry]:
+        with self._translated():
+            names = sorted(n.decode() for n in self._redis.smembers(self._key("periodic-names")))
+            pipe = self._redis.pipeline(transaction=False)
+            for name in (n for n in names if n.startswith(prefix)):
+                pipe.hmget(self._key("periodic", name), periodic.FIELDS)
+            found = [periodic.entry(values) for values in pipe.execute()]
+        return [entry for entry in found if entry is not None]
+
+    def set_periodic_enabled(self, name: str, enabled: bool) -> PeriodicEntry | None:
+        if not self._run("periodic_enable", [name, "1" if enabled else "0"]):
+            return None
+        return self._periodic_entry(name)
+
+    def forget_periodic(self, name: str) -> bool:
+        with self._translated():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(self._key("periodic", name))
+            pipe.srem(self._key("periodic-names"), name)
+            deleted, _ = pipe.execute()
+        return bool(deleted)
 
     def close(self) -> None:
         self._redis.close()
