@@ -373,6 +373,62 @@ def test_a_migrated_postgresql_store_has_the_layout_of_a_fresh_one(postgresql_ur
     assert ("conveyor_jobs", "options") in {row[:2] for row in migrated["columns"]}
 
 
+def test_create_tables_migrates_an_old_schema_in_the_applications_transaction(
+    postgresql_url: str,
+) -> None:
+    psycopg = pytest.importorskip("psycopg")
+    from conveyor.backends.postgresql import SCHEMA_VERSION, create_tables
+
+    now = time.time()
+    rows = legacy_rows("conveyor:site:default", now)
+    create_legacy_postgresql(postgresql_url, rows)
+    server, schema = split_schema(postgresql_url)
+    with psycopg.connect(server, options=f"-c search_path={schema}") as conn:
+        conn.execute("SELECT 1")  # the application's transaction has begun
+        create_tables(conn)
+        conn.rollback()  # the application changed its mind: nothing was migrated
+        assert postgresql_catalog(server, schema)["versions"] == [("1",)]
+        create_tables(conn)
+        conn.commit()
+    layout = postgresql_catalog(server, schema)
+    assert layout["versions"] == [(str(v),) for v in range(1, SCHEMA_VERSION + 1)]
+    store = open_backend(postgresql_url)
+    try:
+        for row in rows:
+            assert store.get(row["id"]) == expected(row)
+    finally:
+        store.close()
+
+
+def test_concurrent_first_opens_of_an_old_postgresql_schema_migrate_it_once(
+    postgresql_url: str,
+) -> None:
+    create_legacy_postgresql(postgresql_url, legacy_rows("conveyor:site:default", time.time()))
+    opened: list[Backend] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def open_one() -> None:
+        try:
+            barrier.wait(30)
+            opened.append(open_backend(postgresql_url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for store in opened:
+        store.close()
+    assert errors == []
+    assert len(opened) == 4
+    server, schema = split_schema(postgresql_url)
+    versions = postgresql_catalog(server, schema)["versions"]
+    assert versions == [(str(v),) for v in range(1, migrations.latest("postgresql") + 1)]
+
+
 # -- Redis ---------------------------------------------------------------------------------
 
 
