@@ -284,6 +284,32 @@ def test_a_failing_migration_leaves_the_store_as_it_was(
     assert sqlite_catalog(sqlite_path) == before
 
 
+def test_migration_files_must_be_numbered_from_one_without_gaps(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("not a migration")
+    (tmp_path / "0002_second.sql").write_text("SELECT 2;")
+    (tmp_path / "0001_first.sql").write_text("SELECT 1;")
+    assert [(m.version, m.name, m.sql) for m in migrations.load(tmp_path)] == [
+        (1, "first", "SELECT 1;"),
+        (2, "second", "SELECT 2;"),
+    ]
+    (tmp_path / "0004_fourth.sql").write_text("SELECT 4;")
+    with pytest.raises(RuntimeError, match=r"numbered \[1, 2, 4\], not 1, 2, 3"):
+        migrations.load(tmp_path)
+
+
+def test_a_misnamed_migration_file_is_refused_rather_than_skipped(tmp_path: Path) -> None:
+    (tmp_path / "0001_first.sql").write_text("SELECT 1;")
+    (tmp_path / "002_second.sql").write_text("SELECT 2;")
+    with pytest.raises(RuntimeError, match=r"'002_second\.sql' is not named NNNN_what_it_does"):
+        migrations.load(tmp_path)
+
+
+def test_the_shipped_migrations_of_both_sql_stores_go_in_step() -> None:
+    sqlite = [(m.version, m.name) for m in migrations.migrations("sqlite")]
+    assert sqlite == [(m.version, m.name) for m in migrations.migrations("postgresql")]
+    assert sqlite[:2] == [(1, "initial"), (2, "job_options")]
+
+
 # -- PostgreSQL ----------------------------------------------------------------------------
 
 
@@ -545,5 +571,15 @@ def test_a_redis_store_newer_than_this_conveyor_is_refused_and_left_alone(redis_
             f" {LAYOUT_VERSION}: a newer conveyor wrote it; upgrade conveyor to open it"
         )
         assert int(client.get(version_key(redis_url))) == LAYOUT_VERSION + 1
+    finally:
+        client.close()
+
+
+def test_a_redis_version_key_that_is_not_a_number_is_reported(redis_url: str) -> None:
+    client = redis_client()
+    try:
+        client.set(version_key(redis_url), "two")
+        with pytest.raises(conveyor.BackendError, match="holds b'two', not a conveyor layout"):
+            open_backend(redis_url)
     finally:
         client.close()

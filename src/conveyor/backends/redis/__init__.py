@@ -249,8 +249,13 @@ class RedisBackend(Backend):
         if raw is None:
             written = next(iter(self._redis.scan_iter(match=f"{self.ns}:*", count=1000)), None)
             found = 0 if written is None else 1
-        else:
+        elif raw.isdigit():
             found = int(raw)
+        else:
+            raise BackendError(
+                f"Redis at {self._where()}: the key {key} holds {raw!r}, not a conveyor layout"
+                " version"
+            )
         if found < LAYOUT_VERSION:
             # Version 2 only added an optional field: no stored data moves.
             found = max(found, int(self._redis.eval(_RAISE_VERSION, 1, key, LAYOUT_VERSION)))
