@@ -22,7 +22,8 @@ change is atomic however many clients race. Keys (``conveyor:...``):
   refused with StoreVersionError. Version 2 added a job hash's optional
   ``options`` field, so a version-1 store is read as it is.
 
-Listing and clearing touch only the queue's own keys, never ``KEYS``/``SCAN``.
+Listing and clearing touch only the queue's own keys, never ``KEYS``/``SCAN``
+(the one ``SCAN`` is at the first open of a namespace without ``version``).
 Requires Redis 6.2 or newer, a single server or a primary (not Redis Cluster).
 """
 
@@ -79,7 +80,7 @@ except ImportError:  # pragma: no cover - redis-py packs in Python instead
 
 NAMESPACE = "conveyor"
 #: The version of the data layout this code writes and expects; a change to it
-#: is a new number here and, if stored data must move, a step in _upgrade().
+#: is a new number here and, if stored data must move, a step in _check_layout().
 LAYOUT_VERSION = 2
 # Raise the stored layout version to ARGV[1] unless it is there or beyond (a
 # newer conveyor may have raised it meanwhile); the version found, 0 for none.
