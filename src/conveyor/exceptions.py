@@ -6,9 +6,11 @@
     ├── ConfigError              a config file or value is malformed
     ├── BackendError             the job store failed
     │   ├── BackendUnavailable   the job store cannot be reached (or stays locked)
-    │   └── StoreVersionError    the job store was written by a newer conveyor
+    │   ├── StoreVersionError    the job store was written by a newer conveyor
+    │   └── NoStoreError         a read-only command found no job store (and made none)
     ├── InvalidJobError          enqueue() was given something it cannot store
     │   ├── FunctionNotImportable   the job function could not be named or imported
+    │   │   └── JobImportError      a worker could not import a job's function (code missing?)
     │   └── SerializationError      the arguments (or a result) cannot be serialized
     ├── DuplicateJobError        a job with that id exists already
     ├── NoSuchJobError           (also a KeyError) no job with that id, on this site
@@ -24,6 +26,11 @@ what exactly was wrong.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
+
+def extra_needed(what: str, extra: str) -> str:
+    """The message for ``what`` when the optional dependencies of ``extra`` are missing."""
+    return f"{what} needs the '{extra}' extra: pip install 'conveyor[{extra}]'"
 
 
 class ConveyorError(Exception):
@@ -61,12 +68,30 @@ class StoreVersionError(BackendError):
         )
 
 
+class NoStoreError(BackendError):
+    """There is no job store where the configuration points, and none was created.
+
+    Raised for commands that only read (``jobs list``, ``jobs show``,
+    ``conveyor info`` ...), which must not create an empty store in the
+    wrong place; the message names the place looked at.
+    """
+
+
 class InvalidJobError(ConveyorError):
     """enqueue() was given a job it cannot store; nothing was stored."""
 
 
 class FunctionNotImportable(InvalidJobError):
     """The job function cannot be named by an import path a worker could use."""
+
+
+class JobImportError(FunctionNotImportable):
+    """A worker could not import a job's function: its code is missing there, or out of date.
+
+    Raised in the worker's child; the message names the module, the worker's
+    working directory and its import path. The job is retried later without
+    counting the attempt (see docs/reliability.md).
+    """
 
 
 class SerializationError(InvalidJobError):

@@ -43,7 +43,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow, dict_row
 
-from conveyor.backends import migrations, pop_url_option
+from conveyor.backends import migrations
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -67,6 +67,7 @@ from conveyor.backends.postgresql.transactions import (
     in_transaction,
     migrate,
 )
+from conveyor.backends.urls import pop_url_option
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -381,6 +382,7 @@ class PostgreSQLBackend(Backend):
                 "errors": [json.dumps(d.error.to_dict()) if d.error else None for d in batch],
                 "run_ats": [done.run_at for done in batch],
                 "started_ats": [done.started_at for done in batch],
+                "uncounted": [not done.count_attempt for done in batch],
             },
         )
         return cur, sent

@@ -44,7 +44,6 @@ from typing import Any
 import redis
 from redis.commands.core import Script
 
-from conveyor.backends import pop_url_option
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -62,6 +61,7 @@ from conveyor.backends.base import (
     page_across,
     split_queue_name,
 )
+from conveyor.backends.urls import check_url, pop_url_option, redact
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -211,7 +211,7 @@ class RedisBackend(Backend):
                 url, socket_connect_timeout=5, health_check_interval=30
             )
         except ValueError as exc:
-            raise ConfigError(f"Invalid Redis URL {url!r}: {exc}") from None
+            raise ConfigError(f"Invalid Redis URL {redact(url)!r}: {exc}") from None
         self._local = threading.local()
         common = self._lua("common")
         self._scripts: dict[str, Script] = {
@@ -228,7 +228,7 @@ class RedisBackend(Backend):
         several independent installations on one database.
         """
         del base_dir
-        rest, names = pop_url_option(url, "namespace")
+        rest, names = pop_url_option(check_url(url), "namespace")
         if not names:
             return cls(url)
         if (
@@ -490,6 +490,7 @@ class RedisBackend(Backend):
                 json.dumps(done.error.to_dict()) if done.error else "",
                 _text(done.run_at if done.run_at is not None else now),
                 "" if done.started_at is None else _text(done.started_at),
+                "" if done.count_attempt else "1",
             ]
         return args
 
