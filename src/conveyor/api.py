@@ -41,6 +41,12 @@ RQ_KWARGS = frozenset(
 )
 #: Every keyword option enqueue() accepts.
 _OPTIONS = RQ_KWARGS | {"max_attempts"}
+#: Options only the worker reads, by keyword: each one's check, which returns
+#: the JSON value to keep or raises InvalidJobError. They travel in
+#: NewJob.options, which every backend stores as one opaque value, so a new
+#: one is an entry here and the worker code that reads it (ARCHITECTURE.md,
+#: "Adding a job option"). None yet.
+_WORKER_OPTIONS: dict[str, Callable[[Any], Any]] = {}
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _MAX_QUEUE_NAME = 200
 
@@ -210,6 +216,15 @@ def _max_attempts(value: Any, policy: Retry | None, config: _config.Config) -> i
     return max(config.max_attempts, policy.max + 1 if policy else 1)
 
 
+def _worker_options(opts: Mapping[str, Any]) -> dict[str, Any]:
+    """The worker-only options given, checked, by name (None counts as not given)."""
+    return {
+        name: check(opts[name])
+        for name, check in _WORKER_OPTIONS.items()
+        if opts.get(name) is not None
+    }
+
+
 def build_job(
     fn: Callable[..., Any] | str,
     args: Sequence[Any] | None = None,
@@ -225,8 +240,9 @@ def build_job(
     """Validate one enqueue() call and build the job to store, or raise InvalidJobError."""
     opts = _options(rq_kwargs, options)
     if not opts.keys() <= _OPTIONS:
-        unknown = sorted(set(opts) - _OPTIONS)
-        raise InvalidJobError(f"Unknown enqueue option(s): {', '.join(unknown)}")
+        unknown = sorted(set(opts) - _OPTIONS - _WORKER_OPTIONS.keys())
+        if unknown:
+            raise InvalidJobError(f"Unknown enqueue option(s): {', '.join(unknown)}")
     limits.check_text("title", title)
     job_id = opts.get("job_id")
     if job_id is None:
@@ -264,7 +280,7 @@ def build_job(
             "retry": policy.to_dict() if policy else None,
             "at_front": limits.check_flag("at_front", opts.get("at_front")),
             "run_at": None,
-            "options": {},  # worker-only options go here, by name: no backend changes
+            "options": _worker_options(opts) if _WORKER_OPTIONS else {},
         },
     )
 
