@@ -140,3 +140,36 @@ def check_text(option: str, value: Any) -> str | None:
             f"{option} has a lone surrogate at position {exc.start} (not valid Unicode text)"
         ) from None
     return value
+
+
+def _check_json_strings(option: str, value: Any) -> None:
+    if isinstance(value, str):
+        check_text(option, value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json_strings(option, key)
+            _check_json_strings(option, item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_json_strings(option, item)
+
+
+def check_json_text(option: str, value: Any) -> None:
+    """Every string in JSON data (``meta``), keys included, is text every store can keep.
+
+    PostgreSQL's ``jsonb`` refuses a NUL character and a lone surrogate, which
+    SQLite and Redis would keep; all three refuse them here, before the store.
+    """
+    _check_json_strings(option, value)
+
+
+def storable_text(text: str) -> str:
+    """``text`` with what a store cannot keep (NUL, lone surrogates) written as escapes.
+
+    For text conveyor records but must not refuse, such as a job's error
+    message: ``"a\\x00b"`` becomes ``"a\\\\x00b"`` (a backslash, then ``x00``).
+    """
+    if "\x00" not in text and text.isascii():
+        return text
+    escaped = text.replace("\x00", "\\x00")
+    return escaped.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Protocol, TypeVar
 
+from conveyor.limits import storable_text
+
 _Frozen = TypeVar("_Frozen")
 
 
@@ -73,6 +75,15 @@ class ErrorInfo:
             attempt=int(data.get("attempt", 0)),
             at=float(data.get("at", 0.0)),
         )
+
+    def __post_init__(self) -> None:
+        # An error's text comes from the job; a NUL or a lone surrogate in it could not
+        # be kept by every store (PostgreSQL's jsonb refuses both), so it is escaped,
+        # on every store alike, rather than refused: the failure must be recorded.
+        for name in ("type", "message", "traceback"):
+            text = getattr(self, name)
+            if not text.isascii() or "\x00" in text:
+                object.__setattr__(self, name, storable_text(text))
 
 
 def assemble(cls: type[_Frozen], values: dict[str, Any]) -> _Frozen:
