@@ -79,6 +79,8 @@ BAD_CALLS: list[tuple[dict[str, Any], str]] = [
     ({"meta": {"note": "a\x00b"}}, "meta must not contain NUL"),
     ({"meta": {"\x00key": 1}}, "meta must not contain NUL"),
     ({"rq_kwargs": {"meta": {"deep": [{"x": "\ud800"}]}}}, "meta has a lone surrogate"),
+    ({"meta": {"ratio": float("nan")}}, "meta holds nan, which standard JSON cannot store"),
+    ({"meta": {"deep": [float("-inf")]}}, "meta holds -inf"),
 ]
 
 

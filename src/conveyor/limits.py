@@ -145,6 +145,8 @@ def check_text(option: str, value: Any) -> str | None:
 def _check_json_strings(option: str, value: Any) -> None:
     if isinstance(value, str):
         check_text(option, value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidJobError(f"{option} holds {value!r}, which standard JSON cannot store")
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_json_strings(option, key)
@@ -155,10 +157,11 @@ def _check_json_strings(option: str, value: Any) -> None:
 
 
 def check_json_text(option: str, value: Any) -> None:
-    """Every string in JSON data (``meta``), keys included, is text every store can keep.
+    """JSON data (``meta``) every store can keep: text without NUL or lone surrogates
+    (keys included), and finite numbers.
 
-    PostgreSQL's ``jsonb`` refuses a NUL character and a lone surrogate, which
-    SQLite and Redis would keep; all three refuse them here, before the store.
+    PostgreSQL's ``jsonb`` refuses a NUL, a lone surrogate, NaN and infinities,
+    which SQLite and Redis would keep; all three refuse them here, before the store.
     """
     _check_json_strings(option, value)
 
