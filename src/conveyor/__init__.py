@@ -38,6 +38,7 @@ from conveyor.exceptions import (
     NoSuchJobError,
     NoSuchTokenError,
     SerializationError,
+    StoreVersionError,
     ValidationError,
 )
 from conveyor.job import Job, dictize_job
@@ -80,6 +81,7 @@ __all__ = [
     "Queue",
     "Retry",
     "SerializationError",
+    "StoreVersionError",
     "ValidationError",
     "Worker",
     "__version__",

@@ -258,6 +258,7 @@ def build_job(
             "max_attempts": _max_attempts(opts.get("max_attempts"), policy, config),
             "retry": policy.to_dict() if policy else None,
             "at_front": limits.check_flag("at_front", opts.get("at_front")),
+            "options": {},  # worker-only options go here, by name: no backend changes
         },
     )
 
