@@ -9,6 +9,7 @@ at the bounds are accepted by every store and survive a run.
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -173,3 +174,49 @@ def test_an_error_text_no_store_could_keep_is_recorded_escaped_on_every_store(
     assert ascii(failed.error.message) == ascii(
         expected
     )  # ascii(): a failure report xdist can send
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        (lambda: conveyor.enqueue_in(BIG, conveyor_test_jobs.succeed), "at most 315360000"),
+        (lambda: conveyor.enqueue_in(-BIG, conveyor_test_jobs.succeed), "not before 1970"),
+        (
+            lambda: conveyor.enqueue_in(dt.timedelta.max, conveyor_test_jobs.succeed),
+            "at most 315360000",
+        ),
+        (lambda: conveyor.enqueue_at(dt.datetime.max, conveyor_test_jobs.succeed), "ten years"),
+        (lambda: conveyor.enqueue_at(dt.datetime.min, conveyor_test_jobs.succeed), "out of"),
+        (lambda: conveyor.get_queue().enqueue_in(BIG, conveyor_test_jobs.succeed), "ten years"),
+        (
+            lambda: conveyor.get_queue().enqueue(conveyor_test_jobs.succeed, job_timeout=BIG),
+            "timeout must be between 1 and 315360000",
+        ),
+        (
+            lambda: conveyor.get_queue().enqueue(conveyor_test_jobs.succeed, at_front="yes"),
+            "at_front must be True or False",
+        ),
+    ],
+    ids=[
+        "in-huge",
+        "in-huge-negative",
+        "in-timedelta-max",
+        "at-datetime-max",
+        "at-datetime-min",
+        "queue-enqueue_in",
+        "queue-job_timeout",
+        "queue-at_front",
+    ],
+)
+def test_scheduling_and_rq_spellings_are_bounded_alike(
+    store: str, schedule: Any, message: str
+) -> None:
+    before = snapshot()
+    with pytest.raises(InvalidJobError, match=message):
+        schedule()
+    assert snapshot() == before
+
+
+def test_a_job_scheduled_at_the_bound_is_stored_on_every_store(store: str) -> None:
+    job = conveyor.enqueue_in(limits.MAX_SECONDS - 60, conveyor_test_jobs.succeed)
+    assert conveyor.job_from_id(job.id).state is JobState.SCHEDULED

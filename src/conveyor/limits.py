@@ -114,6 +114,19 @@ def check_seconds(option: str, value: Any) -> float:
     return float(value)
 
 
+def check_run_at(run_at: float, now: float) -> float:
+    """When a scheduled job is due: not before 1970, at most MAX_SECONDS after ``now``.
+
+    A time in the past is allowed (the job is due at once), as in RQ.
+    """
+    if not 0 <= run_at <= now + MAX_SECONDS:  # also refuses NaN and infinities
+        raise InvalidJobError(
+            f"A job can be scheduled at most {MAX_SECONDS} seconds (ten years) ahead and"
+            f" not before 1970, not at {run_at!r} (epoch seconds)"
+        )
+    return run_at
+
+
 def check_flag(option: str, value: Any, default: bool = False) -> bool:
     """A boolean option: ``True``, ``False`` or ``None`` (the default); nothing else."""
     if value is None:
