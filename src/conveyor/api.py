@@ -256,6 +256,7 @@ def build_job(
         raise InvalidJobError(f"meta must be a dict, not {type(meta).__name__}")
     if meta:
         serializer.check_json(dict(meta), "meta")
+        limits.check_json_text("meta", meta)
     policy = _retry_policy(opts.get("retry"), config)
     description = limits.check_text("description", opts.get("description"))
     return assemble(
@@ -398,7 +399,10 @@ def timestamp_of(when: Any) -> float:
     """Epoch seconds of a datetime (a naive one is local time, as RQ reads it)."""
     if not isinstance(when, dt.datetime):
         raise InvalidJobError(f"The time to run a job must be a datetime, not {when!r}")
-    return when.timestamp()
+    try:
+        return when.timestamp()
+    except (OverflowError, OSError, ValueError):  # datetime.min / max, local time
+        raise InvalidJobError(f"{when!r} is out of the range of times a job can run at") from None
 
 
 def seconds_of(delay: Any) -> float:
@@ -411,7 +415,8 @@ def seconds_of(delay: Any) -> float:
 
 
 def for_later(job: NewJob, run_at: float) -> NewJob:
-    """``job``, to be stored as scheduled until ``run_at``."""
+    """``job``, to be stored as scheduled until ``run_at`` (checked: conveyor.limits)."""
+    limits.check_run_at(run_at, job.created_at)
     return assemble(NewJob, {**job.__dict__, "run_at": run_at})
 
 

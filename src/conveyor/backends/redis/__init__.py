@@ -252,7 +252,9 @@ class RedisBackend(Backend):
             or not names[0]
             or not names[0].replace("-", "").replace("_", "").isalnum()
         ):
-            raise ConfigError(f"Invalid namespace in {url!r}: use letters, digits, '-' or '_'")
+            raise ConfigError(
+                f"Invalid namespace in {redact(url)!r}: use letters, digits, '-' or '_'"
+            )
         return cls(rest, namespace=names[0])
 
     def _check_layout(self) -> None:
