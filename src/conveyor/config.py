@@ -325,7 +325,7 @@ def _parse_ini(path: Path) -> configparser.RawConfigParser:
     parser = configparser.RawConfigParser(strict=True, interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (some Windows editors) is no error
         parser.read_string(text, source=str(path))
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist") from None

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from conveyor.backends.periodic import PeriodicStore
+from conveyor.limits import storable_text
 
 _Frozen = TypeVar("_Frozen")
 
@@ -99,6 +100,15 @@ class ErrorInfo:
             at=float(data.get("at", 0.0)),
             started_at=None if started_at is None else float(started_at),
         )
+
+    def __post_init__(self) -> None:
+        # An error's text comes from the job; a NUL or a lone surrogate in it could not
+        # be kept by every store (PostgreSQL's jsonb refuses both), so it is escaped,
+        # on every store alike, rather than refused: the failure must be recorded.
+        for name in ("type", "message", "traceback"):
+            text = getattr(self, name)
+            if not text.isascii() or "\x00" in text:
+                object.__setattr__(self, name, storable_text(text))
 
 
 def assemble(cls: type[_Frozen], values: dict[str, Any]) -> _Frozen:

@@ -9,6 +9,9 @@ Idle workers wait by watching ``PRAGMA data_version`` (which changes when
 another connection commits) instead of opening write transactions, so a
 dozen idle workers cost next to nothing.
 
+The tables are built, and upgraded, by the numbered migrations in
+``migrations/sqlite/`` when a backend opens the file (see :meth:`_migrate`).
+
 Durability: ``synchronous=NORMAL`` by default, which survives any process
 crash (kill -9) but may lose the last transactions on power loss; add
 ``?synchronous=full`` to the URL to trade speed for that too.

@@ -2,8 +2,9 @@
 
 Jobs live in tables prefixed ``conveyor_`` in one schema of the
 application's database (the connection's current schema, or the one named by
-``?schema=NAME``), created on first open. The SQL lives in ``sql/``, one
-file per query, loaded by name (:mod:`.queries`).
+``?schema=NAME``), created or upgraded on open by the numbered migrations in
+``migrations/postgresql/``. The SQL lives in ``sql/``, one file per query,
+loaded by name (:mod:`.queries`).
 
 - Claims lock rows with ``FOR UPDATE SKIP LOCKED``: claimers never wait for
   each other, never take the same job, and mark what they take in the same
@@ -42,7 +43,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow, dict_row
 
-from conveyor.backends import migrations, pop_url_option
+from conveyor.backends import migrations
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -68,6 +69,7 @@ from conveyor.backends.postgresql.transactions import (
     in_transaction,
     migrate,
 )
+from conveyor.backends.urls import pop_url_option
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailable,

@@ -28,7 +28,8 @@ change is atomic however many clients race. Keys (``conveyor:...``):
   while it is not empty, a completion that ends jobs publishes on the
   channel ``ended`` (one message a batch).
 
-Listing and clearing touch only the queue's own keys, never ``KEYS``/``SCAN``.
+Listing and clearing touch only the queue's own keys, never ``KEYS``/``SCAN``
+(the one ``SCAN`` is at the first open of a namespace without ``version``).
 Requires Redis 6.2 or newer, a single server or a primary (not Redis Cluster).
 """
 
@@ -49,7 +50,6 @@ from typing import Any
 import redis
 from redis.commands.core import Script
 
-from conveyor.backends import pop_url_option
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -69,7 +69,7 @@ from conveyor.backends.base import (
 )
 from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
 from conveyor.backends.redis import periodic
-from conveyor.backends.urls import check_url, redact
+from conveyor.backends.urls import check_url, pop_url_option, redact
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -88,7 +88,7 @@ except ImportError:  # pragma: no cover - redis-py packs in Python instead
 
 NAMESPACE = "conveyor"
 #: The version of the data layout this code writes and expects; a change to it
-#: is a new number here and, if stored data must move, a step in _upgrade().
+#: is a new number here and, if stored data must move, a step in _check_layout().
 LAYOUT_VERSION = 3
 # Raise the stored layout version to ARGV[1] unless it is there or beyond (a
 # newer conveyor may have raised it meanwhile); the version found, 0 for none.
@@ -252,7 +252,9 @@ class RedisBackend(Backend):
             or not names[0]
             or not names[0].replace("-", "").replace("_", "").isalnum()
         ):
-            raise ConfigError(f"Invalid namespace in {url!r}: use letters, digits, '-' or '_'")
+            raise ConfigError(
+                f"Invalid namespace in {redact(url)!r}: use letters, digits, '-' or '_'"
+            )
         return cls(rest, namespace=names[0])
 
     def _check_layout(self) -> None:
@@ -266,10 +268,15 @@ class RedisBackend(Backend):
         if raw is None:
             written = next(iter(self._redis.scan_iter(match=f"{self.ns}:*", count=1000)), None)
             found = 0 if written is None else 1
-        else:
+        elif raw.isdigit():
             found = int(raw)
+        else:
+            raise BackendError(
+                f"Redis at {self._where()}: the key {key} holds {raw!r}, not a conveyor layout"
+                " version"
+            )
         if found < LAYOUT_VERSION:
-            # Version 2 only added an optional field: no stored data moves.
+            # Versions 2 and 3 only added an optional field and new keys: no stored data moves.
             found = max(found, int(self._redis.eval(_RAISE_VERSION, 1, key, LAYOUT_VERSION)))
         if found > LAYOUT_VERSION:
             where = f"in Redis at {self._where()}, namespace {self.ns}"
