@@ -157,6 +157,15 @@ def test_meta_no_store_could_keep_alike_is_refused_and_nothing_changes(
     assert conveyor.job_from_id(job.id).meta == {"kept": True, "title": None}
 
 
+@pytest.mark.parametrize("text", ["a\x00b", "\udc80"])
+def test_enqueue_refuses_meta_text_no_store_could_keep_alike(
+    store: conveyor.Config, text: str
+) -> None:
+    with pytest.raises(conveyor.SerializationError, match="meta cannot hold"):
+        conveyor.enqueue(conveyor_test_jobs.succeed, meta={"nested": [{"k": text}]})
+    assert conveyor.job_count() == 0
+
+
 def test_meta_of_a_job_that_is_gone_is_not_saved(store: conveyor.Config) -> None:
     job = conveyor.enqueue(conveyor_test_jobs.succeed)
     conveyor.job_cancel(job.id)  # a queued job is deleted

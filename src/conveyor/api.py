@@ -234,6 +234,7 @@ def build_job(
         raise InvalidJobError(f"meta must be a dict, not {type(meta).__name__}")
     if meta:
         serializer.dumps(dict(meta), "json", what="meta")
+        limits.check_meta_text(dict(meta))
     policy = _retry_policy(opts.get("retry"), config)
     description = limits.check_text("description", opts.get("description"))
     return assemble(

@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from conveyor import serializer
+from conveyor import limits, serializer
 from conveyor.backends import JobRecord, JobState, shared_backend
 from conveyor.backends.base import ErrorInfo, split_queue_name
 from conveyor.config import Config
@@ -245,26 +245,8 @@ def _storable_meta(meta: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(key, str):
             raise SerializationError(f"meta keys must be strings, not {key!r}")
     serializer.dumps(stored, "json", what="meta")
-    _check_text(stored)
+    limits.check_meta_text(stored)
     return stored
-
-
-def _check_text(value: Any) -> None:
-    """Refuse text no store can keep alike: NUL characters and lone surrogates."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise SerializationError(f"meta cannot hold a NUL character: {value!r}")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise SerializationError(f"meta cannot hold a lone surrogate: {value!r}") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(key)
-            _check_text(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _check_text(item)
 
 
 def _safe(value: Any) -> Any:

@@ -18,7 +18,7 @@ import math
 import re
 from typing import Any
 
-from conveyor.exceptions import InvalidJobError
+from conveyor.exceptions import InvalidJobError, SerializationError
 
 #: Longest timeout, result_ttl, failure_ttl or retry delay: ten years of seconds.
 #: Use -1 (no limit / keep forever) for longer.
@@ -140,3 +140,28 @@ def check_text(option: str, value: Any) -> str | None:
             f"{option} has a lone surrogate at position {exc.start} (not valid Unicode text)"
         ) from None
     return value
+
+
+def check_meta_text(value: Any, option: str = "meta") -> None:
+    """Refuse text in job meta (JSON data) that not every store keeps: NUL, lone surrogates.
+
+    PostgreSQL's ``jsonb`` refuses ``\\u0000`` where SQLite and Redis would
+    keep it; refusing it everywhere keeps the stores alike.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise SerializationError(f"{option} cannot hold a NUL character: {value!r}")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise SerializationError(
+                    f"{option} cannot hold a lone surrogate: {value!r}"
+                ) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_meta_text(key, option)
+            check_meta_text(item, option)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            check_meta_text(item, option)
