@@ -36,7 +36,7 @@ from typing import Any, NamedTuple, Protocol
 from conveyor import serializer
 from conveyor.backends.base import ErrorInfo
 from conveyor.exceptions import JobTimeoutException, SerializationError
-from conveyor.functions import import_function
+from conveyor.functions import import_job_function
 from conveyor.job import Job
 
 #: How a timed-out run is recorded, whichever way it ended (the supervisor's kill too).
@@ -205,7 +205,7 @@ def _call(
 ) -> Any:
     known = functions.get(func) if functions is not None else None
     if known is None:
-        fn = import_function(func)
+        fn = import_job_function(func)
         known = (fn, inspect.iscoroutinefunction(fn))
         if functions is not None:
             functions[func] = known
