@@ -39,6 +39,7 @@ from conveyor.exceptions import (
     InvalidJobError,
     JobFailedError,
     JobStateError,
+    JobTimeoutException,
     NoStoreError,
     NoSuchJobError,
     NoSuchTokenError,
@@ -47,6 +48,7 @@ from conveyor.exceptions import (
     ValidationError,
     WaitTimeoutError,
 )
+from conveyor.execution import get_current_job, set_progress
 from conveyor.job import Job, dictize_job
 from conveyor.manage import (
     job_cancel,
@@ -82,6 +84,7 @@ __all__ = [
     "JobFailedError",
     "JobState",
     "JobStateError",
+    "JobTimeoutException",
     "NoStoreError",
     "NoSuchJobError",
     "NoSuchTokenError",
@@ -102,6 +105,7 @@ __all__ = [
     "enqueue_job",
     "enqueue_many",
     "get_all_queues",
+    "get_current_job",
     "get_job_queue",
     "get_queue",
     "job_cancel",
@@ -115,6 +119,7 @@ __all__ = [
     "queue_list",
     "remove_queue_name_prefix",
     "send_task",
+    "set_progress",
     "task",
     "test_job",
     "wait_for_job",

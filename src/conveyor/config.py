@@ -91,6 +91,16 @@ def _timeout(text: str) -> int:
     return seconds
 
 
+def _grace(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:  # also refuses NaN
+        raise ValueError(f"{text!r} is not a grace period (0 to 3600 seconds)")
+    return value
+
+
 def _intervals(text: str) -> tuple[float, ...]:
     parts = text.replace(",", " ").split()
     if not parts:
@@ -145,6 +155,25 @@ def _log_level(text: str) -> str:
     return value
 
 
+def _dirs(text: str) -> tuple[str, ...]:
+    # One directory a line, or several joined by os.pathsep as in PYTHONPATH.
+    return tuple(d.strip() for d in re.split(f"[\n{re.escape(os.pathsep)}]", text) if d.strip())
+
+
+def _worker_name(text: str) -> str:
+    value = text.strip()
+    if not value.isprintable() or len(value) > 100:
+        raise ValueError(f"{text!r} is not a worker name (printable, at most 100 characters)")
+    return value
+
+
+def _log_format(text: str) -> str:
+    value = text.strip().lower()
+    if value not in {"text", "json"}:
+        raise ValueError(f"{text!r} is not a log format (text or json)")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One declared configuration key."""
@@ -167,6 +196,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("conveyor.site_id", "site_id", _site_id, ("ckan.site_id",), ("CKAN_SITE_ID",)),
     Setting("conveyor.serializer", "serializer", _serializer),
     Setting("conveyor.jobs.timeout", "jobs_timeout", _timeout, ("ckan.jobs.timeout",)),
+    Setting("conveyor.jobs.timeout_grace", "timeout_grace", _grace),
     Setting(
         "conveyor.jobs.default_list_limit",
         "default_list_limit",
@@ -189,6 +219,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("conveyor.worker.init", "worker_init", _import_path),
     Setting("conveyor.worker.before_fork", "worker_before_fork", _import_path),
     Setting("conveyor.worker.log_level", "worker_log_level", _log_level),
+    Setting("conveyor.worker.path", "worker_path", _dirs),
+    Setting("conveyor.worker.name", "worker_name", _worker_name),
+    Setting("conveyor.log_format", "log_format", _log_format),
 )
 KNOWN_KEYS = {s.key for s in SETTINGS}
 
@@ -214,6 +247,11 @@ class Config:
     worker_init: str = ""
     worker_before_fork: str = ""
     worker_log_level: str = "INFO"
+    worker_path: tuple[str, ...] = ()  # more directories to import job functions from
+    worker_name: str = ""  # how worker log lines name it; "" for host.pid
+    log_format: str = "text"  # or "json": one object per line
+    #: Seconds a timed-out job gets to end after its JobTimeoutException, before it is killed.
+    timeout_grace: float = 5.0
     #: The directory relative backend paths are resolved against.
     base_dir: Path = field(default_factory=Path.cwd)
     #: Where the values came from, for error messages.

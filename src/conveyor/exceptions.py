@@ -10,10 +10,12 @@
     │   └── NoStoreError         a read-only command found no job store (and made none)
     ├── InvalidJobError          enqueue() was given something it cannot store
     │   ├── FunctionNotImportable   the job function could not be named or imported
+    │   │   └── JobImportError      a worker could not import a job's function (code missing?)
     │   └── SerializationError      the arguments (or a result) cannot be serialized
     ├── DuplicateJobError        a job with that id exists and has not ended
     ├── NoSuchJobError           (also a KeyError) no job with that id, on this site
     ├── JobStateError            the job is in a state the operation does not allow
+    ├── JobTimeoutException      raised inside a running job that reached its timeout
     ├── JobFailedError           wait(): the job failed or was canceled (carries its error)
     ├── WaitTimeoutError         (also a TimeoutError) wait(): the job did not end in time
     ├── ValidationError          (also a ValueError) a management call got bad input
@@ -87,6 +89,15 @@ class FunctionNotImportable(InvalidJobError):
     """The job function cannot be named by an import path a worker could use."""
 
 
+class JobImportError(FunctionNotImportable):
+    """A worker could not import a job's function: its code is missing there, or out of date.
+
+    Raised in the worker's child; the message names the module, the worker's
+    working directory and its import path. The job is retried later without
+    counting the attempt (see docs/reliability.md).
+    """
+
+
 class SerializationError(InvalidJobError):
     """A value cannot be serialized with the configured serializer."""
 
@@ -131,6 +142,15 @@ class JobStateError(ConveyorError):
             f"Job {job_id} has already {state}; only queued, scheduled or started jobs"
             " can be canceled"
         )
+
+
+class JobTimeoutException(ConveyorError):
+    """Raised inside a running job that reached its timeout (RQ's name, for ported code).
+
+    The job's ``except`` and ``finally`` blocks run; a job still running
+    ``conveyor.jobs.timeout_grace`` seconds later has its process killed. The
+    job is recorded as timed out (``JobTimeoutError``) either way.
+    """
 
 
 class JobFailedError(ConveyorError):

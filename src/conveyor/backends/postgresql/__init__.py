@@ -390,6 +390,7 @@ class PostgreSQLBackend(Backend):
                 "errors": [json.dumps(d.error.to_dict()) if d.error else None for d in batch],
                 "run_ats": [done.run_at for done in batch],
                 "started_ats": [done.started_at for done in batch],
+                "uncounted": [not done.count_attempt for done in batch],
             },
         )
         return cur, sent
@@ -419,6 +420,11 @@ class PostgreSQLBackend(Backend):
         )
         held = {row["id"] for row in rows}
         return [job_id in held for job_id, _ in leases]
+
+    # -- job meta (issue 16: save_meta) -----------------------------------
+    def save_meta(self, job_id: str, meta: Mapping[str, Any], *, token: str | None = None) -> bool:
+        params = {"id": job_id, "meta": json.dumps(dict(meta)), "token": token}
+        return bool(self._rows("save_meta", params))
 
     def recover(self, *, now: float) -> list[Recovery]:
         with self._session() as conn, conn.transaction():

@@ -23,6 +23,7 @@ from conveyor.testing.conformance.complete_and_claim import CompleteAndClaimConf
 from conveyor.testing.conformance.enqueue import EnqueueConformance
 from conveyor.testing.conformance.leases import LeaseConformance
 from conveyor.testing.conformance.listing import ListingConformance
+from conveyor.testing.conformance.meta import MetaConformance
 from conveyor.testing.conformance.requeue import RequeueConformance
 from conveyor.testing.conformance.retention import RetentionConformance
 from conveyor.testing.conformance.scheduling import IdReuseConformance, SchedulingConformance
@@ -40,6 +41,7 @@ __all__ = [
     "IdReuseConformance",
     "LeaseConformance",
     "ListingConformance",
+    "MetaConformance",
     "RequeueConformance",
     "RetentionConformance",
     "SchedulingConformance",
@@ -58,6 +60,7 @@ class BackendConformance(
     RetentionConformance,
     ListingConformance,
     CancelConformance,
+    MetaConformance,
     RequeueConformance,
     SchedulingConformance,
     IdReuseConformance,
