@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,7 +143,7 @@ def test_a_producer_saves_meta_of_a_job_in_any_state(store: conveyor.Config) -> 
     ("meta", "why"),
     [
         ({"when": object()}, "JSON"),
-        ({"when": datetime.date(2026, 1, 1)}, "JSON"),
+        ({"when": dt.date(2026, 1, 1)}, "JSON"),  # meta is plain JSON: no tagged values
         ({"nul": "a\x00b"}, "NUL"),
         ({"bad": "\udc80"}, "surrogate"),
         ({1: "int key"}, "keys must be strings"),
