@@ -1,0 +1,132 @@
+"""Every code block of README.md and docs/ runs as written (rules: docs/README.md)."""
+
+from __future__ import annotations
+
+import sqlite3
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from docs_snippets import PYTHON, ROOT, SnippetMarkupError, parse, pages, run_page
+
+PAGES = [path.relative_to(ROOT).as_posix() for path in pages()]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_code_blocks_of_the_page_run(page: str, tmp_path: Path) -> None:
+    blocks = parse(ROOT / page)
+    if not any(block.runs for block in blocks):
+        assert all(block.lang not in PYTHON or block.reason for block in blocks)
+        return
+    workdir = tmp_path / "page"
+    workdir.mkdir()
+    run_page(blocks, workdir)
+
+
+def test_every_block_that_does_not_run_says_why() -> None:
+    unexplained = [
+        block.where
+        for path in pages()
+        for block in parse(path)
+        if block.lang in PYTHON and not block.runs and not block.reason
+    ]
+    assert unexplained == [], "a no-run marker without a reason"
+
+
+def test_the_readme_quickstart_runs_end_to_end(tmp_path: Path) -> None:
+    """The quickstart's files, scripts and shell commands, then what its store holds."""
+    workdir = tmp_path / "quickstart"
+    workdir.mkdir()
+    output = run_page(parse(ROOT / "README.md"), workdir)
+    assert "FAILED" not in output
+    with sqlite3.connect(workdir / "conveyor.sqlite3") as db:
+        rows = db.execute("SELECT title, state, attempts FROM conveyor_jobs ORDER BY created_at").fetchall()
+    states = {title: (state, attempts) for title, state, attempts in rows}
+    assert states["Welcome ada@example.com"] == ("finished", 1)
+    assert states["Resize photo.jpg"] == ("finished", 2)  # failed once, retried, finished
+    assert states["Resize missing.jpg"][0] == "failed"
+
+
+# -- the rules themselves ------------------------------------------------------------------
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "docs").mkdir(exist_ok=True)
+    page = tmp_path / "docs" / "page.md"
+    page.write_text(textwrap.dedent(text), encoding="utf-8")
+    return page
+
+
+def test_markers_and_file_blocks_are_read(tmp_path: Path) -> None:
+    page = write(
+        tmp_path,
+        """\
+        <!-- snippet: no-run: needs a Redis server -->
+        ```python
+        print(1)
+        ```
+
+        ```python
+        # tasks.py
+        def add(a, b):
+            return a + b
+        ```
+
+        ```sh
+        conveyor jobs list
+        ```
+
+        <!-- snippet: run -->
+        ```sh
+        conveyor jobs list
+        ```
+        """,
+    )
+    blocks = parse(page, root=tmp_path)
+    assert [(b.line, b.lang, b.runs, b.reason, b.file) for b in blocks] == [
+        (2, "python", False, "needs a Redis server", ""),
+        (6, "python", True, "", "tasks.py"),
+        (12, "sh", False, "", ""),
+        (17, "sh", True, "", ""),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<!-- snippet: no-run: a reason -->\n\n```python\nprint(1)\n```\n",
+        "<!-- snippet: skip -->\n```python\nprint(1)\n```\n",
+    ],
+    ids=["not-before-a-fence", "unknown-marker"],
+)
+def test_a_stray_or_unknown_marker_is_an_error(tmp_path: Path, text: str) -> None:
+    with pytest.raises(SnippetMarkupError):
+        parse(write(tmp_path, text), root=tmp_path)
+
+
+def test_a_failing_block_fails_with_its_page_line(tmp_path: Path) -> None:
+    page = write(
+        tmp_path,
+        """\
+        ```python
+        # tasks.py
+        def greet(name):
+            return f"Hello, {name}"
+        ```
+
+        ```python
+        from tasks import greet
+        total = greet("Ada")
+        ```
+
+        ```python
+        assert total == "Hello, Bob", total
+        ```
+        """,
+    )
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    with pytest.raises(AssertionError) as failure:
+        run_page(parse(page, root=tmp_path), workdir)
+    assert "FAILED: the block at docs/page.md:11" in str(failure.value)
+    assert "Hello, Ada" in str(failure.value)
+    assert (workdir / "tasks.py").is_file()
