@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 import textwrap
 from pathlib import Path
 
 import pytest
+
+import conveyor
 
 from docs_snippets import PYTHON, ROOT, SnippetMarkupError, parse, pages, run_page
 
@@ -39,13 +40,17 @@ def test_the_readme_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     workdir = tmp_path / "quickstart"
     workdir.mkdir()
     output = run_page(parse(ROOT / "README.md"), workdir)
-    assert "FAILED" not in output
-    with sqlite3.connect(workdir / "conveyor.sqlite3") as db:
-        rows = db.execute("SELECT title, state, attempts FROM conveyor_jobs ORDER BY created_at").fetchall()
-    states = {title: (state, attempts) for title, state, attempts in rows}
-    assert states["Welcome ada@example.com"] == ("finished", 1)
-    assert states["Resize photo.jpg"] == ("finished", 2)  # failed once, retried, finished
-    assert states["Resize missing.jpg"][0] == "failed"
+    conveyor.configure(settings={"conveyor.backend": f"sqlite:///{workdir}/conveyor.sqlite3"})
+    ended = conveyor.job_list(states=["finished", "failed"])
+    assert sorted((job["title"], job["state"]) for job in ended) == [
+        ("Count notes.txt", "finished"),
+        ("Count todo.txt", "finished"),
+        ("Welcome ada@example.com", "finished"),
+    ]
+    todo = conveyor.job_from_id("count-todo")
+    assert todo.result == 4
+    assert [error.type for error in todo.errors] == ["FileNotFoundError"]  # the first run's
+    assert "FileNotFoundError" in output  # `jobs show` printed it before the retry
 
 
 # -- the rules themselves ------------------------------------------------------------------
