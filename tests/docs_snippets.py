@@ -1,16 +1,11 @@
 """Find the code blocks of README.md and docs/*.md, and run one page's blocks in order.
 
-The rules (docs/README.md, "Code blocks in these pages"):
-
-- Every ```python block runs, unless the line right before its opening fence is
-  ``<!-- snippet: no-run: REASON -->``. A page's blocks run in order, in one
-  process and one namespace, in a fresh directory that is the working directory
-  and the first entry of ``sys.path``, with a store of its own
-  (``CONVEYOR_BACKEND``).
-- A ```python block whose first line is a comment naming a file (``# tasks.py``)
-  is that file: it is written into the directory (and compiled), not run.
-- A ```sh block runs (with bash, stopping at the first failing command) only when
-  the line before its fence is ``<!-- snippet: run -->``.
+The rules are written for authors in docs/README.md ("Code blocks in these pages"):
+```python blocks run, a page's blocks in order in one process and namespace, in a
+fresh directory with a store of its own; a block whose first line names a file
+("# tasks.py") is written as that file; ```pycon blocks run as doctests; ```sh
+blocks run only after ``<!-- snippet: run -->``; ``<!-- snippet: no-run: REASON -->``
+right before a fence keeps a block from running.
 
 Run as a script: ``python tests/docs_snippets.py`` lists every block that does not
 run, with its reason; ``python tests/docs_snippets.py run PAGE.json`` is what the
@@ -38,7 +33,7 @@ SHELL = frozenset({"sh", "bash", "shell"})
 FILES = PYTHON | {"ini", "cfg", "toml"}
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,})(?P<info>[^`]*)$")
 _MARKER = re.compile(r"^\s*<!--\s*snippet:\s*(?P<body>.*?)\s*-->\s*$")
-_NO_RUN = re.compile(r"^no-run(?:\s*[:(-]?\s*(?P<reason>.*?)\)?)?$")
+_NO_RUN = re.compile(r"^no-run\b[\s:-]*(?P<reason>.*)$")
 _FILE = re.compile(r"^#\s+(?P<name>[A-Za-z0-9_][A-Za-z0-9_./-]*\.[a-z]+)\s*$")
 
 
@@ -64,8 +59,8 @@ class Block:
 
 
 def pages(root: Path = ROOT) -> list[Path]:
-    """README.md and every page under docs/, in a stable order."""
-    return [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+    """README.md, the package's description and every page under docs/, in a stable order."""
+    return [root / "README.md", root / "README.pypi.md", *sorted((root / "docs").rglob("*.md"))]
 
 
 def _directive(marker: str | None, lang: str, where: str) -> tuple[bool, str]:
@@ -102,7 +97,9 @@ def parse(path: Path, root: Path = ROOT) -> list[Block]:
         end = index + 1
         while end < len(lines) and lines[end].strip() != ticks:
             end += 1
-        body = [text[indent:] if text[:indent].isspace() else text for text in lines[index + 1 : end]]
+        body = [
+            text[indent:] if text[:indent].isspace() else text for text in lines[index + 1 : end]
+        ]
         where = f"{page}:{index + 1}"
         first = _FILE.match(body[0]) if body and lang in FILES else None
         kind = "python" if first else lang  # a file block is written like a python one runs

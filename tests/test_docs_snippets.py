@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 import conveyor
-
-from docs_snippets import PYTHON, ROOT, SnippetMarkupError, parse, pages, run_page
+from docs_snippets import PYTHON, ROOT, SESSION, SnippetMarkupError, pages, parse, run_page
 
 PAGES = [path.relative_to(ROOT).as_posix() for path in pages()]
 
@@ -18,8 +17,7 @@ PAGES = [path.relative_to(ROOT).as_posix() for path in pages()]
 def test_code_blocks_of_the_page_run(page: str, tmp_path: Path) -> None:
     blocks = parse(ROOT / page)
     if not any(block.runs for block in blocks):
-        assert all(block.lang not in PYTHON or block.reason for block in blocks)
-        return
+        return  # nothing to run (a page of prose, or every block says why it cannot run)
     workdir = tmp_path / "page"
     workdir.mkdir()
     run_page(blocks, workdir)
@@ -30,7 +28,7 @@ def test_every_block_that_does_not_run_says_why() -> None:
         block.where
         for path in pages()
         for block in parse(path)
-        if block.lang in PYTHON and not block.runs and not block.reason
+        if block.lang in PYTHON | SESSION and not block.runs and not block.reason
     ]
     assert unexplained == [], "a no-run marker without a reason"
 
@@ -132,6 +130,7 @@ def test_a_failing_block_fails_with_its_page_line(tmp_path: Path) -> None:
     workdir.mkdir()
     with pytest.raises(AssertionError) as failure:
         run_page(parse(page, root=tmp_path), workdir)
-    assert "FAILED: the block at docs/page.md:11" in str(failure.value)
+    assert "FAILED: the block at docs/page.md:12" in str(failure.value)
+    assert 'File "docs/page.md", line 13' in str(failure.value)  # the page's own line
     assert "Hello, Ada" in str(failure.value)
     assert (workdir / "tasks.py").is_file()
