@@ -124,7 +124,7 @@ def environment(workdir: Path) -> dict[str, str]:
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("CONVEYOR_", "CKAN_")) and name != "PYTHONPATH"
+        if not name.startswith(("CONVEYOR_", "CKAN_", "PYTEST_")) and name != "PYTHONPATH"
     }
     env["CONVEYOR_BACKEND"] = f"sqlite:///{workdir}/conveyor.sqlite3"
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
