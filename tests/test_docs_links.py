@@ -11,7 +11,7 @@ from docs_snippets import ROOT, pages
 
 _LINK = re.compile(r"\[[^\]]*\]\((?P<target>[^)\s]+)\)")
 _HEADING = re.compile(r"^#{1,6}\s+(?P<text>.+?)\s*#*\s*$")
-_FENCE = re.compile(r"^\s*```")
+_FENCE = re.compile(r"^\s*`{3,}[^`]*$")  # an opening or closing fence, not inline code
 
 
 def prose(path: Path) -> list[tuple[int, str]]:
