@@ -14,11 +14,13 @@ tests call in a subprocess to run one page.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import doctest
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import traceback
@@ -138,18 +140,27 @@ def run_page(blocks: list[Block], workdir: Path, timeout: float = 90.0) -> str:
     """
     spec = workdir.parent / f"{workdir.name}.blocks.json"
     spec.write_text(json.dumps([dataclasses.asdict(block) for block in blocks]), "utf-8")
-    done = subprocess.run(
+    # A session of its own: a block that leaves a worker running cannot outlive the test.
+    with subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), "run", str(spec)],
         cwd=workdir,
         env=environment(workdir),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=timeout,
-        check=False,
-    )
-    output = done.stdout + done.stderr
-    if done.returncode != 0:
-        raise AssertionError(f"a code block failed (exit {done.returncode}):\n{output}")
+        start_new_session=True,
+    ) as runner:
+        try:
+            output, _ = runner.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(runner.pid, signal.SIGKILL)
+            output, _ = runner.communicate()
+            raise AssertionError(f"the page's blocks ran over {timeout}s:\n{output}") from None
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(runner.pid, signal.SIGKILL)  # whatever the blocks left behind
+    if runner.returncode != 0:
+        raise AssertionError(f"a code block failed (exit {runner.returncode}):\n{output}")
     return output
 
 

@@ -9,6 +9,7 @@ import pytest
 
 import conveyor
 from docs_snippets import PYTHON, ROOT, SESSION, SnippetMarkupError, pages, parse, run_page
+from support import is_gone, wait_until
 
 PAGES = [path.relative_to(ROOT).as_posix() for path in pages()]
 
@@ -134,3 +135,47 @@ def test_a_failing_block_fails_with_its_page_line(tmp_path: Path) -> None:
     assert 'File "docs/page.md", line 13' in str(failure.value)  # the page's own line
     assert "Hello, Ada" in str(failure.value)
     assert (workdir / "tasks.py").is_file()
+
+
+def test_a_failing_shell_command_fails_the_page(tmp_path: Path) -> None:
+    page = write(
+        tmp_path,
+        """\
+        <!-- snippet: run -->
+        ```sh
+        conveyor jobs show no-such-job
+        echo "not reached"
+        ```
+        """,
+    )
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    with pytest.raises(AssertionError) as failure:
+        run_page(parse(page, root=tmp_path), workdir)
+    assert "FAILED: the block at docs/page.md:2" in str(failure.value)
+    assert "\nnot reached\n" not in str(failure.value)  # bash stopped at the failure
+
+
+def test_a_page_that_does_not_end_is_stopped_with_what_it_started(tmp_path: Path) -> None:
+    page = write(
+        tmp_path,
+        """\
+        <!-- snippet: run -->
+        ```sh
+        sleep 300 &
+        echo $! > sleeper.pid
+        ```
+
+        ```python
+        import time
+
+        time.sleep(300)
+        ```
+        """,
+    )
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    with pytest.raises(AssertionError, match="ran over 3"):
+        run_page(parse(page, root=tmp_path), workdir, timeout=3)
+    sleeper = int((workdir / "sleeper.pid").read_text())
+    wait_until(lambda: is_gone(sleeper), "the block's background process to be stopped")
