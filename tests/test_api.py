@@ -511,7 +511,7 @@ def test_the_public_names_are_pinned() -> None:
         "DEFAULT_JOB_LIST_LIMIT", "DEFAULT_QUEUE_NAME", "DuplicateJobError",
         "DuplicateTokenError", "FunctionNotImportable", "InvalidJobError", "Job", "JobState",
         "JobStateError", "NoSuchJobError", "NoSuchTokenError", "Queue", "Retry",
-        "SerializationError", "ValidationError", "Worker", "__version__",
+        "SerializationError", "StoreVersionError", "ValidationError", "Worker", "__version__",
         "add_queue_name_prefix", "configure", "dictize_job", "enqueue", "enqueue_job",
         "enqueue_many", "get_all_queues", "get_queue", "job_cancel", "job_clear", "job_count",
         "job_from_id", "job_list", "job_requeue", "job_requeue_failed", "job_show",

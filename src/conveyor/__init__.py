@@ -37,6 +37,7 @@ from conveyor.exceptions import (
     NoSuchJobError,
     NoSuchTokenError,
     SerializationError,
+    StoreVersionError,
     ValidationError,
 )
 from conveyor.job import Job, dictize_job
@@ -78,6 +79,7 @@ __all__ = [
     "Queue",
     "Retry",
     "SerializationError",
+    "StoreVersionError",
     "ValidationError",
     "Worker",
     "__version__",

@@ -273,6 +273,7 @@ def build_job(
             "max_attempts": _max_attempts(opts.get("max_attempts"), policy, config),
             "retry": policy.to_dict() if policy else None,
             "at_front": bool(opts.get("at_front", False)),
+            "options": {},  # worker-only options go here, by name: no backend changes
         },
     )
 

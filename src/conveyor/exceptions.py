@@ -5,7 +5,8 @@
     ConveyorError
     ├── ConfigError              a config file or value is malformed
     ├── BackendError             the job store failed
-    │   └── BackendUnavailable   the job store cannot be reached (or stays locked)
+    │   ├── BackendUnavailable   the job store cannot be reached (or stays locked)
+    │   └── StoreVersionError    the job store was written by a newer conveyor
     ├── InvalidJobError          enqueue() was given something it cannot store
     │   ├── FunctionNotImportable   the job function could not be named or imported
     │   └── SerializationError      the arguments (or a result) cannot be serialized
@@ -41,6 +42,25 @@ class BackendUnavailable(BackendError):
     """The job store cannot be reached, or stayed locked past its timeout."""
 
 
+class StoreVersionError(BackendError):
+    """The job store's layout is newer than this conveyor knows: a newer release wrote it.
+
+    Opening it could lose what the newer release stores, so it is refused;
+    upgrade conveyor instead. ``found`` and ``known`` are the store's layout
+    version and the newest this code knows.
+    """
+
+    def __init__(self, store: str, found: int, known: int) -> None:
+        self.store = store
+        self.found = found
+        self.known = known
+        super().__init__(
+            f"The conveyor store {store} is at layout version {found}, but this conveyor"
+            f" knows versions up to {known}: a newer conveyor wrote it; upgrade conveyor"
+            " to open it"
+        )
+
+
 class InvalidJobError(ConveyorError):
     """enqueue() was given a job it cannot store; nothing was stored."""
 
@@ -54,7 +74,15 @@ class SerializationError(InvalidJobError):
 
 
 class DuplicateJobError(ConveyorError):
-    """A job with the requested id exists already; nothing was stored."""
+    """A job with the requested id exists already; nothing was stored.
+
+    ``job_id`` is the id that was taken; every backend raises it with the
+    same message.
+    """
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"A job with ID {job_id!r} exists already; nothing was enqueued")
 
 
 class NoSuchJobError(ConveyorError, KeyError):
@@ -74,6 +102,14 @@ class NoSuchJobError(ConveyorError, KeyError):
 
 class JobStateError(ConveyorError):
     """The job's state does not allow the operation (e.g. cancelling a finished job)."""
+
+    @classmethod
+    def cannot_cancel(cls, job_id: str, state: str) -> JobStateError:
+        """The error for cancelling job ``job_id``, which has ended in ``state``."""
+        return cls(
+            f"Job {job_id} has already {state}; only queued, scheduled or started jobs"
+            " can be canceled"
+        )
 
 
 class ValidationError(ConveyorError, ValueError):

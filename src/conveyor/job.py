@@ -7,7 +7,7 @@ from typing import Any
 
 from conveyor import serializer
 from conveyor.backends import JobRecord, JobState, shared_backend
-from conveyor.backends.base import ErrorInfo
+from conveyor.backends.base import ErrorInfo, split_queue_name
 from conveyor.config import Config
 from conveyor.exceptions import NoSuchJobError
 
@@ -103,7 +103,7 @@ class Job:
     @property
     def queue(self) -> str:
         """The queue name as the user wrote it, without the site prefix."""
-        return self._record.queue.split(":", 2)[-1]
+        return split_queue_name(self._record.queue)[1]
 
     @property
     def state(self) -> JobState:

@@ -11,7 +11,7 @@ import importlib
 import os
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from conveyor.backends.base import (
     Backend,
@@ -70,7 +70,22 @@ def open_backend(url: str, base_dir: Path | None = None) -> Backend:
             f"The {scheme} backend needs the '{extra}' extra: pip install 'conveyor[{extra}]'"
         ) from None
     backend_class: type[Backend] = getattr(module, class_name)
-    return backend_class.from_url(url, base_dir=base_dir)  # type: ignore[attr-defined,no-any-return]
+    return backend_class.from_url(url, base_dir=base_dir)
+
+
+def pop_url_option(url: str, name: str) -> tuple[str, list[str]]:
+    """``url`` without the query option ``name`` (a backend's own), and its values there.
+
+    What is left goes to the driver, which would refuse an option it does
+    not know. A URL without the option comes back as it was.
+    """
+    parts = urlsplit(url)
+    options = parse_qsl(parts.query, keep_blank_values=True)
+    values = [value for key, value in options if key == name]
+    if not values:
+        return url, []
+    rest = urlencode([(key, value) for key, value in options if key != name])
+    return urlunsplit(parts._replace(query=rest)), values
 
 
 _lock = threading.Lock()

@@ -22,6 +22,7 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 _Frozen = TypeVar("_Frozen")
@@ -43,6 +44,21 @@ class JobState(str, enum.Enum):
 
 #: States a job never leaves on its own.
 ENDED_STATES = frozenset({JobState.FINISHED, JobState.FAILED, JobState.CANCELED})
+#: The states a Completion may report.
+COMPLETABLE_STATES = frozenset(
+    {JobState.FINISHED, JobState.FAILED, JobState.SCHEDULED, JobState.QUEUED}
+)
+
+
+def split_queue_name(queue: str) -> tuple[str, str]:
+    """A full queue name's site prefix (``conveyor:<site_id>:``) and its name within the site.
+
+    A name without a site prefix comes back whole, after an empty prefix.
+    """
+    parts = queue.split(":", 2)
+    if len(parts) < 3:
+        return "", queue
+    return f"{parts[0]}:{parts[1]}:", parts[2]
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,11 @@ class NewJob:
     ``result_ttl`` and ``failure_ttl`` are how many seconds a finished, or a
     failed or canceled, record is kept after it ended: 0 keeps none (the
     record goes as the job ends), -1 keeps it until it is deleted.
+
+    ``options`` holds the options only the worker reads, by name, as JSON
+    values: a backend stores and returns them as one opaque object, so a new
+    option of that kind touches the API and the worker, never a backend.
+    Empty (the usual case) costs a backend nothing.
     """
 
     id: str
@@ -111,6 +132,7 @@ class NewJob:
     max_attempts: int = 3
     retry: Mapping[str, Any] | None = None
     at_front: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -141,6 +163,7 @@ class JobRecord:
     lease_expires_at: float | None = None
     result: bytes | None = None
     errors: tuple[ErrorInfo, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)  # as NewJob.options
 
     @property
     def error(self) -> ErrorInfo | None:
@@ -163,7 +186,7 @@ class JobRecord:
 
 
 class Row(Protocol):
-    """A row of the SQL backends' jobs table, read by column name."""
+    """A row read by column name: the SQL backends' rows (or a dict)."""
 
     def __getitem__(self, column: str, /) -> Any: ...
 
@@ -174,6 +197,7 @@ def record_from_row(
     meta: Mapping[str, Any],
     retry: Mapping[str, Any] | None,
     errors: tuple[ErrorInfo, ...],
+    options: Mapping[str, Any],
 ) -> JobRecord:
     """The record in a row of the SQL backends' jobs table, whose columns are its fields.
 
@@ -207,6 +231,7 @@ def record_from_row(
             "lease_expires_at": row["lease_expires_at"],
             "result": None if row["result"] is None else bytes(row["result"]),
             "errors": errors,
+            "options": options,
         },
     )
 
@@ -240,6 +265,17 @@ class Completion:
     error: ErrorInfo | None = None
     run_at: float | None = None
     started_at: float | None = None
+
+
+def check_completions(completions: Iterable[Completion]) -> None:
+    """Refuse, before anything is recorded, an outcome no claimed job can have.
+
+    A job is never completed as started or canceled: such a Completion is a
+    bug in its caller, so it raises ValueError rather than answer False.
+    """
+    for done in completions:
+        if done.state not in COMPLETABLE_STATES:
+            raise ValueError(f"A job cannot be completed as {done.state}")
 
 
 @dataclass(frozen=True)
@@ -307,6 +343,10 @@ class WorkerInfo:
             state=str(data.get("state", "idle")),
         )
 
+    def serves(self, prefix: str) -> bool:
+        """Whether the worker claims from a queue whose name starts with ``prefix`` (a site's)."""
+        return any(queue.startswith(prefix) for queue in self.queues)
+
 
 @dataclass(frozen=True)
 class ApiToken:
@@ -321,6 +361,26 @@ class ApiToken:
     read_only: bool
     created_at: float
     site_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "hash": self.hash,
+            "read_only": self.read_only,
+            "created_at": self.created_at,
+            "site_id": self.site_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Row) -> ApiToken:
+        """The token in a mapping, or a row read by column name, holding its fields."""
+        return cls(
+            name=str(data["name"]),
+            hash=str(data["hash"]),
+            read_only=bool(data["read_only"]),
+            created_at=float(data["created_at"]),
+            site_id=str(data["site_id"]),
+        )
 
 
 #: One queue's share of a listing: given how many to skip and how many are
@@ -348,8 +408,15 @@ def page_across(queues: Sequence[str], offset: int, limit: int | None, page_of: 
 class Backend(ABC):
     """A job store. One instance belongs to one process; never share it across a fork."""
 
-    #: The URL scheme(s) this backend serves, e.g. ``("sqlite",)``.
-    schemes: tuple[str, ...] = ()
+    @classmethod
+    @abstractmethod
+    def from_url(cls, url: str, base_dir: Path | None = None) -> Backend:
+        """A backend for ``url``, whose scheme is one registered for this class.
+
+        A relative path in the URL resolves against ``base_dir`` (default:
+        the current directory). A malformed URL or option raises ConfigError;
+        a store that cannot be reached, BackendUnavailable.
+        """
 
     # -- producing -------------------------------------------------------
     @abstractmethod

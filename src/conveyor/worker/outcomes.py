@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from conveyor.backends import Backend, Completion, ErrorInfo, JobRecord, JobState
+from conveyor.backends.base import split_queue_name
 from conveyor.retry import Retry
 from conveyor.worker.child import Outcome
 from conveyor.worker.pool import Running
@@ -29,7 +30,7 @@ def display(record: JobRecord) -> str:
 
 def short(queue: str) -> str:
     """A full queue name without its site prefix."""
-    return queue.split(":", 2)[-1]
+    return split_queue_name(queue)[1]
 
 
 class _Lines:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conveyor.backends.base import (
     Backend,
     Completion,
@@ -127,6 +129,20 @@ class CompleteConformance:
         assert backend.complete(batch, now=NOW + 1) == [True, False, True]
         assert stored(backend, "j1").state is JobState.FINISHED
         assert stored(backend, "j2").state is JobState.FAILED
+
+    def test_an_outcome_no_job_can_have_raises_and_records_nothing(self, backend: Backend) -> None:
+        backend.enqueue([new_job("j1"), new_job("j2")], now=NOW)
+        first, second = backend.claim([QUEUE], worker=WORKER, lease=LEASE, now=NOW, limit=2)
+        for impossible in (JobState.STARTED, JobState.CANCELED):
+            batch = [outcome(first, JobState.FINISHED), outcome(second, impossible)]
+            with pytest.raises(ValueError, match=f"cannot be completed as {impossible}"):
+                backend.complete(batch, now=NOW + 1)
+            with pytest.raises(ValueError, match=f"cannot be completed as {impossible}"):
+                backend.complete_and_claim(
+                    batch, [QUEUE], worker=WORKER, lease=LEASE, now=NOW + 1, limit=1
+                )
+        assert stored(backend, "j1") == first
+        assert stored(backend, "j2") == second
 
     def test_errors_of_every_attempt_are_kept(self, backend: Backend) -> None:
         backend.enqueue([new_job("j1", max_attempts=3)], now=NOW)
