@@ -51,7 +51,8 @@ def start_worker(
 
 @pytest.fixture
 def cli(conveyor_env: conveyor.Config) -> Invoke:
-    """Run ``conveyor ...`` in process against the test's database."""
+    """Run ``conveyor ...`` in process against the test's database (created, empty)."""
+    conveyor.api.backend()  # read-only commands refuse a store that does not exist
     runner = CliRunner()
     env = {"CONVEYOR_BACKEND": conveyor_env.backend, "CONVEYOR_SITE_ID": conveyor_env.site_id}
 

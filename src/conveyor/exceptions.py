@@ -6,7 +6,8 @@
     ├── ConfigError              a config file or value is malformed
     ├── BackendError             the job store failed
     │   ├── BackendUnavailable   the job store cannot be reached (or stays locked)
-    │   └── StoreVersionError    the job store was written by a newer conveyor
+    │   ├── StoreVersionError    the job store was written by a newer conveyor
+    │   └── NoStoreError         a read-only command found no job store (and made none)
     ├── InvalidJobError          enqueue() was given something it cannot store
     │   ├── FunctionNotImportable   the job function could not be named or imported
     │   └── SerializationError      the arguments (or a result) cannot be serialized
@@ -24,6 +25,11 @@ what exactly was wrong.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
+
+def extra_needed(what: str, extra: str) -> str:
+    """The message for ``what`` when the optional dependencies of ``extra`` are missing."""
+    return f"{what} needs the '{extra}' extra: pip install 'conveyor[{extra}]'"
 
 
 class ConveyorError(Exception):
@@ -59,6 +65,15 @@ class StoreVersionError(BackendError):
             f" knows versions up to {known}: a newer conveyor wrote it; upgrade conveyor"
             " to open it"
         )
+
+
+class NoStoreError(BackendError):
+    """There is no job store where the configuration points, and none was created.
+
+    Raised for commands that only read (``jobs list``, ``jobs show``,
+    ``conveyor info`` ...), which must not create an empty store in the
+    wrong place; the message names the place looked at.
+    """
 
 
 class InvalidJobError(ConveyorError):

@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from conveyor.backends import migrations
 from conveyor.backends.base import (
@@ -44,10 +43,10 @@ from conveyor.backends.base import (
     page_across,
     record_from_row,
 )
+from conveyor.backends.urls import sqlite_location
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailable,
-    ConfigError,
     DuplicateJobError,
     DuplicateTokenError,
     JobStateError,
@@ -145,29 +144,8 @@ class SQLiteBackend(Backend):
     @classmethod
     def from_url(cls, url: str, base_dir: Path | None = None) -> SQLiteBackend:
         """``sqlite:///relative.db`` or ``sqlite:////absolute.db`` (SQLAlchemy's form)."""
-        parts = urlsplit(url)
-        raw = unquote(parts.path)
-        if parts.netloc or not raw or raw == "/" or ":memory:" in raw:
-            raise ConfigError(
-                f"Invalid SQLite URL {url!r}: use sqlite:///relative/path.db or"
-                " sqlite:////absolute/path.db (an in-memory database cannot be shared"
-                " with workers)"
-            )
-        path = Path(raw[1:])
-        if not path.is_absolute():
-            path = (base_dir or Path.cwd()) / path
-        options = dict(parse_qsl(parts.query))
-        unknown = set(options) - {"busy_timeout", "synchronous"}
-        if unknown:
-            raise ConfigError(f"Unknown SQLite URL option(s) {sorted(unknown)} in {url!r}")
-        synchronous = options.get("synchronous", "normal").lower()
-        if synchronous not in {"off", "normal", "full", "extra"}:
-            raise ConfigError(f"Invalid synchronous={synchronous!r} in {url!r}")
-        try:
-            busy_timeout = float(options.get("busy_timeout", "30"))
-        except ValueError:
-            raise ConfigError(f"Invalid busy_timeout in {url!r}") from None
-        return cls(path, busy_timeout=busy_timeout, synchronous=synchronous)
+        where = sqlite_location(url, base_dir)
+        return cls(where.path, busy_timeout=where.busy_timeout, synchronous=where.synchronous)
 
     # -- layout ------------------------------------------------------------
     def _applied(self) -> int:

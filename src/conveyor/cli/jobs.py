@@ -11,7 +11,11 @@ from typing import Any
 import click
 
 import conveyor
+from conveyor import limits, manage
 from conveyor.backends import JobState
+from conveyor.cli.info import info as info_command
+from conveyor.cli.info import reads_store, require_store
+from conveyor.cli.text import EscapingFilter, escape, escape_lines
 
 STATES = [state.value for state in JobState]
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -113,6 +117,7 @@ def worker(
     level = (log_level or conveyor.config.current().worker_log_level).upper()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_LogFormatter(LOG_FORMAT))
+    handler.addFilter(EscapingFilter())  # stored text never reaches the terminal raw
     logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler])
     runner = conveyor.Worker(list(queues), concurrency=concurrency, isolation=isolation)
     runner.work(burst=burst, max_idle_time=max_idle_time)
@@ -123,7 +128,7 @@ def _list_line(job: dict[str, Any], with_state: bool) -> str:
     if with_state:
         fields.append(job["state"])
     if job["title"] is not None:
-        fields.append(f'"{job["title"]}"')
+        fields.append(f'"{escape(job["title"])}"')
     return " ".join(fields)
 
 
@@ -131,11 +136,11 @@ def _list_line(job: dict[str, Any], with_state: bool) -> str:
 @click.option(
     "-l",
     "--limit",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, limits.MAX_LIST_LIMIT),
     default=None,
-    help="Number of jobs to return. Default: 200 (conveyor.jobs.default_list_limit).",
+    help="Most jobs to print. Default: 200 (conveyor.jobs.default_list_limit).",
 )
-@click.option("-i", "--ids", is_flag=True, help="Only return a list of job ids.")
+@click.option("-i", "--ids", is_flag=True, help="Print only the job ids, one per line.")
 @click.option(
     "-s",
     "--state",
@@ -146,15 +151,17 @@ def _list_line(job: dict[str, Any], with_state: bool) -> str:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the jobs as a JSON list.")
 @click.argument("queues", nargs=-1)
+@reads_store
 def list_jobs(
     limit: int | None, ids: bool, states: tuple[str, ...], as_json: bool, queues: tuple[str, ...]
 ) -> None:
     """List jobs.
 
-    If no queue names are given then the jobs of all queues are listed,
-    otherwise only those of the given queues, in the order in which workers
-    will run them. One line per job: created (UTC), id, queue, and the title
-    in double quotes if the job has one.
+    Lists the queued jobs (or, with --state, the jobs in those states) of
+    all queues of this site, or only of the given queues, in the order in
+    which workers will run them. One line per job: created (UTC), id, queue,
+    the state if --state was given, and the title in double quotes if the
+    job has one (control characters shown escaped, as \\x1b or \\n).
     """
     found = conveyor.job_list(
         queues=list(queues) or None, limit=limit, ids_only=ids, states=list(states) or None
@@ -174,14 +181,14 @@ def list_jobs(
 
 
 def _show_lines(job: dict[str, Any]) -> list[str]:
-    title = f'"{job["title"]}"' if job["title"] is not None else "None"
+    title = f'"{escape(job["title"])}"' if job["title"] is not None else "None"
     lines = [
         f"ID:      {job['id']}",
         f"Title:   {title}",
         f"Created: {job['created']}",
         f"Queue:   {job['queue']}",
         f"State:   {job['state']}",
-        f"Func:    {job['func']}",
+        f"Func:    {escape(job['func'])}",
         f"Args:    {json.dumps(job['args'])}",
         f"Kwargs:  {json.dumps(job['kwargs'])}",
         f"Timeout: {job['timeout']}",
@@ -193,20 +200,21 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
     if job["duration"] is not None:
         lines.append(f"Runtime: {job['duration']:.3f}s")
     if job["worker"]:
-        lines.append(f"Worker:  {job['worker']}")
+        lines.append(f"Worker:  {escape(job['worker'])}")
     if job["state"] == "finished" and job["result"] is not None:
         lines.append(f"Result:  {json.dumps(job['result'])}")
     error = job["error"]
     if error is not None:
-        lines.append(f"Error:   {error['type']}: {error['message']}")
+        lines.append(f"Error:   {escape(error['type'])}: {escape(error['message'])}")
         if error["traceback"]:
-            lines.extend("  " + line for line in error["traceback"].rstrip().splitlines())
+            lines.extend("  " + line for line in escape_lines(error["traceback"].rstrip()))
     return lines
 
 
 @jobs.command(short_help="Show details about a specific job.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
 @click.argument("id")
+@reads_store
 def show(as_json: bool, id: str) -> None:
     """Show details about a specific job.
 
@@ -223,6 +231,7 @@ def show(as_json: bool, id: str) -> None:
 
 @jobs.command(short_help="Cancel a specific job.")
 @click.argument("id")
+@reads_store
 def cancel(id: str) -> None:
     """Cancel a specific job.
 
@@ -234,20 +243,29 @@ def cancel(id: str) -> None:
     click.secho(f"Cancelled job {id}", fg="green")
 
 
-@jobs.command(short_help="Cancel all jobs.")
+@jobs.command(short_help="Delete the waiting jobs of queues.")
 @click.argument("queues", nargs=-1)
+@reads_store
 def clear(queues: tuple[str, ...]) -> None:
-    """Cancel all jobs on the given queues.
+    """Delete every waiting (queued or scheduled) job of the given queues.
 
-    If no queue names are given then ALL queues of this site are cleared.
-    Running jobs are not affected.
+    If no queue names are given then the waiting jobs of ALL queues of this
+    site are deleted. Running jobs and the records of finished, failed and
+    canceled jobs are kept. Prints how many jobs were deleted from each queue,
+    and names the given queues that had none.
     """
-    cleared = conveyor.job_clear(list(queues) or None)
+    cleared = manage.clear_queues(list(queues) or None)
     if not cleared:
         click.secho("There are no queues to clear.", fg="green")
         return
-    names = ", ".join(f'"{name}"' for name in cleared)
-    click.secho(f"Cleared queue(s) {names}", fg="green")
+    for name, count in cleared.items():
+        if count:
+            noun = "job" if count == 1 else "jobs"
+            click.secho(f'Deleted {count} waiting {noun} from queue "{name}"', fg="green")
+        elif queues:
+            click.secho(f'Queue "{name}" had no waiting jobs', fg="yellow")
+    if not queues and not any(cleared.values()):
+        click.secho("There were no waiting jobs to delete.", fg="green")
 
 
 @jobs.command(short_help="Enqueue a test job.")
@@ -265,7 +283,7 @@ def test(queues: tuple[str, ...]) -> None:
         click.secho(f'Added test job {job.id} to queue "{queue}"', fg="green")
 
 
-@jobs.command(short_help="Put failed jobs back on their queue.")
+@jobs.command(short_help="Put a failed or canceled job, or all failed ones, back.")
 @click.option(
     "--all-failed", is_flag=True, help="Requeue every failed job (of the given queues, or all)."
 )
@@ -280,6 +298,9 @@ def requeue(all_failed: bool, args: tuple[str, ...]) -> None:
     A requeued job starts again with a fresh attempt count; the errors of its
     earlier attempts stay in its record.
     """
+    if not all_failed and len(args) != 1:
+        raise click.UsageError("Give one job ID, or --all-failed [QUEUES...]")
+    require_store()
     if all_failed:
         moved = conveyor.job_requeue_failed(list(args) or None)
         if not moved:
@@ -287,14 +308,13 @@ def requeue(all_failed: bool, args: tuple[str, ...]) -> None:
         for job_id in moved:
             click.secho(f"Requeued job {job_id}", fg="green")
         return
-    if len(args) != 1:
-        raise click.UsageError("Give one job ID, or --all-failed [QUEUES...]")
     job = conveyor.job_requeue(args[0])
     click.secho(f'Requeued job {job["id"]} to queue "{job["queue"]}"', fg="green")
 
 
 @jobs.command(short_help="List live workers.")
 @click.option("--json", "as_json", is_flag=True, help="Print the workers as JSON.")
+@reads_store
 def workers(as_json: bool) -> None:
     """List the live workers of this site.
 
@@ -313,7 +333,8 @@ def workers(as_json: bool) -> None:
     for info in found:
         queues = ", ".join(f'"{q}"' for q in info["queues"])
         click.echo(
-            f"{info['key']} {info['host']}:{info['pid']} {info['state']} queues {queues}"
+            f"{escape(info['key'])} {escape(info['host'])}:{info['pid']} {info['state']}"
+            f" queues {queues}"
             f" started {info['started']} finished {info['finished']} failed {info['failed']}"
         )
         for job_id in info["jobs"]:
@@ -322,8 +343,13 @@ def workers(as_json: bool) -> None:
 
 @jobs.command(short_help="List queues with their job counts.")
 @click.option("--json", "as_json", is_flag=True, help="Print the queues as JSON.")
+@reads_store
 def queues(as_json: bool) -> None:
-    """List this site's queues with the number of jobs in each state."""
+    """List this site's queues with the number of jobs in each state.
+
+    A queue is listed while it holds any job record (waiting, running, or
+    kept after it ended).
+    """
     found = conveyor.queue_list()
     if as_json:
         click.echo(json.dumps(found, indent=2))
@@ -334,3 +360,6 @@ def queues(as_json: bool) -> None:
     for queue in found:
         counts = " ".join(f"{state}={queue[state]}" for state in STATES)
         click.echo(f"{queue['name']} {counts}")
+
+
+jobs.add_command(info_command)

@@ -61,6 +61,7 @@ from conveyor.backends.base import (
     page_across,
     split_queue_name,
 )
+from conveyor.backends.urls import check_url, redact
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -210,7 +211,7 @@ class RedisBackend(Backend):
                 url, socket_connect_timeout=5, health_check_interval=30
             )
         except ValueError as exc:
-            raise ConfigError(f"Invalid Redis URL {url!r}: {exc}") from None
+            raise ConfigError(f"Invalid Redis URL {redact(url)!r}: {exc}") from None
         self._local = threading.local()
         common = self._lua("common")
         self._scripts: dict[str, Script] = {
@@ -227,7 +228,7 @@ class RedisBackend(Backend):
         several independent installations on one database.
         """
         del base_dir
-        rest, names = pop_url_option(url, "namespace")
+        rest, names = pop_url_option(check_url(url), "namespace")
         if not names:
             return cls(url)
         if (
