@@ -378,7 +378,7 @@ def test_the_installed_command_lists_jobs_as_a_process(
 
 @pytest.mark.parametrize("offset", [0.0, 0.0004, 0.5, 0.9996, 1.2, 3600.25])
 def test_the_worker_log_formatter_writes_what_the_standard_one_writes(offset: float) -> None:
-    from conveyor.cli.jobs import LOG_FORMAT, _LogFormatter
+    from conveyor.cli.logs import LOG_FORMAT, _LogFormatter
 
     fast, standard = _LogFormatter(LOG_FORMAT), logging.Formatter(LOG_FORMAT)
     base = 1_700_000_000.0
@@ -398,7 +398,7 @@ def test_the_worker_log_formatter_writes_what_the_standard_one_writes(offset: fl
 
 
 def test_the_worker_log_formatter_writes_tracebacks_as_the_standard_one_does() -> None:
-    from conveyor.cli.jobs import LOG_FORMAT, _LogFormatter
+    from conveyor.cli.logs import LOG_FORMAT, _LogFormatter
 
     try:
         raise ValueError("broken")

@@ -145,6 +145,25 @@ def _log_level(text: str) -> str:
     return value
 
 
+def _dirs(text: str) -> tuple[str, ...]:
+    # One directory a line, or several joined by os.pathsep as in PYTHONPATH.
+    return tuple(d.strip() for d in re.split(f"[\n{re.escape(os.pathsep)}]", text) if d.strip())
+
+
+def _worker_name(text: str) -> str:
+    value = text.strip()
+    if not value.isprintable() or len(value) > 100:
+        raise ValueError(f"{text!r} is not a worker name (printable, at most 100 characters)")
+    return value
+
+
+def _log_format(text: str) -> str:
+    value = text.strip().lower()
+    if value not in {"text", "json"}:
+        raise ValueError(f"{text!r} is not a log format (text or json)")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One declared configuration key."""
@@ -189,6 +208,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("conveyor.worker.init", "worker_init", _import_path),
     Setting("conveyor.worker.before_fork", "worker_before_fork", _import_path),
     Setting("conveyor.worker.log_level", "worker_log_level", _log_level),
+    Setting("conveyor.worker.path", "worker_path", _dirs),
+    Setting("conveyor.worker.name", "worker_name", _worker_name),
+    Setting("conveyor.log_format", "log_format", _log_format),
 )
 KNOWN_KEYS = {s.key for s in SETTINGS}
 
@@ -214,6 +236,9 @@ class Config:
     worker_init: str = ""
     worker_before_fork: str = ""
     worker_log_level: str = "INFO"
+    worker_path: tuple[str, ...] = ()  # more directories to import job functions from
+    worker_name: str = ""  # how worker log lines name it; "" for host.pid
+    log_format: str = "text"  # or "json": one object per line
     #: The directory relative backend paths are resolved against.
     base_dir: Path = field(default_factory=Path.cwd)
     #: Where the values came from, for error messages.

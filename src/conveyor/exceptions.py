@@ -10,6 +10,7 @@
     │   └── NoStoreError         a read-only command found no job store (and made none)
     ├── InvalidJobError          enqueue() was given something it cannot store
     │   ├── FunctionNotImportable   the job function could not be named or imported
+    │   │   └── JobImportError      a worker could not import a job's function (code missing?)
     │   └── SerializationError      the arguments (or a result) cannot be serialized
     ├── DuplicateJobError        a job with that id exists already
     ├── NoSuchJobError           (also a KeyError) no job with that id, on this site
@@ -82,6 +83,15 @@ class InvalidJobError(ConveyorError):
 
 class FunctionNotImportable(InvalidJobError):
     """The job function cannot be named by an import path a worker could use."""
+
+
+class JobImportError(FunctionNotImportable):
+    """A worker could not import a job's function: its code is missing there, or out of date.
+
+    Raised in the worker's child; the message names the module, the worker's
+    working directory and its import path. The job is retried later without
+    counting the attempt (see docs/reliability.md).
+    """
 
 
 class SerializationError(InvalidJobError):

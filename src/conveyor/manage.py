@@ -223,6 +223,7 @@ def worker_list() -> list[dict[str, Any]]:
         found.append(
             {
                 "key": info.key,
+                "name": info.name or f"{info.host.split('.')[0]}.{info.pid}",
                 "host": info.host,
                 "pid": info.pid,
                 "queues": [name[prefix:] for name in info.queues],
@@ -233,6 +234,7 @@ def worker_list() -> list[dict[str, Any]]:
                 "jobs": list(info.jobs),
                 "finished": info.finished,
                 "failed": info.failed,
+                "retried": info.retried,
             }
         )
     return found

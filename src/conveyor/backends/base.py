@@ -69,25 +69,31 @@ class ErrorInfo:
     message: str
     traceback: str = ""
     attempt: int = 0
-    at: float = 0.0
+    at: float = 0.0  # when the attempt ended
+    started_at: float | None = None  # when it started (None in older records)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "type": self.type,
             "message": self.message,
             "traceback": self.traceback,
             "attempt": self.attempt,
             "at": self.at,
         }
+        if self.started_at is not None:
+            data["started_at"] = self.started_at
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ErrorInfo:
+        started_at = data.get("started_at")
         return cls(
             type=str(data["type"]),
             message=str(data["message"]),
             traceback=str(data.get("traceback", "")),
             attempt=int(data.get("attempt", 0)),
             at=float(data.get("at", 0.0)),
+            started_at=None if started_at is None else float(started_at),
         )
 
 
@@ -256,6 +262,8 @@ class Completion:
     An ``error`` is appended to the job's history; an outcome without one
     adds nothing. ``started_at``, when given, replaces the claim time as the
     job's start: a job claimed ahead starts later than it was claimed.
+    ``count_attempt=False`` (SCHEDULED only) gives the attempt back, as a
+    release does: the job's code could not be imported, so it never ran.
     """
 
     job_id: str
@@ -265,6 +273,7 @@ class Completion:
     error: ErrorInfo | None = None
     run_at: float | None = None
     started_at: float | None = None
+    count_attempt: bool = True
 
 
 def check_completions(completions: Iterable[Completion]) -> None:
@@ -308,9 +317,11 @@ class WorkerInfo:
     heartbeat_at: float
     concurrency: int = 1
     jobs: tuple[str, ...] = ()  # ids of the jobs it is running
-    finished: int = 0
-    failed: int = 0
+    finished: int = 0  # jobs finished
+    failed: int = 0  # jobs failed for good
     state: str = "idle"  # idle, busy or stopping
+    retried: int = 0  # attempts failed and tried again
+    name: str = ""  # how its log lines name it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -325,6 +336,8 @@ class WorkerInfo:
             "finished": self.finished,
             "failed": self.failed,
             "state": self.state,
+            "retried": self.retried,
+            "name": self.name,
         }
 
     @classmethod
@@ -341,6 +354,8 @@ class WorkerInfo:
             finished=int(data.get("finished", 0)),
             failed=int(data.get("failed", 0)),
             state=str(data.get("state", "idle")),
+            retried=int(data.get("retried", 0)),
+            name=str(data.get("name", "")),
         )
 
     def serves(self, prefix: str) -> bool:

@@ -447,8 +447,14 @@ class SQLiteBackend(Backend):
         elif done.state is JobState.SCHEDULED:
             run_at = done.run_at if done.run_at is not None else now
             db.execute(
-                release + f" state='scheduled', run_at=:run_at, {_APPEND_ERROR} WHERE id=:id",
-                {"run_at": run_at, "error": error, "id": done.job_id},
+                release + " state='scheduled', run_at=:run_at, attempts=MAX(attempts-:back, 0),"
+                f" {_APPEND_ERROR} WHERE id=:id",
+                {
+                    "run_at": run_at,
+                    "error": error,
+                    "id": done.job_id,
+                    "back": 0 if done.count_attempt else 1,
+                },
             )
         else:  # QUEUED: check_completions() let nothing else through
             position = self._tail(db, row["queue"], front=True) - 1

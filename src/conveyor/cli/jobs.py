@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import sys
-import time
 from typing import Any
 
 import click
@@ -15,40 +12,11 @@ from conveyor import limits, manage
 from conveyor.backends import JobState
 from conveyor.cli.info import info as info_command
 from conveyor.cli.info import reads_store, require_store
-from conveyor.cli.text import EscapingFilter, escape, escape_lines
+from conveyor.cli.logs import LOG_FORMATS, configure_logging
+from conveyor.cli.text import escape, escape_lines
 
 STATES = [state.value for state in JobState]
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-LOG_FORMAT = "%(asctime)s %(levelname)-7s [%(name)s] %(message)s"
-
-
-class _LogFormatter(logging.Formatter):
-    """``LOG_FORMAT``, made the quick way, with the date and time text made once a second.
-
-    A busy worker logs two lines per job, and the general ``Formatter.format``
-    (and the time formatting in it) was most of the cost of each. Lines are the
-    same as ``logging.Formatter(LOG_FORMAT)`` makes; records with an exception
-    or stack attached take the general path.
-    """
-
-    _second: int | None = None
-    _text = ""
-
-    def format(self, record: logging.LogRecord) -> str:
-        if record.exc_info or record.exc_text or record.stack_info or self._fmt != LOG_FORMAT:
-            return super().format(record)
-        record.message = record.getMessage()
-        record.asctime = self.formatTime(record)
-        return f"{record.asctime} {record.levelname:<7} [{record.name}] {record.message}"
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        if datefmt is not None:
-            return super().formatTime(record, datefmt)
-        second = int(record.created)
-        if second != self._second:
-            self._text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
-            self._second = second
-        return f"{self._text},{int(record.msecs):03d}"
 
 
 @click.group(short_help="Manage background jobs.")
@@ -57,12 +25,19 @@ def jobs() -> None:
 
 
 @jobs.command(short_help="Start a worker.")
-@click.option("--burst", is_flag=True, help="Start worker in burst mode.")
+@click.option(
+    "--burst",
+    is_flag=True,
+    help="Run the jobs that are due, then exit (status 0) once the queues have none left"
+    " and no job is running. Jobs scheduled for later (retries included) are not waited for.",
+)
 @click.option(
     "--max-idle-time",
     type=click.IntRange(min=0),
     default=None,
-    help="Max seconds for worker to be idle. Defaults to None (never stops idling).",
+    metavar="SECONDS",
+    help="Exit (status 0) once the worker has been idle this long: no job running and none"
+    " claimed, counted from the end of its last job (or its start). Default: never.",
 )
 @click.option(
     "-n",
@@ -79,10 +54,31 @@ def jobs() -> None:
     help="'job' runs every job in a fresh process (as RQ does); 'child' reuses processes.",
 )
 @click.option(
+    "-P",
+    "--path",
+    "paths",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="A directory to import job functions from (repeatable), searched before"
+    " conveyor.worker.path and the directory the worker is started in.",
+)
+@click.option(
+    "--name",
+    default=None,
+    help="How log lines name this worker. Default: conveyor.worker.name, else HOST.PID.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
     default=None,
     help="Lowest level of log records shown. Default: conveyor.worker.log_level (INFO).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS, case_sensitive=False),
+    default=None,
+    help="'json' writes one JSON object a line, with job_id, queue, attempt, duration and"
+    " worker as fields. Default: conveyor.log_format (text).",
 )
 @click.argument("queues", nargs=-1)
 def worker(
@@ -90,7 +86,10 @@ def worker(
     max_idle_time: int | None,
     concurrency: int | None,
     isolation: str,
+    paths: tuple[str, ...],
+    name: str | None,
     log_level: str | None,
+    log_format: str | None,
     queues: tuple[str, ...],
 ) -> None:
     """Start a worker that fetches jobs from queues and executes them.
@@ -110,16 +109,18 @@ def worker(
 
         conveyor jobs worker default my-custom-queue
 
+    Job functions are imported from the directory the worker is started in,
+    as RQ does, and from --path and conveyor.worker.path.
+
     Once a worker is running it waits for jobs. SIGINT (Ctrl+C) or SIGTERM
     lets running jobs finish and then stops; a second signal stops at once
     and puts the interrupted jobs back on their queues.
     """
-    level = (log_level or conveyor.config.current().worker_log_level).upper()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_LogFormatter(LOG_FORMAT))
-    handler.addFilter(EscapingFilter())  # stored text never reaches the terminal raw
-    logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler])
-    runner = conveyor.Worker(list(queues), concurrency=concurrency, isolation=isolation)
+    config = conveyor.config.current()
+    configure_logging(log_level or config.worker_log_level, log_format or config.log_format)
+    runner = conveyor.Worker(
+        list(queues), concurrency=concurrency, isolation=isolation, name=name, paths=paths
+    )
     runner.work(burst=burst, max_idle_time=max_idle_time)
 
 
@@ -180,6 +181,19 @@ def list_jobs(
         click.echo(job if ids else _list_line(job, with_state))
 
 
+def _attempt_lines(history: list[dict[str, Any]]) -> list[str]:
+    """One line per attempt: number, outcome, start and end, and its error."""
+    lines = []
+    for entry in history:
+        line = f"  #{entry['attempt']} {entry['outcome']}"
+        if entry["started"] or entry["ended"]:
+            line += f", {entry['started'] or '?'} to {entry['ended'] or 'now'}"
+        if entry["error"] is not None:
+            line += f": {escape(entry['error']['type'])}: {escape(entry['error']['message'])}"
+        lines.append(line)
+    return lines
+
+
 def _show_lines(job: dict[str, Any]) -> list[str]:
     title = f'"{escape(job["title"])}"' if job["title"] is not None else "None"
     lines = [
@@ -192,7 +206,8 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
         f"Args:    {json.dumps(job['args'])}",
         f"Kwargs:  {json.dumps(job['kwargs'])}",
         f"Timeout: {job['timeout']}",
-        f"Attempts: {job['attempts']}",
+        f"Attempts: {job['attempts']} (of at most {job['max_attempts']})",
+        *_attempt_lines(job["history"]),
     ]
     for label, key in (("Started", "started"), ("Ended", "ended")):
         if job[key] is not None:
@@ -203,9 +218,10 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
         lines.append(f"Worker:  {escape(job['worker'])}")
     if job["state"] == "finished" and job["result"] is not None:
         lines.append(f"Result:  {json.dumps(job['result'])}")
-    error = job["error"]
+    error = job["error"]  # the current one: none once the job finished
     if error is not None:
-        lines.append(f"Error:   {escape(error['type'])}: {escape(error['message'])}")
+        label = "Error:" if job["state"] == "failed" else "Last error:"
+        lines.append(f"{label:<8} {escape(error['type'])}: {escape(error['message'])}")
         if error["traceback"]:
             lines.extend("  " + line for line in escape_lines(error["traceback"].rstrip()))
     return lines
@@ -318,10 +334,12 @@ def requeue(all_failed: bool, args: tuple[str, ...]) -> None:
 def workers(as_json: bool) -> None:
     """List the live workers of this site.
 
-    One line per worker: its key, host and pid, state, the queues it listens
-    on, when it started, and how many jobs it finished and failed; then the
-    jobs it is running. A worker that stopped beating (killed, machine lost)
-    disappears once its heartbeat expires.
+    One line per worker: its name (as its log lines give it), state (busy,
+    idle or stopping), the queues it listens on, when it started, its counts
+    since then (jobs finished, jobs failed for good, attempts that failed and
+    were retried), its host and pid, and its key (as job records give it);
+    then the jobs it is running. A worker that stopped
+    beating (killed, machine lost) disappears once its heartbeat expires.
     """
     found = conveyor.worker_list()
     if as_json:
@@ -333,9 +351,10 @@ def workers(as_json: bool) -> None:
     for info in found:
         queues = ", ".join(f'"{q}"' for q in info["queues"])
         click.echo(
-            f"{escape(info['key'])} {escape(info['host'])}:{info['pid']} {info['state']}"
-            f" queues {queues}"
-            f" started {info['started']} finished {info['finished']} failed {info['failed']}"
+            f"{escape(info['name'])} {info['state']} queues {queues} started {info['started']};"
+            f" jobs finished {info['finished']}, jobs failed {info['failed']},"
+            f" attempts retried {info['retried']};"
+            f" {escape(info['host'])}:{info['pid']} {escape(info['key'])}"
         )
         for job_id in info["jobs"]:
             click.echo(f"    running {job_id}")

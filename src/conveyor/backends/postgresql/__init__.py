@@ -380,6 +380,7 @@ class PostgreSQLBackend(Backend):
                 "errors": [json.dumps(d.error.to_dict()) if d.error else None for d in batch],
                 "run_ats": [done.run_at for done in batch],
                 "started_ats": [done.started_at for done in batch],
+                "uncounted": [not done.count_attempt for done in batch],
             },
         )
         return cur, sent

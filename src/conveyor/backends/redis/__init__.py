@@ -485,6 +485,7 @@ class RedisBackend(Backend):
                 json.dumps(done.error.to_dict()) if done.error else "",
                 _text(done.run_at if done.run_at is not None else now),
                 "" if done.started_at is None else _text(done.started_at),
+                "" if done.count_attempt else "1",
             ]
         return args
 
