@@ -93,10 +93,16 @@ def test_the_wheel_installs_in_a_fresh_venv_and_a_burst_worker_runs_a_job(
         env=env,
     )
     assert where.strip().startswith(str(venv))  # the installed copy, not the source tree
+    (project / "tasks.py").write_text("def add(a, b):\n    return a + b\n", encoding="utf-8")
+    enqueue = "import conveyor, tasks; conveyor.enqueue(tasks.add, [2, 3], job_id='add')"
+    run(venv / "bin" / "python", "-c", enqueue, cwd=project, env=env)
     conveyor = venv / "bin" / "conveyor"
     run(conveyor, "jobs", "test", cwd=project, env=env)
     run(conveyor, "jobs", "worker", "--burst", cwd=project, env=env)
-    ended = json.loads(
-        run(conveyor, "jobs", "list", "--state", "finished", "--json", cwd=project, env=env)
+    listed = run(conveyor, "jobs", "list", "--state", "finished", "--json", cwd=project, env=env)
+    ended = json.loads(listed)
+    assert sorted(job["func"] for job in ended) == ["conveyor.api:test_job", "tasks:add"]
+    assert (
+        json.loads(run(conveyor, "jobs", "show", "add", "--json", cwd=project, env=env))["result"]
+        == 5
     )
-    assert [job["state"] for job in ended] == ["finished"]
