@@ -510,12 +510,14 @@ def test_the_public_names_are_pinned() -> None:
         "BackendError", "BackendUnavailable", "Config", "ConfigError", "ConveyorError",
         "DEFAULT_JOB_LIST_LIMIT", "DEFAULT_QUEUE_NAME", "DuplicateJobError",
         "DuplicateTokenError", "FunctionNotImportable", "InvalidJobError", "Job", "JobState",
-        "JobStateError", "NoStoreError", "NoSuchJobError", "NoSuchTokenError", "Queue", "Retry",
+        "JobStateError", "JobTimeoutException", "NoStoreError", "NoSuchJobError",
+        "NoSuchTokenError", "Queue", "Retry",
         "SerializationError", "StoreVersionError", "ValidationError", "Worker", "__version__",
         "add_queue_name_prefix", "configure", "dictize_job", "enqueue", "enqueue_job",
-        "enqueue_many", "get_all_queues", "get_queue", "job_cancel", "job_clear", "job_count",
+        "enqueue_many", "get_all_queues", "get_current_job", "get_queue", "job_cancel",
+        "job_clear", "job_count",
         "job_from_id", "job_list", "job_requeue", "job_requeue_failed", "job_show",
-        "queue_list", "remove_queue_name_prefix", "send_task", "task", "test_job",
+        "queue_list", "remove_queue_name_prefix", "send_task", "set_progress", "task", "test_job",
         "worker_list",
     ]  # fmt: skip
     for name in conveyor.__all__:

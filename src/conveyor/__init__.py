@@ -34,6 +34,7 @@ from conveyor.exceptions import (
     FunctionNotImportable,
     InvalidJobError,
     JobStateError,
+    JobTimeoutException,
     NoStoreError,
     NoSuchJobError,
     NoSuchTokenError,
@@ -41,6 +42,7 @@ from conveyor.exceptions import (
     StoreVersionError,
     ValidationError,
 )
+from conveyor.execution import get_current_job, set_progress
 from conveyor.job import Job, dictize_job
 from conveyor.manage import (
     job_cancel,
@@ -75,6 +77,7 @@ __all__ = [
     "Job",
     "JobState",
     "JobStateError",
+    "JobTimeoutException",
     "NoStoreError",
     "NoSuchJobError",
     "NoSuchTokenError",
@@ -92,6 +95,7 @@ __all__ = [
     "enqueue_job",
     "enqueue_many",
     "get_all_queues",
+    "get_current_job",
     "get_queue",
     "job_cancel",
     "job_clear",
@@ -104,6 +108,7 @@ __all__ = [
     "queue_list",
     "remove_queue_name_prefix",
     "send_task",
+    "set_progress",
     "task",
     "test_job",
     "worker_list",

@@ -15,6 +15,7 @@
     ├── DuplicateJobError        a job with that id exists already
     ├── NoSuchJobError           (also a KeyError) no job with that id, on this site
     ├── JobStateError            the job is in a state the operation does not allow
+    ├── JobTimeoutException      raised inside a running job that reached its timeout
     ├── ValidationError          (also a ValueError) a management call got bad input
     ├── DuplicateTokenError      an API token of that name exists already on this site
     └── NoSuchTokenError         (also a KeyError) no API token of that name on this site
@@ -135,6 +136,15 @@ class JobStateError(ConveyorError):
             f"Job {job_id} has already {state}; only queued, scheduled or started jobs"
             " can be canceled"
         )
+
+
+class JobTimeoutException(ConveyorError):
+    """Raised inside a running job that reached its timeout (RQ's name, for ported code).
+
+    The job's ``except`` and ``finally`` blocks run; a job still running
+    ``conveyor.jobs.timeout_grace`` seconds later has its process killed. The
+    job is recorded as timed out (``JobTimeoutError``) either way.
+    """
 
 
 class ValidationError(ConveyorError, ValueError):

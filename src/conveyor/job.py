@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
+from collections.abc import Callable
 from typing import Any
 
 from conveyor import serializer
 from conveyor.backends import JobRecord, JobState, shared_backend
 from conveyor.backends.base import ErrorInfo, split_queue_name
 from conveyor.config import Config
-from conveyor.exceptions import NoSuchJobError
+from conveyor.exceptions import NoSuchJobError, SerializationError, ValidationError
 from conveyor.history import attempt_history, current_error
 
 #: The reference's timestamp format: UTC, whole seconds, no zone suffix.
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+#: The key of ``job.meta`` that ``set_progress()`` writes: ``{"fraction": 0.4, "message": ...}``.
+PROGRESS_KEY = "progress"
 
 
 def to_datetime(timestamp: float | None) -> dt.datetime | None:
@@ -38,10 +43,20 @@ class Job:
     ``attempts``, ``error`` ...). ``refresh()`` reloads it.
     """
 
-    def __init__(self, record: JobRecord, config: Config) -> None:
+    def __init__(
+        self,
+        record: JobRecord,
+        config: Config,
+        *,
+        meta_saver: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self._record = record
         self._config = config
         self._call: tuple[list[Any], dict[str, Any]] | None = None
+        self._meta: dict[str, Any] | None = None
+        # How save_meta() stores meta for the running job (through its worker's
+        # supervisor, fenced by the lease); None: a direct, unfenced store call.
+        self._meta_saver = meta_saver
 
     # identity
     @property
@@ -87,8 +102,53 @@ class Job:
 
     @property
     def meta(self) -> dict[str, Any]:
-        """User metadata; ``meta["title"]`` is the title (None without one), as in RQ."""
-        return {**self._record.meta, "title": self._record.title}
+        """User metadata: a dict to change in place and store with :meth:`save_meta`.
+
+        ``meta["title"]`` is the title (None without one), as in RQ; it is
+        not stored with the rest, so changing it does not retitle the job.
+        """
+        if self._meta is None:
+            self._meta = {**self._record.meta, "title": self._record.title}
+        return self._meta
+
+    def save_meta(self) -> None:
+        """Store ``meta`` as it is now, where ``jobs show``, the API and other processes see it.
+
+        The running job's own Job (``get_current_job()``) saves through its
+        worker's supervisor, only while the job holds its lease
+        (JobStateError once it was canceled or taken over). Any other Job
+        saves directly, in any state (NoSuchJobError if it is gone), as RQ
+        does; the last save wins. Meta must be JSON data (SerializationError).
+        """
+        meta = _storable_meta(self.meta)
+        if self._meta_saver is not None:
+            self._meta_saver(meta)
+        else:
+            backend = shared_backend(self._config.backend, self._config.base_dir)
+            if not backend.save_meta(self.id, meta):
+                raise NoSuchJobError(self.id)
+        self._record = dataclasses.replace(self._record, meta=meta)
+
+    @property
+    def progress(self) -> dict[str, Any] | None:
+        """The progress the job reported with :meth:`set_progress`, if any."""
+        value = self.meta.get(PROGRESS_KEY)
+        return value if isinstance(value, dict) else None
+
+    def set_progress(self, fraction: float, message: str | None = None) -> None:
+        """Report how far the job is: ``fraction`` from 0 to 1, and an optional message.
+
+        Stored in ``meta["progress"]`` as ``{"fraction": ..., "message": ...}``
+        (with :meth:`save_meta`), shown by ``jobs show`` and the API.
+        """
+        number = not isinstance(fraction, bool) and isinstance(fraction, int | float)
+        if not (number and math.isfinite(fraction) and 0 <= fraction <= 1):
+            problem = f"must be a number from 0 to 1, not {fraction!r}"
+            raise ValidationError({"progress": [problem]})
+        if message is not None and not isinstance(message, str):
+            raise ValidationError({"message": [f"must be a string or None, not {message!r}"]})
+        self.meta[PROGRESS_KEY] = {"fraction": float(fraction), "message": message}
+        self.save_meta()
 
     @property
     def timeout(self) -> int:
@@ -176,6 +236,36 @@ class Job:
             raise NoSuchJobError(self.id)
         self._record = record
         self._call = None
+        self._meta = None
+
+
+def _storable_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` without its title, checked to be JSON data every store keeps alike."""
+    stored = {key: value for key, value in meta.items() if key != "title"}
+    for key in stored:
+        if not isinstance(key, str):
+            raise SerializationError(f"meta keys must be strings, not {key!r}")
+    serializer.dumps(stored, "json", what="meta")
+    _check_text(stored)
+    return stored
+
+
+def _check_text(value: Any) -> None:
+    """Refuse text no store can keep alike: NUL characters and lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise SerializationError(f"meta cannot hold a NUL character: {value!r}")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SerializationError(f"meta cannot hold a lone surrogate: {value!r}") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_text(item)
 
 
 def _safe(value: Any) -> Any:
@@ -215,6 +305,7 @@ def dictize_job(job: Job) -> dict[str, Any]:
         "kwargs": _safe(kwargs),
         "description": record.description,
         "meta": _safe(dict(record.meta)),
+        "progress": _safe(record.meta.get(PROGRESS_KEY)),
         "timeout": record.timeout,
         "enqueued": format_time(record.enqueued_at),
         "scheduled_for": format_time(record.run_at),

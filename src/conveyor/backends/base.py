@@ -524,6 +524,17 @@ class Backend(ABC):
         """Push back the expiry of (job id, token) leases; False where the lease is lost."""
 
     @abstractmethod
+    def save_meta(self, job_id: str, meta: Mapping[str, Any], *, token: str | None = None) -> bool:
+        """Replace a job's ``meta`` (a JSON-ready dict); whether it was saved.
+
+        With ``token``, as a running job saves its own meta (through its
+        supervisor): only while that token holds the job's lease, so a job
+        canceled, taken over or ended is refused (False). Without, as RQ's
+        ``save_meta()`` from any other process: any stored job, in any state.
+        False for an unknown job. Nothing else in the record changes.
+        """
+
+    @abstractmethod
     def recover(self, *, now: float) -> list[Recovery]:
         """Requeue (or fail, when attempts are spent) jobs whose lease expired before ``now``.
 

@@ -22,7 +22,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -500,6 +500,20 @@ class SQLiteBackend(Backend):
                 )
                 held.append(cursor.rowcount == 1)
         return held
+
+    # -- job meta (issue 16: save_meta) -----------------------------------
+    def save_meta(self, job_id: str, meta: Mapping[str, Any], *, token: str | None = None) -> bool:
+        text = json.dumps(dict(meta))
+        with self._write() as db:
+            if token is None:
+                cursor = db.execute("UPDATE conveyor_jobs SET meta=? WHERE id=?", (text, job_id))
+            else:
+                cursor = db.execute(
+                    "UPDATE conveyor_jobs SET meta=?"
+                    " WHERE id=? AND state='started' AND lease_token=?",
+                    (text, job_id, token),
+                )
+            return cursor.rowcount == 1
 
     def recover(self, *, now: float) -> list[Recovery]:
         recovered: list[Recovery] = []

@@ -216,6 +216,7 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
         lines.append(f"Runtime: {job['duration']:.3f}s")
     if job["worker"]:
         lines.append(f"Worker:  {escape(job['worker'])}")
+    lines.extend(_meta_lines(job))
     if job["state"] == "finished" and job["result"] is not None:
         lines.append(f"Result:  {json.dumps(job['result'])}")
     error = job["error"]  # the current one: none once the job finished
@@ -224,6 +225,20 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
         lines.append(f"{label:<8} {escape(error['type'])}: {escape(error['message'])}")
         if error["traceback"]:
             lines.extend("  " + line for line in escape_lines(error["traceback"].rstrip()))
+    return lines
+
+
+def _meta_lines(job: dict[str, Any]) -> list[str]:
+    """The job's progress (``set_progress()``) and meta, as JSON, control characters escaped."""
+    lines = []
+    progress = job.get("progress")
+    if isinstance(progress, dict) and isinstance(progress.get("fraction"), int | float):
+        text = f"Progress: {progress['fraction']:.0%}"
+        if progress.get("message") is not None:
+            text += " " + escape(json.dumps(progress["message"], ensure_ascii=False))
+        lines.append(text)
+    if job.get("meta"):
+        lines.append(f"Meta:    {escape(json.dumps(job['meta'], ensure_ascii=False))}")
     return lines
 
 

@@ -410,6 +410,11 @@ class PostgreSQLBackend(Backend):
         held = {row["id"] for row in rows}
         return [job_id in held for job_id, _ in leases]
 
+    # -- job meta (issue 16: save_meta) -----------------------------------
+    def save_meta(self, job_id: str, meta: Mapping[str, Any], *, token: str | None = None) -> bool:
+        params = {"id": job_id, "meta": json.dumps(dict(meta)), "token": token}
+        return bool(self._rows("save_meta", params))
+
     def recover(self, *, now: float) -> list[Recovery]:
         with self._session() as conn, conn.transaction():
             rows = conn.execute(query("recover"), {"now": float(now)}).fetchall()

@@ -35,7 +35,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,7 @@ _SCRIPTS = (
     "cancel",
     "clear",
     "requeue",
+    "save_meta",  # issue 16
 )
 #: The hash fields of a job record, in the order the scripts return them
 #: (RECORD_FIELDS in lua/common.lua must match).
@@ -494,6 +495,11 @@ class RedisBackend(Backend):
         for job_id, token in leases:
             args += [job_id, token]
         return [bool(flag) for flag in self._run("extend", args)]
+
+    # -- job meta (issue 16: save_meta) -----------------------------------
+    def save_meta(self, job_id: str, meta: Mapping[str, Any], *, token: str | None = None) -> bool:
+        text = json.dumps(dict(meta)) if meta else "{}"
+        return bool(self._run("save_meta", [job_id, text, "" if token is None else token]))
 
     def recover(self, *, now: float) -> list[Recovery]:
         recovered: list[Recovery] = []

@@ -23,6 +23,7 @@ from conveyor.testing.conformance.complete_and_claim import CompleteAndClaimConf
 from conveyor.testing.conformance.enqueue import EnqueueConformance
 from conveyor.testing.conformance.leases import LeaseConformance
 from conveyor.testing.conformance.listing import ListingConformance
+from conveyor.testing.conformance.meta import MetaConformance
 from conveyor.testing.conformance.requeue import RequeueConformance
 from conveyor.testing.conformance.retention import RetentionConformance
 from conveyor.testing.conformance.tokens import TokenConformance
@@ -37,6 +38,7 @@ __all__ = [
     "EnqueueConformance",
     "LeaseConformance",
     "ListingConformance",
+    "MetaConformance",
     "RequeueConformance",
     "RetentionConformance",
     "TokenConformance",
@@ -53,6 +55,7 @@ class BackendConformance(
     RetentionConformance,
     ListingConformance,
     CancelConformance,
+    MetaConformance,
     RequeueConformance,
     WorkerRegistryConformance,
     TokenConformance,
