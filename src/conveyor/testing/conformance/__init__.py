@@ -26,7 +26,9 @@ from conveyor.testing.conformance.listing import ListingConformance
 from conveyor.testing.conformance.meta import MetaConformance
 from conveyor.testing.conformance.requeue import RequeueConformance
 from conveyor.testing.conformance.retention import RetentionConformance
+from conveyor.testing.conformance.scheduling import IdReuseConformance, SchedulingConformance
 from conveyor.testing.conformance.tokens import TokenConformance
+from conveyor.testing.conformance.waiting import WaitConformance
 from conveyor.testing.conformance.workers import WorkerRegistryConformance
 
 __all__ = [
@@ -36,12 +38,15 @@ __all__ = [
     "CompleteAndClaimConformance",
     "CompleteConformance",
     "EnqueueConformance",
+    "IdReuseConformance",
     "LeaseConformance",
     "ListingConformance",
     "MetaConformance",
     "RequeueConformance",
     "RetentionConformance",
+    "SchedulingConformance",
     "TokenConformance",
+    "WaitConformance",
     "WorkerRegistryConformance",
 ]
 
@@ -57,6 +62,9 @@ class BackendConformance(
     CancelConformance,
     MetaConformance,
     RequeueConformance,
+    SchedulingConformance,
+    IdReuseConformance,
+    WaitConformance,
     WorkerRegistryConformance,
     TokenConformance,
 ):
