@@ -363,7 +363,7 @@ class Job:
             record = self._backend().wait_ended(self.id, timeout=timeout)
         if record is None:
             raise JobFailedError(self.id, None)
-        self._record, self._call = record, None
+        self._record, self._call, self._meta = record, None, None
         if record.state is JobState.FINISHED:
             return self.result
         if record.state in ENDED_STATES:
