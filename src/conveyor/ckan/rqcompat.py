@@ -5,22 +5,35 @@ their jobs (xloader reads the job's id and meta from it) and catch
 ``rq.timeouts.JobTimeoutException``. In a CKAN child process :func:`install`
 points ``rq.get_current_job`` (and copies of it already imported by
 extensions) at conveyor's running job, as an RQ-compatible
-:class:`~conveyor.ckan.jobs.CkanJob`. conveyor's ``JobTimeoutException`` is
-a subclass of RQ's whenever RQ is importable, so ``except`` clauses written
-for RQ catch conveyor's timeout.
+:class:`~conveyor.ckan.jobs.CkanJob`, and makes the timeout conveyor raises
+inside a job an instance of both conveyor's ``JobTimeoutException`` and
+RQ's (:class:`JobTimeoutException`), so ``except`` clauses written for
+either catch it.
+
+Why here and not in conveyor's exception tree: importing RQ costs more
+than importing conveyor, and only a CKAN job process needs RQ's names.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 from typing import Any
 
 import rq
 import rq.job
+import rq.timeouts
 
 import conveyor
 from conveyor.ckan import rebinding
 
 _original = rq.job.get_current_job
+log = logging.getLogger("conveyor.ckan")
+_ConveyorTimeout: type[Exception] = getattr(conveyor, "JobTimeoutException", Exception)
+
+
+class JobTimeoutException(_ConveyorTimeout, rq.timeouts.JobTimeoutException):  # type: ignore[misc,valid-type]
+    """A job's timeout, as conveyor raises it in a CKAN job process: conveyor's and RQ's."""
 
 
 def get_current_job(connection: Any = None, job_class: Any = None) -> Any:
@@ -42,3 +55,16 @@ def install() -> None:
     rq.job.get_current_job = get_current_job
     rq.get_current_job = get_current_job
     rebinding.rebind()
+    _raise_rq_compatible_timeouts()
+
+
+def _raise_rq_compatible_timeouts() -> None:
+    """Have conveyor raise :class:`JobTimeoutException` (also RQ's) at a job's timeout."""
+    try:
+        execution: Any = importlib.import_module("conveyor.execution")
+    except ImportError:
+        execution = None
+    if execution is None or not hasattr(execution, "JobTimeoutException"):
+        log.warning("This conveyor raises no catchable timeout; RQ's name cannot catch one")
+        return
+    execution.JobTimeoutException = JobTimeoutException
