@@ -43,16 +43,24 @@ class CkanJob(conveyor.Job, rq.job.Job):  # type: ignore[misc]
 
     conveyor's attributes come first (``id``, ``meta``, ``origin``,
     ``timeout``, ``args`` ...); nothing of RQ's runs, because RQ's
-    ``__init__`` (which needs a Redis connection) is never called.
+    ``__init__`` (which needs a Redis connection) is never called: jobs
+    become CkanJobs through :func:`as_rq_job`.
     """
-
-    def __init__(self, job: conveyor.Job, config: _config.Config) -> None:
-        conveyor.Job.__init__(self, job.record, config)
 
     def delete(self, *args: Any, **kwargs: Any) -> None:
         """Take the job off its queue (CKAN's ``job_cancel``); it is kept as canceled."""
         del args, kwargs
         conveyor.job_cancel(self.id)
+
+
+def as_rq_job(job: conveyor.Job) -> CkanJob:
+    """The same job object, now also an ``rq.job.Job`` (its state is untouched).
+
+    The object itself is kept, not copied, so a running job's own Job keeps
+    saving its meta through its worker's supervisor.
+    """
+    job.__class__ = CkanJob
+    return job  # type: ignore[return-value]
 
 
 def add_queue_name_prefix(name: str) -> str:
@@ -85,15 +93,14 @@ def enqueue(
     rq_kwargs: Mapping[str, Any] | None = None,
 ) -> CkanJob:
     """CKAN's ``enqueue``, on conveyor: same arguments, an RQ-compatible job back."""
-    config = current_config()
-    job = api.enqueue(fn, args, kwargs, title, queue, rq_kwargs)
-    return CkanJob(job, config)
+    current_config()
+    return as_rq_job(api.enqueue(fn, args, kwargs, title, queue, rq_kwargs))
 
 
 def job_from_id(id: str) -> CkanJob:
     """The job with this id; KeyError (conveyor's NoSuchJobError) if there is none."""
-    config = current_config()
-    return CkanJob(api.job_from_id(id), config)
+    current_config()
+    return as_rq_job(api.job_from_id(id))
 
 
 def dictize_job(job: conveyor.Job) -> dict[str, Any]:

@@ -29,24 +29,25 @@ from conveyor.ckan import rebinding
 
 _original = rq.job.get_current_job
 log = logging.getLogger("conveyor.ckan")
-_ConveyorTimeout: type[Exception] = getattr(conveyor, "JobTimeoutException", Exception)
-
-
-class JobTimeoutException(_ConveyorTimeout, rq.timeouts.JobTimeoutException):  # type: ignore[misc,valid-type]
-    """A job's timeout, as conveyor raises it in a CKAN job process: conveyor's and RQ's."""
+_CONVEYOR_TIMEOUT: type[Exception] | None = getattr(conveyor, "JobTimeoutException", None)
+#: A job's timeout as conveyor raises it in a CKAN job process: conveyor's and RQ's.
+JobTimeoutException: type[Exception] = type(
+    "JobTimeoutException",
+    (_CONVEYOR_TIMEOUT, rq.timeouts.JobTimeoutException)
+    if _CONVEYOR_TIMEOUT is not None
+    else (rq.timeouts.JobTimeoutException,),
+    {"__module__": __name__, "__doc__": "A job's timeout: conveyor's and RQ's exception."},
+)
 
 
 def get_current_job(connection: Any = None, job_class: Any = None) -> Any:
     """The job running in this process, as an ``rq.job.Job``; None outside a job."""
     del connection, job_class
-    from conveyor import config as _config  # noqa: PLC0415
-    from conveyor.ckan.jobs import CkanJob  # noqa: PLC0415 -- jobs imports this module's peers
+    from conveyor.ckan.jobs import as_rq_job  # noqa: PLC0415 -- that module needs CKAN loaded
 
     current = getattr(conveyor, "get_current_job", None)
     job = current() if current is not None else None
-    if job is None:
-        return None
-    return CkanJob(job, _config.current())
+    return None if job is None else as_rq_job(job)
 
 
 def install() -> None:
