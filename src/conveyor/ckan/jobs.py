@@ -27,6 +27,7 @@ from ckan.plugins import toolkit
 import conveyor
 from conveyor import api
 from conveyor import config as _config
+from conveyor.backends import JobState
 from conveyor.ckan import logbridge, rebinding, settings
 from conveyor.ckan.worker import CkanWorker
 
@@ -48,9 +49,17 @@ class CkanJob(conveyor.Job, rq.job.Job):  # type: ignore[misc]
     """
 
     def delete(self, *args: Any, **kwargs: Any) -> None:
-        """Take the job off its queue (CKAN's ``job_cancel``); it is kept as canceled."""
-        del args, kwargs
+        """CKAN's ``job_cancel``: a waiting or running job is canceled (kept as canceled);
+        the kept record of a job that already ended is deleted, as RQ's ``delete()`` does.
+        """
+        remove = getattr(conveyor.Job, "delete", None)  # RQ's Job.delete, where conveyor has it
+        if self.state in _ENDED and remove is not None:
+            remove(self, *args, **kwargs)
+            return
         conveyor.job_cancel(self.id)
+
+
+_ENDED = frozenset({JobState.FINISHED, JobState.FAILED, JobState.CANCELED})
 
 
 def as_rq_job(job: conveyor.Job) -> CkanJob:
