@@ -42,3 +42,16 @@ def overrun_catching_rq_timeout(path: str) -> None:
     except rq.timeouts.JobTimeoutException as exc:
         Path(path).write_text(f"caught {type(exc).__name__}")
         raise
+
+
+def record_process(path: str) -> None:
+    """Append this process's pid, the site id from CKAN's config and the user count."""
+    import os
+
+    from ckan.plugins import toolkit
+
+    from ckan import model
+
+    users = model.Session.query(model.User).count()
+    with Path(path).open("a") as handle:
+        handle.write(f"{os.getpid()} {toolkit.config['ckan.site_id']} {users}\n")
