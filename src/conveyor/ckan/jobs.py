@@ -88,9 +88,9 @@ def get_queue(name: str = api.DEFAULT_QUEUE_NAME) -> api.Queue:
 
 
 def get_all_queues() -> list[api.Queue]:
-    """This site's queues that hold queued jobs (RQ lists a queue while it has some)."""
+    """This site's queues holding any job record, waiting or kept (see differences.md, quirk 1)."""
     current_config()
-    return [queue for queue in api.get_all_queues() if queue.count > 0]
+    return api.get_all_queues()
 
 
 def enqueue(

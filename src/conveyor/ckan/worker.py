@@ -9,8 +9,8 @@
   model), and RQ's names are pointed at conveyor's (``rqcompat``).
 - By default every job gets a fresh child (``isolation="job"``), as with
   CKAN's RQ worker; ``isolation="child"`` reuses children, loading the
-  environment once per child instead of once per job, and removes the
-  model's session after each job.
+  environment once per child instead of once per job (the model's session
+  then lives on from one job to the next in that child).
 - The lifecycle lines go to ``ckan.lib.jobs`` in CKAN's wording
   (``logbridge``).
 """
