@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import ckan_test_jobs
 import pytest
 import redis
 import rq
+import rq.registry
 from ckan.cli.cli import ckan
 from ckan.lib import jobs
 
@@ -27,6 +29,9 @@ def site_id(ckan_config: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     connection = redis.Redis.from_url(REDIS_URL)
     for queue in rq.Queue.all(connection=connection):
         if queue.name.startswith(f"ckan:{site}:"):
+            scheduled = rq.registry.ScheduledJobRegistry(queue=queue)
+            for job_id in scheduled.get_job_ids():
+                scheduled.remove(job_id, delete_job=True)
             queue.empty()
             queue.delete()
     connection.close()
@@ -47,6 +52,7 @@ def test_waiting_rq_jobs_are_moved_once_and_then_run(
     )
     moved_2 = other.enqueue_call(ckan_test_jobs.write, kwargs={"path": str(second), "text": "2"})
     stuck = default.enqueue_call("no_such_module_anywhere.job", args=[1])
+    later = other.enqueue_in(timedelta(hours=1), ckan_test_jobs.write, str(tmp_path / "no"), "x")
 
     result = cli.invoke(ckan, ["conveyor", "move-rq-jobs"])
     assert result.exit_code == 1, result.output
@@ -55,6 +61,7 @@ def test_waiting_rq_jobs_are_moved_once_and_then_run(
     assert f"Could not move job {stuck.id}" in result.output
     assert "no_such_module_anywhere" in result.output
     assert "2 moved, 0 already moved, 1 left in RQ" in result.output
+    assert '1 scheduled or deferred job(s) of queue "other" stay in RQ' in result.output
     assert default.get_job_ids() == [stuck.id]
     assert other.get_job_ids() == []
 
@@ -70,6 +77,8 @@ def test_waiting_rq_jobs_are_moved_once_and_then_run(
     again = cli.invoke(ckan, ["conveyor", "move-rq-jobs"])
     assert "0 moved, 0 already moved, 1 left in RQ" in again.output
     assert {j.id for q in jobs.get_all_queues() for j in q.jobs} == {moved_1.id, moved_2.id}
+    with pytest.raises(KeyError):
+        jobs.job_from_id(later.id)
 
     jobs.Worker(["default", "other"]).work(burst=True)
     assert first.read_text() == "one"

@@ -102,6 +102,8 @@ def move_rq_jobs() -> None:
     prefix = f"ckan:{ckan_config['ckan.site_id']}:"
     report = move_rq_jobs(_redis(), prefix, on_job=line)
     moved, already, failed = (report.count(o) for o in ("moved", "already", "failed"))
+    for queue, count in sorted(report.not_waiting.items()):
+        click.echo(f'{count} scheduled or deferred job(s) of queue "{queue}" stay in RQ')
     click.echo(f"{moved} moved, {already} already moved, {failed} left in RQ")
     if failed:
         raise SystemExit(1)

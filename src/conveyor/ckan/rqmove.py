@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import rq
+import rq.registry
 from rq.exceptions import NoSuchJobError as RQNoSuchJob
 from rq.job import Job as RQJob
 
@@ -49,6 +50,8 @@ class Report:
     """What a run of the mover did, job by job."""
 
     jobs: list[Moved] = field(default_factory=list)
+    #: Jobs left in RQ's scheduled and deferred registries (not moved), by queue.
+    not_waiting: dict[str, int] = field(default_factory=dict)
 
     def count(self, outcome: str) -> int:
         return sum(1 for job in self.jobs if job.outcome == outcome)
@@ -59,6 +62,14 @@ def _waiting(connection: Any, prefix: str) -> Iterator[tuple[str, rq.Queue]]:
     queues = [q for q in rq.Queue.all(connection=connection) if q.name.startswith(prefix)]
     for queue in sorted(queues, key=lambda q: q.name):
         yield queue.name[len(prefix) :], queue
+
+
+def _not_waiting(queue: rq.Queue) -> int:
+    """Jobs of ``queue`` that RQ holds for later (scheduled, deferred): not moved."""
+    return sum(
+        registry(queue=queue).count
+        for registry in (rq.registry.ScheduledJobRegistry, rq.registry.DeferredJobRegistry)
+    )
 
 
 def _call(job: RQJob) -> tuple[str, list[Any], dict[str, Any]]:
@@ -95,7 +106,8 @@ def move_rq_jobs(
 
     ``connection`` is the site's Redis client; conveyor's configuration in
     force names the store and site the jobs go to. Moved (and already
-    moved) jobs leave RQ; failed ones stay there.
+    moved) jobs leave RQ; failed ones stay there. Jobs RQ holds for later
+    (scheduled, deferred) are counted in ``Report.not_waiting``, not moved.
     """
     report = Report()
     for short, queue in _waiting(connection, rq_prefix):
@@ -112,4 +124,7 @@ def move_rq_jobs(
             report.jobs.append(moved)
             if on_job is not None:
                 on_job(moved)
+        later = _not_waiting(queue)
+        if later:
+            report.not_waiting[short] = later
     return report
