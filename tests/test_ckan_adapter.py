@@ -172,3 +172,22 @@ def test_rebind_points_copies_of_an_original_at_its_replacement() -> None:
         assert outside.copied is original_function  # type: ignore[attr-defined]
     finally:
         del sys.modules[module.__name__], sys.modules[outside.__name__]
+
+
+def test_start_and_stop_lines_name_the_worker_by_its_key(
+    ckan_records: list[logging.LogRecord],
+) -> None:
+    logbridge.name_worker("host.42", "conveyor:worker:abc")
+    logging.getLogger("conveyor.worker").handle(
+        _record(
+            "conveyor.worker",
+            logging.INFO,
+            "Worker %s (PID %d) has stopped",
+            "host.42",
+            42,
+            worker="host.42",
+        )
+    )
+    assert [r.getMessage() for r in ckan_records] == [
+        f"Worker conveyor:worker:abc (PID {ckan_records[0].process}) has stopped"
+    ]

@@ -29,6 +29,23 @@ _STARTS_JOB = 'Worker %s starts job %s from queue "%s"'
 _FINISHED_JOB = 'Worker %s has finished job %s from queue "%s"'
 
 
+#: A worker's name -> its key, for the workers of this process (see :func:`name_worker`).
+_keys: dict[str, str] = {}
+
+
+def name_worker(name: str, key: str) -> None:
+    """CKAN's lines name worker ``name`` by its ``key``, as RQ's workers were named."""
+    _keys[name] = key
+
+
+def _worker_key(record: logging.LogRecord) -> str | None:
+    key = getattr(record, "worker_key", None)
+    name = getattr(record, "worker", None)
+    if isinstance(name, str) and name in _keys:
+        return _keys[name]
+    return key if isinstance(key, str) else name if isinstance(name, str) else None
+
+
 def _queues(record: logging.LogRecord) -> str:
     names = getattr(record, "queues", None) or []
     return ", ".join(f'"{name}"' for name in names)
@@ -60,7 +77,7 @@ def translate(record: logging.LogRecord) -> tuple[int, str, tuple[Any, ...]] | N
         return (record.levelno, msg, args) if keep else None
     if record.levelno >= logging.ERROR:
         return record.levelno, msg, args
-    worker = getattr(record, "worker", None)
+    worker = _worker_key(record)
     line = _worker_line(record, worker) if worker else None
     if line is not None:
         return logging.INFO, *line

@@ -97,6 +97,7 @@ class CkanWorker(conveyor.Worker):
         """
         del with_scheduler, kwargs
         logbridge.install()
+        logbridge.name_worker(self.name, self.key)
         worker_log = logging.getLogger("conveyor.worker")
         if worker_log.getEffectiveLevel() > logging.INFO:
             worker_log.setLevel(logging.INFO)  # as CKAN sets RQ's worker logger
