@@ -3,7 +3,9 @@
 # Builds the environment (setup.sh), starts the Solr stand-in, then runs, on each of
 # conveyor's stores (SQLite, Redis, PostgreSQL): CKAN's own job tests as installed
 # (ckan/tests/lib/test_jobs.py, ckan/tests/cli/test_jobs.py) and tests/ckan/test_*.py
-# (xloader, timeouts, RQ's names, moving jobs out of RQ). Stops the stand-in by its pid.
+# (xloader, timeouts, RQ's names, moving jobs out of RQ), then CKAN's own tests of the
+# job_* actions (ckan/tests/logic/action/test_get.py and test_delete.py, classes TestJob*).
+# Stops the stand-in by its pid.
 # CONVEYOR_CKAN_STORES="sqlite redis" limits the stores.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -27,6 +29,10 @@ for store in ${CONVEYOR_CKAN_STORES:-sqlite redis postgresql}; do
     CONVEYOR_CKAN_STORE=$store PYTHONPATH="$HERE" "$VENV/bin/pytest" -c pytest.ini \
         --ckan-ini=.run/test-core.ini \
         --pyargs ckan.tests.lib.test_jobs ckan.tests.cli.test_jobs "$HERE" \
+        || status=1
+    CONVEYOR_CKAN_STORE=$store PYTHONPATH="$HERE" "$VENV/bin/pytest" -c pytest.ini \
+        --ckan-ini=.run/test-core.ini -k TestJob \
+        --pyargs ckan.tests.logic.action.test_get ckan.tests.logic.action.test_delete \
         || status=1
 done
 echo "=== CKAN tests took $(( $(date +%s) - started ))s"
