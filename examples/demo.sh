@@ -5,7 +5,6 @@ bin="$(cd "$1" && pwd)"
 here="$(cd "$(dirname "$0")" && pwd)"
 demo="$(cd "$here/.." && pwd)/.demo"
 rm -rf "$demo" && mkdir -p "$demo" && cd "$demo"
-export PYTHONPATH="$here"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
 step "python examples/enqueue_examples.py"
@@ -14,8 +13,9 @@ step "python examples/enqueue_examples.py"
 step "conveyor jobs list"
 "$bin/conveyor" jobs list
 
-step "conveyor jobs worker --burst default my-own-queue"
-"$bin/conveyor" jobs worker --burst default my-own-queue
+# The jobs' module is in examples/, not in this directory: --path says where.
+step "conveyor jobs worker --burst --path examples default my-own-queue"
+"$bin/conveyor" jobs worker --burst --path "$here" default my-own-queue
 
 step "conveyor jobs list"
 "$bin/conveyor" jobs list

@@ -30,7 +30,6 @@ In the config file::
 Try it from this directory (``pip install sqlalchemy`` first)::
 
     python sqlalchemy_jobs.py                  # creates the table, enqueues 4 jobs
-    PYTHONPATH=. \\
     CONVEYOR_WORKER_INIT=sqlalchemy_jobs:init_engine \\
     CONVEYOR_WORKER_BEFORE_FORK=sqlalchemy_jobs:dispose_engine \\
         conveyor jobs worker --burst --concurrency 2

@@ -171,3 +171,8 @@ def enqueue_echo(value: object, queue: str = "default") -> str:
 def type_names(*args: object, **kwargs: object) -> list[str]:
     """The type of each argument as the job received it, positional then keyword (by name)."""
     return [type(v).__name__ for v in args] + [type(kwargs[k]).__name__ for k in sorted(kwargs)]
+
+
+def raise_error(message: str) -> None:
+    """Fail with ``message`` as the error text (which may hold anything)."""
+    raise RuntimeError(message)

@@ -22,7 +22,12 @@ CONVEYOR = str(Path(sys.executable).parent / "conveyor")
 WAIT = 30.0
 #: A lease short enough for recovery to happen within a test (the shortest allowed).
 SHORT_LEASE = 2
-_STARTED = re.compile(r"Worker (conveyor:worker:[0-9a-f]+) \(PID (\d+)\) has started")
+#: The start-up line: the worker's name and PID, then its site, store and unique key.
+_STARTED = re.compile(
+    r"Worker (?P<name>\S+) \(PID (?P<pid>\d+)\) has started on .*"
+    r", key (?P<key>conveyor:worker:[0-9a-f]+)$",
+    re.MULTILINE,
+)
 
 
 def wait_until(
@@ -113,8 +118,16 @@ class WorkerProcess:
         self.wait_for_log("has started")
         found = _STARTED.search(self.stderr)
         assert found is not None, self.stderr
-        assert int(found.group(2)) == self.pid
-        return found.group(1)
+        assert int(found.group("pid")) == self.pid
+        return found.group("key")
+
+    @property
+    def name(self) -> str:
+        """How the worker's log lines name it, as its first log line gives it."""
+        self.wait_for_log("has started")
+        found = _STARTED.search(self.stderr)
+        assert found is not None, self.stderr
+        return found.group("name")
 
     def wait_for_log(self, text: str) -> None:
         def logged() -> bool:

@@ -142,9 +142,9 @@ def test_enqueue_logs_the_job_with_and_without_title(caplog: pytest.LogCaptureFi
         ({"rq_kwargs": {"job_id": "../x"}}, "is not valid"),
         ({"rq_kwargs": {"meta": ["not", "a", "dict"]}}, "meta must be a dict"),
         ({"rq_kwargs": {"description": 5}}, "description must be a string"),
-        ({"rq_kwargs": {"result_ttl": -2}}, "result_ttl must be seconds"),
-        ({"rq_kwargs": {"failure_ttl": "1"}}, "failure_ttl must be seconds"),
-        ({"max_attempts": 0}, "max_attempts must be a positive integer"),
+        ({"rq_kwargs": {"result_ttl": -2}}, "result_ttl must be between 0 and"),
+        ({"rq_kwargs": {"failure_ttl": "1"}}, "failure_ttl must be a whole number"),
+        ({"max_attempts": 0}, "max_attempts must be between 1 and"),
         ({"rq_kwargs": ["timeout", 5]}, "rq_kwargs must be a dict"),
     ],
 )
@@ -247,7 +247,7 @@ def test_explicit_timeouts(given: Any, stored: int) -> None:
     assert conveyor.job_from_id(job.id).timeout == stored
 
 
-@pytest.mark.parametrize("timeout", ["60", -2, -0.5, True, math.nan, math.inf, [5]])
+@pytest.mark.parametrize("timeout", [-2, -0.5, True, math.nan, math.inf, [5], 10**20])
 def test_invalid_timeouts_are_refused(timeout: Any) -> None:
     with pytest.raises(InvalidJobError, match="timeout must be"):
         conveyor.enqueue(conveyor_test_jobs.succeed, rq_kwargs={"timeout": timeout})
@@ -510,8 +510,8 @@ def test_the_public_names_are_pinned() -> None:
         "BackendError", "BackendUnavailable", "Config", "ConfigError", "ConveyorError",
         "DEFAULT_JOB_LIST_LIMIT", "DEFAULT_QUEUE_NAME", "DuplicateJobError",
         "DuplicateTokenError", "FunctionNotImportable", "InvalidJobError", "Job", "JobState",
-        "JobStateError", "NoSuchJobError", "NoSuchTokenError", "Queue", "Retry",
-        "SerializationError", "ValidationError", "Worker", "__version__",
+        "JobStateError", "NoStoreError", "NoSuchJobError", "NoSuchTokenError", "Queue", "Retry",
+        "SerializationError", "StoreVersionError", "ValidationError", "Worker", "__version__",
         "add_queue_name_prefix", "configure", "dictize_job", "enqueue", "enqueue_job",
         "enqueue_many", "get_all_queues", "get_queue", "job_cancel", "job_clear", "job_count",
         "job_from_id", "job_list", "job_requeue", "job_requeue_failed", "job_show",

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import conveyor
+import conveyor.testing
 import conveyor_test_jobs
 from conveyor.cli import main
 
@@ -24,7 +25,8 @@ CONVEYOR = str(Path(sys.executable).parent / "conveyor")
 
 @pytest.fixture
 def cli(conveyor_env: conveyor.Config) -> Invoke:
-    """Run ``conveyor ...`` in process against the test's database."""
+    """Run ``conveyor ...`` in process against the test's database (created, empty)."""
+    conveyor.api.backend()  # read-only commands refuse a store that does not exist
     runner = CliRunner()
     env = {"CONVEYOR_BACKEND": conveyor_env.backend, "CONVEYOR_SITE_ID": conveyor_env.site_id}
 
@@ -202,14 +204,19 @@ def test_cancel_of_a_finished_job_is_a_user_error(cli: Invoke) -> None:
 
 
 # -- jobs clear -----------------------------------------------------------------------------
-def test_clear_without_queues_clears_all_and_names_them(cli: Invoke) -> None:
+def test_clear_without_queues_clears_all_and_counts_per_queue(cli: Invoke) -> None:
     enqueue()
     enqueue("q2")
+    enqueue("q2")
     enqueue("q1")
+    conveyor.testing.run_jobs(["q1"])  # q1 holds a finished record, no waiting job
     result = cli("jobs", "clear")
     assert result.exit_code == 0
-    assert result.stdout == 'Cleared queue(s) "default", "q1", "q2"\n'
+    assert result.stdout == (
+        'Deleted 1 waiting job from queue "default"\nDeleted 2 waiting jobs from queue "q2"\n'
+    )
     assert conveyor.job_list() == []
+    assert conveyor.job_count(states=["finished"]) == 1
 
 
 def test_clear_of_given_queues_clears_only_them(cli: Invoke) -> None:
@@ -217,9 +224,21 @@ def test_clear_of_given_queues_clears_only_them(cli: Invoke) -> None:
     enqueue("q1")
     enqueue("q2")
     enqueue("q2")
-    result = cli("jobs", "clear", "q1", "q2")
-    assert result.stdout == 'Cleared queue(s) "q1", "q2"\n'
+    result = cli("jobs", "clear", "q1", "q2", "nothing-here")
+    assert result.exit_code == 0
+    assert result.stdout == (
+        'Deleted 1 waiting job from queue "q1"\n'
+        'Deleted 2 waiting jobs from queue "q2"\n'
+        'Queue "nothing-here" had no waiting jobs\n'
+    )
     assert conveyor.job_list(ids_only=True) == [job.id for job in kept]
+
+
+def test_clear_of_queues_with_nothing_waiting_says_so(cli: Invoke) -> None:
+    enqueue("q1")
+    conveyor.testing.run_jobs()
+    assert cli("jobs", "clear").stdout == "There were no waiting jobs to delete.\n"
+    assert cli("jobs", "clear", "q1").stdout == 'Queue "q1" had no waiting jobs\n'
 
 
 def test_clear_without_any_queue_says_so(cli: Invoke) -> None:
@@ -271,7 +290,8 @@ def test_config_option_points_at_an_ini(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("[conveyor]\nconveyor.jobs.timeout = zero\n", "'zero' is not an integer"),
+        ("[conveyor]\nconveyor.jobs.timeout = zero\n", "'zero' is not a duration"),
+        ("[conveyor]\nconveyor.jobs.timeout = 1\nconveyor.jobs.timeout = 2\n", "lines 2 and 3"),
         ("[conveyor]\nconveyor.nonsense = 1\n", "unknown key 'conveyor.nonsense'"),
         ("not an ini file\n", "is malformed"),
     ],
@@ -319,7 +339,7 @@ def test_jobs_help_lists_the_reference_commands(cli: Invoke) -> None:
     # Column widths depend on the longest command name; the words do not.
     for name, help_text in (
         ("cancel", "Cancel a specific job."),
-        ("clear", "Cancel all jobs."),
+        ("clear", "Delete the waiting jobs of queues."),
         ("list", "List jobs."),
         ("show", "Show details about a specific job."),
         ("test", "Enqueue a test job."),
@@ -358,7 +378,7 @@ def test_the_installed_command_lists_jobs_as_a_process(
 
 @pytest.mark.parametrize("offset", [0.0, 0.0004, 0.5, 0.9996, 1.2, 3600.25])
 def test_the_worker_log_formatter_writes_what_the_standard_one_writes(offset: float) -> None:
-    from conveyor.cli.jobs import LOG_FORMAT, _LogFormatter
+    from conveyor.cli.logs import LOG_FORMAT, _LogFormatter
 
     fast, standard = _LogFormatter(LOG_FORMAT), logging.Formatter(LOG_FORMAT)
     base = 1_700_000_000.0
@@ -378,7 +398,7 @@ def test_the_worker_log_formatter_writes_what_the_standard_one_writes(offset: fl
 
 
 def test_the_worker_log_formatter_writes_tracebacks_as_the_standard_one_does() -> None:
-    from conveyor.cli.jobs import LOG_FORMAT, _LogFormatter
+    from conveyor.cli.logs import LOG_FORMAT, _LogFormatter
 
     try:
         raise ValueError("broken")

@@ -48,8 +48,6 @@ sqlalchemy.url = postgresql://ckan_default:pass@localhost/ckan_default
 
 ## Site Settings
 ckan.site_url = http://localhost:5000
-ckan.site_id = default
-ckan.plugins = stats text_view image_view
 ckan.plugins = activity datastore
 ckan.site_id = mysite
 
@@ -237,7 +235,7 @@ def test_an_empty_ckan_variable_is_ignored(tmp_path: Path) -> None:
 def test_a_real_ckan_ini_loads_as_is(tmp_path: Path) -> None:
     ini = write_ini(tmp_path / "etc" / "ckan.ini", CKAN_INI)
     loaded = config.load(ini, env={})
-    assert loaded.site_id == "mysite"  # the later of the duplicate keys
+    assert loaded.site_id == "mysite"
     assert loaded.jobs_timeout == 600
     assert loaded.default_list_limit == 50  # an int, not the string CKAN passes on
     assert loaded.backend == "redis://localhost:6379/1"
@@ -264,11 +262,11 @@ def test_here_is_replaced_by_the_directory_of_the_ini(tmp_path: Path) -> None:
         ("[conveyor]\nsite_id = x\n", ["unknown key", "site_id", "conveyor.site_id"]),
         (
             "[conveyor]\nconveyor.jobs.timeout = zero\n",
-            ["conveyor.jobs.timeout", "'zero' is not an integer"],
+            ["conveyor.jobs.timeout", "'zero' is not a duration"],
         ),
         (
             "[app:main]\nckan.jobs.timeout = zero\n",
-            ["ckan.jobs.timeout", "'zero' is not an integer"],
+            ["ckan.jobs.timeout", "'zero' is not a duration"],
         ),
         ("[conveyor]\nconveyor.jobs.timeout = 0\n", ["conveyor.jobs.timeout", "not a timeout"]),
         ("[conveyor]\nconveyor.site_id = my site\n", ["conveyor.site_id", "not a site id"]),
@@ -277,7 +275,7 @@ def test_here_is_replaced_by_the_directory_of_the_ini(tmp_path: Path) -> None:
         ("[conveyor]\nconveyor.backend = jobs.db\n", ["conveyor.backend", "not a backend URL"]),
         (
             "[conveyor]\nconveyor.jobs.default_list_limit = -1\n",
-            ["conveyor.jobs.default_list_limit", "less than 0"],
+            ["conveyor.jobs.default_list_limit", "not between 0 and 1000000"],
         ),
     ],
 )
@@ -304,7 +302,7 @@ def test_a_malformed_environment_value_is_refused_naming_the_variable() -> None:
     with pytest.raises(ConfigError) as caught:
         config.load(env={"CONVEYOR_JOBS_TIMEOUT": "zero"})
     assert "CONVEYOR_JOBS_TIMEOUT" in str(caught.value)
-    assert "'zero' is not an integer" in str(caught.value)
+    assert "'zero' is not a duration" in str(caught.value)
 
 
 def test_a_refused_configure_keeps_the_configuration_in_force(tmp_path: Path) -> None:
@@ -381,7 +379,7 @@ def test_override_restores_the_configuration_after_an_exception() -> None:
     ("settings", "fragment"),
     [
         ({"conveyor.jobs.timout": 5}, "Unknown config key 'conveyor.jobs.timout'"),
-        ({"conveyor.jobs.timeout": "zero"}, "'zero' is not an integer"),
+        ({"conveyor.jobs.timeout": "zero"}, "'zero' is not a duration"),
         ({"conveyor.site_id": "has space"}, "not a site id"),
     ],
 )
@@ -408,3 +406,121 @@ def test_an_unknown_log_level_is_refused_when_the_config_loads(tmp_path: Path) -
         ConfigError, match=r"conveyor\.worker\.log_level: 'loud' is not a log level"
     ):
         config.load(ini, env={})
+
+
+# -- duplicates, bounds and backend URLs ---------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[conveyor]\nconveyor.site_id = a\n# note\nconveyor.site_id = b\n",
+            "key 'conveyor.site_id' in section [conveyor] appears twice, on lines 2 and 4",
+        ),
+        (
+            "[app:main]\nckan.site_id = a\n\n[conveyor]\n\n[app:main]\nx = 1\n",
+            "section [app:main] appears twice, on lines 1 and 6",
+        ),
+        (
+            "[loggers]\nkeys = root\nkeys = other\n",
+            "key 'keys' in section [loggers] appears twice, on lines 2 and 3",
+        ),
+    ],
+)
+def test_a_duplicate_key_or_section_is_refused_naming_both_lines(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    ini = write_ini(tmp_path / "dup.ini", text)
+    with pytest.raises(ConfigError) as caught:
+        config.load(ini, env={})
+    assert str(caught.value) == f"Config file {ini} is malformed: {message}"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("conveyor.jobs.timeout", "99999999999999999999", "between 1 and 315360000"),
+        ("conveyor.jobs.timeout", "1.5h", "is not a duration"),
+        ("conveyor.jobs.result_ttl", "99999999999999999999", "between 0 and 315360000"),
+        ("conveyor.jobs.failure_ttl", "-2", "between 0 and 315360000"),
+        ("conveyor.jobs.max_attempts", "10001", "not between 1 and 10000"),
+        ("conveyor.jobs.retries", "10000", "not between 0 and 9999"),
+        ("conveyor.jobs.retry_interval", "10 1e20", "between 0 and 315360000"),
+        ("conveyor.jobs.default_list_limit", "1000001", "not between 0 and 1000000"),
+        ("conveyor.worker.concurrency", "99999999999999999999", "not between 1 and 1024"),
+        ("conveyor.worker.lease", "86401", "not between 2 and 86400"),
+        ("conveyor.worker.prefetch", "-1", "not between 0 and 100000"),
+        ("conveyor.worker.max_jobs_per_child", "-1", "not between 0 and 1000000000"),
+        ("conveyor.backend", "sqlite:///x.db?busy_timeout=-5", "busy_timeout='-5'"),
+        ("conveyor.backend", "sqlite:///x.db?busy_timeout=1e9", "from 0 to 3600"),
+        ("conveyor.backend", "sqlite:///x.db?synchronous=sometimes", "synchronous"),
+        ("conveyor.backend", "redis://host?bogus=1", "Unknown option(s) ['bogus']"),
+        ("conveyor.backend", "redis://[::1", "Invalid IPv6 URL"),
+        ("conveyor.backend", "redis://host:99999/0", "Port out of range"),
+        ("conveyor.backend", "redis://host/zero", "Invalid database number 'zero'"),
+        ("conveyor.backend", "redis://host?socket_timeout=-1", "socket_timeout='-1'"),
+        ("conveyor.backend", "redis://host?db=1&db=2", "given twice"),
+        ("conveyor.backend", "mongodb://host", "Unknown backend URL scheme 'mongodb'"),
+    ],
+)
+def test_every_value_has_bounds_and_the_error_names_the_key(
+    tmp_path: Path, key: str, value: str, fragment: str
+) -> None:
+    ini = write_ini(tmp_path / "b.ini", f"[conveyor]\n{key} = {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load(ini, env={})
+    message = str(caught.value)
+    assert message.startswith(f"Invalid value in config file {ini}, key {key}: ")
+    assert fragment in message
+    assert "\n" not in message
+    variable = key.replace(".", "_").upper()
+    with pytest.raises(ConfigError, match=f"environment variable {variable}: "):
+        config.load(env={variable: value})
+
+
+def test_a_password_in_a_bad_backend_url_is_not_repeated(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.load(env={"CONVEYOR_BACKEND": "redis://:s3cret@host?bogus=1"})
+    assert "s3cret" not in str(caught.value)
+    assert "redis://:***@host?bogus=1" in str(caught.value)
+
+
+def test_opening_a_malformed_redis_url_directly_is_a_config_error() -> None:
+    from conveyor.backends import open_backend
+
+    for url in ("redis://host?bogus=1", "redis://[::1"):
+        with pytest.raises(ConfigError, match="URL"):
+            open_backend(url)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("3600", 3600), ("90s", 90), ("30m", 1800), ("1h", 3600), ("2d", 172800)],
+)
+def test_the_configured_timeout_takes_rqs_forms(value: str, seconds: int) -> None:
+    assert config.load(env={"CONVEYOR_JOBS_TIMEOUT": value}).jobs_timeout == seconds
+
+
+# -- finding conveyor.ini --------------------------------------------------------------------
+def test_conveyor_ini_is_found_in_the_nearest_parent(tmp_path: Path) -> None:
+    deep = tmp_path / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    assert config.find_config(deep) is None
+    outer = write_ini(tmp_path / "conveyor.ini", "[conveyor]\n")
+    inner = write_ini(tmp_path / "a" / "b" / "conveyor.ini", "[conveyor]\n")
+    assert config.find_config(deep) == inner
+    assert config.find_config(tmp_path / "a") == outer
+    (tmp_path / "a" / "b" / "c" / "conveyor.ini").mkdir()  # a directory is no config file
+    assert config.find_config(deep) == inner
+
+
+def test_a_relative_sqlite_path_is_resolved_against_the_found_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_ini(tmp_path / "conveyor.ini", "[conveyor]\nconveyor.backend = sqlite:///var/j.db\n")
+    (tmp_path / "pkg").mkdir()
+    monkeypatch.chdir(tmp_path / "pkg")
+    loaded = config.load(env={})
+    assert loaded.config_file == tmp_path / "conveyor.ini"
+    assert loaded.config_origin == "found"
+    assert loaded.base_dir == tmp_path
+    assert "found from the working directory" in config.describe_source(loaded)

@@ -89,13 +89,70 @@ def test_deploy_reads_the_config_file_from_conveyor_config_and_makes_it_absolute
     assert service["ExecStart"] == f"{CONVEYOR} -c {tmp_path / 'site.ini'} jobs worker"
 
 
-def test_without_a_config_file_deploy_says_so_and_leaves_out_c(tmp_path: Path) -> None:
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project directory (the test's working directory) marked by an empty conveyor.ini."""
+    (tmp_path / "conveyor.ini").write_text("[conveyor]\n", encoding="utf-8")
+    return tmp_path
+
+
+def test_without_a_config_file_the_worker_is_given_the_apps_store_by_its_path(
+    tmp_path: Path,
+) -> None:
+    assert deploy("jobs", "test").exit_code == 0  # the app has made its default store here
     result = deploy("deploy", "supervisor")
     assert result.exit_code == 0, result.output
-    assert f"command={CONVEYOR} jobs worker" in result.stdout.splitlines()
+    lines = result.stdout.splitlines()
+    assert f"command={CONVEYOR} jobs worker" in lines
+    assert f'environment=CONVEYOR_BACKEND="sqlite:///{tmp_path}/conveyor.sqlite3"' in lines
+    assert f"directory={tmp_path}" in lines
     assert "no config file given" in result.stderr
 
 
+def test_without_a_config_file_or_a_store_deploy_refuses_to_guess(tmp_path: Path) -> None:
+    result = deploy("deploy", "systemd")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "Cannot tell which job store the app uses" in result.stderr
+    assert f"no job store at {tmp_path}/conveyor.sqlite3" in result.stderr
+    assert not (tmp_path / "conveyor.sqlite3").exists()
+
+
+def test_a_conveyor_ini_found_above_the_working_directory_is_used(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = project / "app"
+    app.mkdir()
+    monkeypatch.chdir(app)
+    result = deploy("deploy", "systemd")
+    assert result.exit_code == 0, result.output
+    service = unit(result.stdout)["Service"]
+    assert service["ExecStart"] == f"{CONVEYOR} -c {project / 'conveyor.ini'} jobs worker"
+    assert service["WorkingDirectory"] == str(app)
+    assert f"(file {project}/conveyor.sqlite3)" in result.stdout
+    assert "Environment=" not in result.stdout
+    assert result.stderr == ""
+
+
+def test_store_settings_from_the_environment_are_written_into_the_unit(tmp_path: Path) -> None:
+    env = {"CONVEYOR_BACKEND": "sqlite:///data/jobs.db", "CONVEYOR_SITE_ID": "shop"}
+    result = deploy("deploy", "systemd", "--working-directory", "/srv/shop", env=env)
+    assert result.exit_code == 0, result.output
+    assert f'Environment="CONVEYOR_BACKEND=sqlite:///{tmp_path}/data/jobs.db"' in result.stdout
+    assert 'Environment="CONVEYOR_SITE_ID=shop"' in result.stdout
+    assert unit(result.stdout)["Service"]["WorkingDirectory"] == "/srv/shop"
+
+
+def test_the_store_password_is_not_in_the_comment(project: Path) -> None:
+    env = {"CONVEYOR_BACKEND": "redis://:s3cret@127.0.0.1:6379/0"}
+    result = deploy("deploy", "systemd", env=env)
+    assert result.exit_code == 0, result.output
+    comments = [line for line in result.stdout.splitlines() if line.startswith("#")]
+    assert any("redis://:***@127.0.0.1:6379/0" in line for line in comments)
+    assert not any("s3cret" in line for line in comments)
+
+
+@pytest.mark.usefixtures("project")
 def test_several_supervisor_processes_get_a_log_file_each() -> None:
     result = deploy("deploy", "supervisor", "--numprocs", "3", "--log-dir", "/srv/log")
     lines = result.stdout.splitlines()
@@ -142,6 +199,7 @@ def test_deploy_systemd_prints_a_unit_with_a_warm_shutdown(tmp_path: Path) -> No
     assert parsed["Install"]["WantedBy"] == "multi-user.target"
 
 
+@pytest.mark.usefixtures("project")
 def test_deploy_systemd_template_is_one_instance_per_worker() -> None:
     result = deploy("deploy", "systemd", "--template", "--name", "jobs-worker")
     assert result.exit_code == 0, result.output
@@ -167,12 +225,12 @@ def test_deploy_refuses_bad_options(args: list[str], message: str) -> None:
     assert message in result.stderr
 
 
-def test_supervisor_values_are_escaped_for_its_percent_expansion() -> None:
+def test_supervisor_values_are_escaped_for_its_percent_expansion(project: Path) -> None:
     result = deploy(
         "deploy", "supervisor", "--executable", "/opt/100%/conveyor", "--env", 'Q=say "hi"'
     )
     lines = result.stdout.splitlines()
-    assert "command=/opt/100%%/conveyor jobs worker" in lines
+    assert f"command=/opt/100%%/conveyor -c {project}/conveyor.ini jobs worker" in lines
     assert 'environment=Q="say \\"hi\\""' in lines
 
 

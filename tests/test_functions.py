@@ -170,9 +170,10 @@ def test_a_refused_function_in_enqueue_many_stores_none_of_the_batch() -> None:
     assert_nothing_stored()
 
 
-def test_a_function_that_disappears_before_the_worker_runs_it_fails_the_job(
+def test_a_function_that_disappears_before_the_worker_runs_it_waits_for_its_code(
     tmp_path: Path,
 ) -> None:
+    """Code missing on a worker: the job is tried later, its attempt not counted."""
     module = tmp_path / "vanishing_jobs_for_conveyor.py"
     module.write_text("def job():\n    return 1\n", encoding="utf-8")
     with pytest.MonkeyPatch.context() as patch:
@@ -182,6 +183,7 @@ def test_a_function_that_disappears_before_the_worker_runs_it_fails_the_job(
     sys.modules.pop("vanishing_jobs_for_conveyor", None)
     conveyor.Worker().work(burst=True)
     job.refresh()
-    assert job.state is conveyor.JobState.FAILED
+    assert (job.state, job.attempts) == (conveyor.JobState.SCHEDULED, 0)
     assert job.error is not None
-    assert job.error.type == "FunctionNotImportable"
+    assert job.error.type == "JobImportError"
+    assert "Cannot import module 'vanishing_jobs_for_conveyor'" in job.error.message

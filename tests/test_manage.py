@@ -98,6 +98,9 @@ def test_limit_accepts_whole_numbers_in_any_form(limit: Any, listed: int) -> Non
         (2.5, "Invalid integer"),
         (True, "Invalid integer"),
         ([1], "Invalid integer"),
+        (10**23, "Must be at most 1000000"),
+        ("99999999999999999999999", "Must be at most 1000000"),
+        (1e300, "Must be at most 1000000"),
     ],
 )
 def test_a_bad_limit_is_a_validation_error(limit: Any, message: str) -> None:
@@ -325,3 +328,9 @@ def test_job_clear_leaves_running_jobs_alone(
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr.decode()
     assert conveyor.job_show(running.id)["state"] == "finished"
+
+
+def test_a_huge_offset_is_a_validation_error() -> None:
+    with pytest.raises(ValidationError) as caught:
+        conveyor.job_list(offset=10**23)
+    assert caught.value.errors == {"offset": [f"Must be at most {10**12}"]}

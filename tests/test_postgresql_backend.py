@@ -26,16 +26,17 @@ from conveyor import config
 from conveyor.backends import open_backend
 from conveyor.backends.base import Completion, JobState, NewJob
 from conveyor.exceptions import (
-    BackendError,
     BackendUnavailable,
     ConfigError,
     DuplicateJobError,
+    StoreVersionError,
 )
 from support import CONVEYOR, free_port, stop_process, wait_until
 
 psycopg = pytest.importorskip("psycopg")
 
 from conveyor.backends.postgresql import (  # noqa: E402 -- only with the driver installed
+    SCHEMA_VERSION,
     PostgreSQLBackend,
     create_tables,
     enqueue_in,
@@ -481,6 +482,10 @@ def catalog(admin: Any, schema: str) -> dict[str, list[tuple[Any, ...]]]:
     return found
 
 
+# Every migration, as the catalog lists conveyor_schema_version.
+ALL_VERSIONS = [(str(version),) for version in range(1, SCHEMA_VERSION + 1)]
+
+
 def test_the_schema_applied_twice_equals_the_schema_applied_once(
     postgresql_url: str, open_pg: Callable[..., PostgreSQLBackend], admin: Any
 ) -> None:
@@ -495,7 +500,7 @@ def test_the_schema_applied_twice_equals_the_schema_applied_once(
     finally:
         admin.execute(f'DROP SCHEMA IF EXISTS "{twice}" CASCADE')
     layout = catalog(admin, once.schema)
-    assert layout["versions"] == [("1",)]
+    assert layout["versions"] == ALL_VERSIONS
     types = {(t, c): d for t, c, d, *_ in layout["columns"]}
     assert types["conveyor_jobs", "payload"] == "bytea"
     assert types["conveyor_jobs", "errors"] == "jsonb"
@@ -529,15 +534,20 @@ def test_concurrent_first_opens_of_a_schema_do_not_race(
         thread.join(60)
     assert errors == []
     assert len(opened) == 4
-    assert catalog(admin, opened[0].schema)["versions"] == [("1",)]
+    assert catalog(admin, opened[0].schema)["versions"] == ALL_VERSIONS
 
 
 def test_tables_newer_than_this_conveyor_are_refused(
     open_pg: Callable[..., PostgreSQLBackend], admin: Any
 ) -> None:
     schema = open_pg().schema
-    admin.execute(f'INSERT INTO "{schema}".conveyor_schema_version (version) VALUES (2)')
-    with pytest.raises(BackendError, match="are version 2; this conveyor knows up to 1"):
+    newer = SCHEMA_VERSION + 1
+    admin.execute(f'INSERT INTO "{schema}".conveyor_schema_version (version) VALUES ({newer})')
+    with pytest.raises(
+        StoreVersionError,
+        match=f"is at layout version {newer}, but this conveyor knows versions up to"
+        f" {SCHEMA_VERSION}",
+    ):
         open_pg()
 
 

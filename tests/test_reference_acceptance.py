@@ -199,13 +199,13 @@ class TestWorker:
         ]
         # Worker start, job start, job end, worker end.
         assert len(messages) == 4
-        assert worker.key in messages[0]
+        assert worker.name in messages[0]
         assert queue in messages[0]
-        assert worker.key in messages[1]
+        assert worker.name in messages[1]
         assert job.id in messages[1]
-        assert worker.key in messages[2]
+        assert worker.name in messages[2]
         assert job.id in messages[2]
-        assert worker.key in messages[3]
+        assert worker.name in messages[3]
         assert not messages[0].endswith(" ")  # quirk 11 fixed: no trailing space
 
     def test_worker_exception_logging(self, caplog: pytest.LogCaptureFixture) -> None:
@@ -216,7 +216,7 @@ class TestWorker:
         errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
         assert any(re.search("JOB FAILURE", message) for message in errors)
         assert (
-            f"Job {job.id} on worker {worker.key} raised an exception: JOB FAILURE" in (errors[0])
+            f"Job {job.id} on worker {worker.name} raised an exception: JOB FAILURE" in (errors[0])
         )
 
     def test_worker_default_queue(self) -> None:

@@ -104,16 +104,18 @@ def test_enqueue_log_job_with_a_message(job_log: Path) -> None:
     worker.work(burst=True)
     assert logged_by_a_child(job_log, "ckan", "My log message")
     messages = worker_messages(job_log)
+    # The reference's line, then conveyor's site, store and worker key.
     assert re.fullmatch(
-        rf"Worker {worker.key} \(PID {os.getpid()}\) has started on queue\(s\) \"default\"",
+        rf"Worker {worker.name} \(PID {os.getpid()}\) has started on queue\(s\) \"default\";"
+        rf" site \"test.conveyor\", store sqlite:///\S+/jobs.sqlite3, key {worker.key}",
         messages[0],
     )
-    assert messages[1] == f'Worker {worker.key} starts job {job.id} from queue "default"'
+    assert messages[1] == f'Worker {worker.name} starts job {job.id} from queue "default"'
     assert re.fullmatch(
-        rf'Worker {worker.key} has finished job {job.id} from queue "default" in [\d.]+s',
+        rf'Worker {worker.name} has finished job {job.id} from queue "default" in [\d.]+s',
         messages[2],
     )
-    assert messages[3] == f"Worker {worker.key} (PID {os.getpid()}) has stopped"
+    assert messages[3] == f"Worker {worker.name} (PID {os.getpid()}) has stopped"
     job.refresh()
     assert job.state is jobs.JobState.FINISHED
 
@@ -131,7 +133,7 @@ def test_enqueue_log_job_with_a_title(job_log: Path) -> None:
     worker = jobs.Worker()
     worker.work(burst=True)
     assert logged_by_a_child(job_log, "ckan", "My log message")
-    assert f'Worker {worker.key} starts job {job.id} (My log job) from queue "default"' in (
+    assert f'Worker {worker.name} starts job {job.id} (My log job) from queue "default"' in (
         worker_messages(job_log)
     )
     assert jobs.job_show(job.id)["title"] == "My log job"
@@ -168,7 +170,7 @@ def test_a_job_on_my_own_queue_is_run_only_by_a_worker_of_that_queue(job_log: Pa
     worker = jobs.Worker(["my-own-queue"])
     assert worker.work(burst=True) is True
     assert logged_by_a_child(job_log, "ckan", "I'm from a different queue!")
-    assert f'Worker {worker.key} starts job {job.id} from queue "my-own-queue"' in (
+    assert f'Worker {worker.name} starts job {job.id} from queue "my-own-queue"' in (
         worker_messages(job_log)
     )
 

@@ -51,7 +51,8 @@ def start_worker(
 
 @pytest.fixture
 def cli(conveyor_env: conveyor.Config) -> Invoke:
-    """Run ``conveyor ...`` in process against the test's database."""
+    """Run ``conveyor ...`` in process against the test's database (created, empty)."""
+    conveyor.api.backend()  # read-only commands refuse a store that does not exist
     runner = CliRunner()
     env = {"CONVEYOR_BACKEND": conveyor_env.backend, "CONVEYOR_SITE_ID": conveyor_env.site_id}
 
@@ -114,9 +115,11 @@ def test_a_running_worker_is_listed_with_its_queues_pid_host_and_current_job(
     assert TIME.match(info["heartbeat"])
     shown = cli("jobs", "workers")
     assert shown.exit_code == 0, shown.output
+    assert info["name"] == worker.name == f"{socket.gethostname().split('.')[0]}.{worker.pid}"
     assert shown.stdout.splitlines() == [
-        f'{worker.key} {info["host"]}:{worker.pid} busy queues "first", "second"'
-        f" started {info['started']} finished 0 failed 0",
+        f'{worker.name} busy queues "first", "second" started {info["started"]};'
+        " jobs finished 0, jobs failed 0, attempts retried 0;"
+        f" {info['host']}:{worker.pid} {worker.key}",
         f"    running {job.id}",
     ]
     as_json = cli("jobs", "workers", "--json")

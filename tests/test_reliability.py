@@ -97,7 +97,7 @@ def test_a_child_killed_mid_job_is_retried_and_its_worker_goes_on(
     assert (first, done) == (str(child_pid), "done")
     assert rerun != first
     assert is_gone(child_pid)
-    assert f"Job {job.id} on worker {worker.key}: its process was killed by signal 9" in (
+    assert f"Job {job.id} on worker {worker.name}: its process was killed by signal 9" in (
         worker.stderr
     )
     assert worker.running()

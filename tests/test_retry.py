@@ -29,22 +29,43 @@ def fetch(job: conveyor.Job) -> conveyor.Job:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"max": -1}, "Retry max must be a whole number >= 0, not -1"),
-        ({"max": 1.5}, "Retry max must be a whole number >= 0, not 1.5"),
-        ({"max": True}, "Retry max must be a whole number >= 0, not True"),
-        ({"max": 1, "interval": []}, "Retry interval list must not be empty"),
-        ({"max": 1, "interval": -1}, "Retry interval must be zero or more seconds, not -1"),
+        ({"max": -1}, "Retry max must be between 0 and 9999, not -1"),
+        ({"max": 1.5}, "Retry max must be a whole number, not 1.5"),
+        ({"max": True}, "Retry max must be a whole number, not True"),
+        ({"max": 1, "interval": []}, "Retry interval list must have 1 to 1000 delays, not 0"),
+        (
+            {"max": 1, "interval": -1},
+            "Retry interval must be between 0 and 315360000 seconds, not -1",
+        ),
         ({"max": 1, "interval": "10"}, "Retry interval must be a number of seconds, not '10'"),
         (
             {"max": 1, "interval": [1, float("nan")]},
-            "Retry interval must be zero or more seconds, not nan",
+            "Retry interval must be between 0 and 315360000 seconds, not nan",
         ),
-        ({"max": 1, "backoff": 0.5}, "Retry backoff must be 1 or more, not 0.5"),
+        ({"max": 1, "backoff": 0.5}, "Retry backoff must be between 1 and 1000, not 0.5"),
         (
             {"max": 1, "max_interval": -5},
-            "Retry max_interval must be zero or more seconds, not -5",
+            "Retry max_interval must be between 0 and 315360000 seconds, not -5",
         ),
         ({"max": 1, "jitter": 1.5}, "Retry jitter must be between 0 and 1, not 1.5"),
+        ({"max": 10**20}, "Retry max must be between 0 and 9999, not 100000000000000000000"),
+        (
+            {"max": 1, "interval": 1e20},
+            "Retry interval must be between 0 and 315360000 seconds, not 1e+20",
+        ),
+        (
+            {"max": 1, "interval": [1] * 1001},
+            "Retry interval list must have 1 to 1000 delays, not 1001",
+        ),
+        (
+            {"max": 1, "backoff": 10**20},
+            "Retry backoff must be between 1 and 1000, not 100000000000000000000",
+        ),
+        (
+            {"max": 1, "max_interval": 10**20},
+            "Retry max_interval must be between 0 and 315360000 seconds,"
+            " not 100000000000000000000",
+        ),
     ],
 )
 def test_an_invalid_policy_is_refused_with_a_message_naming_the_field(
@@ -158,7 +179,7 @@ def test_enqueue_takes_a_retry_in_every_accepted_shape(retry: Any, expected: Ret
         (True, "retry must be a Retry, a number of retries or a dict, not True"),
         ({"interval": 5}, "A retry dict needs 'max'"),
         ({"max": 1, "delay": 5}, "A retry dict needs 'max'"),
-        (-1, "Retry max must be a whole number >= 0, not -1"),
+        (-1, "Retry max must be between 0 and 9999, not -1"),
     ],
 )
 def test_enqueue_refuses_a_bad_retry_and_stores_nothing(retry: Any, message: str) -> None:

@@ -673,6 +673,7 @@ def test_the_token_commands_report_mistakes_and_exit_1(
 
 
 def test_token_list_without_tokens_says_so(cli: Any) -> None:
+    conveyor.api.backend()  # the store exists (with no token in it)
     listed = cli("token", "list")
     assert listed.stdout == "There are no API tokens.\n"
 

@@ -64,11 +64,11 @@ def test_a_burst_run_of_one_job_logs_the_four_lifecycle_lines(
     assert "has started" in started
     assert '"default"' in started
     assert f"(PID {os.getpid()})" in started
-    assert re.search(rf"Worker {re.escape(worker.key)} starts job {job.id} from queue", starts)
+    assert re.search(rf"Worker {re.escape(worker.name)} starts job {job.id} from queue", starts)
     assert re.search(
-        rf"Worker {re.escape(worker.key)} has finished job {job.id} from queue", finished
+        rf"Worker {re.escape(worker.name)} has finished job {job.id} from queue", finished
     )
-    assert worker.key in stopped
+    assert worker.name in stopped
     assert "has stopped" in stopped
 
 
@@ -90,11 +90,16 @@ def test_job_lines_are_whole_log_records_like_the_logging_module_makes(
     )
     moment = {"created", "msecs", "relativeCreated", "lineno", "pathname", "filename", "module"}
     moment |= {"msg", "args", "funcName", "message", "asctime"}
-    extra = {"job_id", "queue", "worker"}
+    extra = {"job_id", "queue", "worker", "attempt"}
     assert set(vars(starts)) - {"message", "asctime"} == set(vars(standard)) | extra
     for name in set(vars(standard)) - moment:
         assert getattr(starts, name) == getattr(standard, name), name
-    assert (starts.job_id, starts.queue, starts.worker) == (job.id, "default", worker.key)
+    assert (starts.job_id, starts.queue, starts.worker, starts.attempt) == (
+        job.id,
+        "default",
+        worker.name,
+        1,
+    )
     assert starts.funcName == "started"
     assert starts.module == "outcomes"
     assert before <= starts.created <= after
@@ -138,7 +143,7 @@ def test_a_failing_job_is_logged_and_recorded_and_the_worker_goes_on(
 
     errors = conveyor_records(caplog, logging.ERROR)
     expected = (
-        rf"Job {failing.id} on worker {re.escape(worker.key)} raised an exception: JOB FAILURE"
+        rf"Job {failing.id} on worker {re.escape(worker.name)} raised an exception: JOB FAILURE"
     )
     matching = [r for r in errors if re.search(expected, r.getMessage())]
     assert len(matching) == 1, [r.getMessage() for r in errors]
@@ -416,6 +421,19 @@ def test_a_burst_run_with_nothing_to_do_returns_false() -> None:
 
 def test_max_idle_time_returns_after_idling() -> None:
     assert conveyor.Worker().work(max_idle_time=1) is False
+
+
+def test_max_idle_time_counts_from_the_end_of_the_last_job() -> None:
+    """A job longer than the idle time is not itself counted as idle time."""
+    job = conveyor.enqueue(test_jobs.sleep_for, [1.5])
+
+    assert conveyor.Worker().work(max_idle_time=1) is True
+
+    returned = time.time()
+    job.refresh()
+    assert job.state is JobState.FINISHED
+    assert job.record.ended_at is not None
+    assert returned - job.record.ended_at >= 0.9  # it waited for more work after the job
 
 
 def test_max_idle_time_runs_the_waiting_jobs_first() -> None:

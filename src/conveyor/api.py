@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import time
@@ -12,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from conveyor import config as _config
-from conveyor import serializer
+from conveyor import limits, serializer
 from conveyor.backends import Backend, JobRecord, JobState, NewJob, shared_backend
 from conveyor.backends.base import assemble
-from conveyor.exceptions import InvalidJobError, NoSuchJobError
+from conveyor.exceptions import InvalidJobError, NoStoreError, NoSuchJobError
 from conveyor.functions import function_path
 from conveyor.job import Job
 from conveyor.retry import Retry
@@ -43,10 +42,22 @@ _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _MAX_QUEUE_NAME = 200
 
 
-def backend(config: _config.Config | None = None) -> Backend:
-    """This process's backend for the configuration in force."""
+def backend(config: _config.Config | None = None, *, create: bool = True) -> Backend:
+    """This process's backend for the configuration in force.
+
+    With ``create=False`` (the read-only commands) a missing SQLite store is
+    not created: NoStoreError says where it was looked for and which config
+    file (if any) pointed there.
+    """
     config = config or _config.current()
-    return shared_backend(config.backend, config.base_dir)
+    try:
+        return shared_backend(config.backend, config.base_dir, create=create)
+    except NoStoreError as exc:
+        raise NoStoreError(
+            f"{exc} ({_config.describe_source(config)}). Run the command in the project"
+            " that uses it, or give its config file with -c; a worker or the first enqueue"
+            " creates the store."
+        ) from None
 
 
 # -- queue names ---------------------------------------------------------------
@@ -175,34 +186,6 @@ def _options(rq_kwargs: Mapping[str, Any] | None, options: Mapping[str, Any]) ->
     return merged
 
 
-def _timeout(value: Any, config: _config.Config) -> int:
-    if value is None or value == 0:
-        return config.jobs_timeout
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidJobError(f"timeout must be a number of seconds, not {value!r}")
-    if value == -1:
-        return -1
-    if value < 0 or math.isnan(value) or math.isinf(value):
-        raise InvalidJobError(f"timeout must be positive seconds or -1 (no limit), not {value}")
-    return math.ceil(value)
-
-
-def _ttl(name: str, value: Any, default: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < -1:
-        raise InvalidJobError(f"{name} must be seconds, 0 (keep none) or -1 (forever): {value!r}")
-    return value
-
-
-def _positive_int(name: str, value: Any, default: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidJobError(f"{name} must be a positive integer, not {value!r}")
-    return value
-
-
 def _retry_policy(value: Any, config: _config.Config) -> Retry | None:
     """The job's retry policy: given, RQ's ``Retry`` (duck-typed), or the configured default."""
     if value is None:
@@ -217,7 +200,7 @@ def _retry_policy(value: Any, config: _config.Config) -> Retry | None:
 def _max_attempts(value: Any, policy: Retry | None, config: _config.Config) -> int:
     """Runs allowed in all: given, or enough for the retries and the crash budget."""
     if value is not None:
-        return _positive_int("max_attempts", value, config.max_attempts)
+        return limits.check_count("max_attempts", value, 1, limits.MAX_ATTEMPTS)
     return max(config.max_attempts, policy.max + 1 if policy else 1)
 
 
@@ -238,8 +221,7 @@ def build_job(
     if not opts.keys() <= _OPTIONS:
         unknown = sorted(set(opts) - _OPTIONS)
         raise InvalidJobError(f"Unknown enqueue option(s): {', '.join(unknown)}")
-    if title is not None and not isinstance(title, str):
-        raise InvalidJobError(f"title must be a string, not {type(title).__name__}")
+    limits.check_text("title", title)
     job_id = opts.get("job_id")
     if job_id is None:
         job_id = new_job_id()
@@ -253,9 +235,7 @@ def build_job(
     if meta:
         serializer.dumps(dict(meta), "json", what="meta")
     policy = _retry_policy(opts.get("retry"), config)
-    description = opts.get("description")
-    if description is not None and not isinstance(description, str):
-        raise InvalidJobError("description must be a string")
+    description = limits.check_text("description", opts.get("description"))
     return assemble(
         NewJob,
         {
@@ -264,15 +244,20 @@ def build_job(
             "func": function_path(fn),
             "payload": serializer.dump_call(args, kwargs, config.serializer),
             "created_at": now,
-            "timeout": _timeout(opts.get("timeout"), config),
+            "timeout": limits.check_timeout(opts.get("timeout"), config.jobs_timeout),
             "title": title,
             "description": description,
             "meta": {k: v for k, v in meta.items() if k != "title"},
-            "result_ttl": _ttl("result_ttl", opts.get("result_ttl"), config.result_ttl),
-            "failure_ttl": _ttl("failure_ttl", opts.get("failure_ttl"), config.failure_ttl),
+            "result_ttl": limits.check_ttl(
+                "result_ttl", opts.get("result_ttl"), config.result_ttl
+            ),
+            "failure_ttl": limits.check_ttl(
+                "failure_ttl", opts.get("failure_ttl"), config.failure_ttl
+            ),
             "max_attempts": _max_attempts(opts.get("max_attempts"), policy, config),
             "retry": policy.to_dict() if policy else None,
-            "at_front": bool(opts.get("at_front", False)),
+            "at_front": limits.check_flag("at_front", opts.get("at_front")),
+            "options": {},  # worker-only options go here, by name: no backend changes
         },
     )
 

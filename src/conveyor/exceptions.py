@@ -5,9 +5,12 @@
     ConveyorError
     ├── ConfigError              a config file or value is malformed
     ├── BackendError             the job store failed
-    │   └── BackendUnavailable   the job store cannot be reached (or stays locked)
+    │   ├── BackendUnavailable   the job store cannot be reached (or stays locked)
+    │   ├── StoreVersionError    the job store was written by a newer conveyor
+    │   └── NoStoreError         a read-only command found no job store (and made none)
     ├── InvalidJobError          enqueue() was given something it cannot store
     │   ├── FunctionNotImportable   the job function could not be named or imported
+    │   │   └── JobImportError      a worker could not import a job's function (code missing?)
     │   └── SerializationError      the arguments (or a result) cannot be serialized
     ├── DuplicateJobError        a job with that id exists already
     ├── NoSuchJobError           (also a KeyError) no job with that id, on this site
@@ -23,6 +26,11 @@ what exactly was wrong.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
+
+def extra_needed(what: str, extra: str) -> str:
+    """The message for ``what`` when the optional dependencies of ``extra`` are missing."""
+    return f"{what} needs the '{extra}' extra: pip install 'conveyor[{extra}]'"
 
 
 class ConveyorError(Exception):
@@ -41,6 +49,34 @@ class BackendUnavailable(BackendError):
     """The job store cannot be reached, or stayed locked past its timeout."""
 
 
+class StoreVersionError(BackendError):
+    """The job store's layout is newer than this conveyor knows: a newer release wrote it.
+
+    Opening it could lose what the newer release stores, so it is refused;
+    upgrade conveyor instead. ``found`` and ``known`` are the store's layout
+    version and the newest this code knows.
+    """
+
+    def __init__(self, store: str, found: int, known: int) -> None:
+        self.store = store
+        self.found = found
+        self.known = known
+        super().__init__(
+            f"The conveyor store {store} is at layout version {found}, but this conveyor"
+            f" knows versions up to {known}: a newer conveyor wrote it; upgrade conveyor"
+            " to open it"
+        )
+
+
+class NoStoreError(BackendError):
+    """There is no job store where the configuration points, and none was created.
+
+    Raised for commands that only read (``jobs list``, ``jobs show``,
+    ``conveyor info`` ...), which must not create an empty store in the
+    wrong place; the message names the place looked at.
+    """
+
+
 class InvalidJobError(ConveyorError):
     """enqueue() was given a job it cannot store; nothing was stored."""
 
@@ -49,12 +85,29 @@ class FunctionNotImportable(InvalidJobError):
     """The job function cannot be named by an import path a worker could use."""
 
 
+class JobImportError(FunctionNotImportable):
+    """A worker could not import a job's function: its code is missing there, or out of date.
+
+    Raised in the worker's child; the message names the module, the worker's
+    working directory and its import path. The job is retried later without
+    counting the attempt (see docs/reliability.md).
+    """
+
+
 class SerializationError(InvalidJobError):
     """A value cannot be serialized with the configured serializer."""
 
 
 class DuplicateJobError(ConveyorError):
-    """A job with the requested id exists already; nothing was stored."""
+    """A job with the requested id exists already; nothing was stored.
+
+    ``job_id`` is the id that was taken; every backend raises it with the
+    same message.
+    """
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"A job with ID {job_id!r} exists already; nothing was enqueued")
 
 
 class NoSuchJobError(ConveyorError, KeyError):
@@ -74,6 +127,14 @@ class NoSuchJobError(ConveyorError, KeyError):
 
 class JobStateError(ConveyorError):
     """The job's state does not allow the operation (e.g. cancelling a finished job)."""
+
+    @classmethod
+    def cannot_cancel(cls, job_id: str, state: str) -> JobStateError:
+        """The error for cancelling job ``job_id``, which has ended in ``state``."""
+        return cls(
+            f"Job {job_id} has already {state}; only queued, scheduled or started jobs"
+            " can be canceled"
+        )
 
 
 class ValidationError(ConveyorError, ValueError):

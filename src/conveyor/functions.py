@@ -16,11 +16,13 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from conveyor.exceptions import ConfigError, FunctionNotImportable
+from conveyor.exceptions import ConfigError, FunctionNotImportable, JobImportError
 
 _names: dict[Callable[..., Any], str] = {}
 _names_lock = threading.Lock()
@@ -77,6 +79,18 @@ def _resolve(path: str) -> tuple[str, str, Callable[..., Any]]:
 def import_function(path: str) -> Callable[..., Any]:
     """The callable named ``module:qualname`` (or ``module.name``, ``module.Class.name``)."""
     return _resolve(path)[2]
+
+
+def import_job_function(path: str) -> Callable[..., Any]:
+    """``import_function`` in a worker: a failure says where the worker looked."""
+    try:
+        return import_function(path)
+    except FunctionNotImportable as exc:
+        raise JobImportError(
+            f"{exc} (job function {path!r}; worker's working directory {os.getcwd()};"
+            f" import path {sys.path}). Start the worker in the project's directory,"
+            " or give --path / conveyor.worker.path"
+        ) from None
 
 
 def register_task(name: str, fn: Callable[..., Any]) -> str:

@@ -7,9 +7,10 @@ from typing import Any
 
 from conveyor import serializer
 from conveyor.backends import JobRecord, JobState, shared_backend
-from conveyor.backends.base import ErrorInfo
+from conveyor.backends.base import ErrorInfo, split_queue_name
 from conveyor.config import Config
 from conveyor.exceptions import NoSuchJobError
+from conveyor.history import attempt_history, current_error
 
 #: The reference's timestamp format: UTC, whole seconds, no zone suffix.
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -103,7 +104,7 @@ class Job:
     @property
     def queue(self) -> str:
         """The queue name as the user wrote it, without the site prefix."""
-        return self._record.queue.split(":", 2)[-1]
+        return split_queue_name(self._record.queue)[1]
 
     @property
     def state(self) -> JobState:
@@ -193,7 +194,7 @@ def dictize_job(job: Job) -> dict[str, Any]:
     ``title``, ``created``, ``queue``); conveyor's record follows.
     """
     record = job.record
-    error = record.error
+    error = current_error(record)  # never an old attempt's error as if it were current
     try:
         args: Any = job.args
         kwargs: Any = job.kwargs
@@ -230,4 +231,5 @@ def dictize_job(job: Job) -> dict[str, Any]:
         "result": result,
         "error": error.to_dict() if error else None,
         "errors": [e.to_dict() for e in record.errors],
+        "history": attempt_history(record, format_time),
     }

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from conveyor import config as _config
+from conveyor import limits
 from conveyor.api import backend, check_queue_name, job_from_id
 from conveyor.backends import JobState
 from conveyor.exceptions import InvalidJobError, JobStateError, NoSuchJobError, ValidationError
@@ -35,22 +36,26 @@ def _queue_list(queues: object) -> list[str] | None:
     return list(queues)
 
 
-def _limit(limit: object, default: int) -> int:
+def _limit(
+    limit: object, default: int, maximum: int = limits.MAX_LIST_LIMIT, name: str = "limit"
+) -> int:
     if limit is None or limit == "":
         return default
     if isinstance(limit, bool):
-        raise ValidationError({"limit": ["Invalid integer"]})
+        raise ValidationError({name: ["Invalid integer"]})
     if isinstance(limit, float) and limit.is_integer():
         limit = int(limit)
     if isinstance(limit, str):
         try:
             limit = int(limit.strip())
         except ValueError:
-            raise ValidationError({"limit": ["Invalid integer"]}) from None
+            raise ValidationError({name: ["Invalid integer"]}) from None
     if not isinstance(limit, int):
-        raise ValidationError({"limit": ["Invalid integer"]})
+        raise ValidationError({name: ["Invalid integer"]})
     if limit < 0:
-        raise ValidationError({"limit": ["Must be zero or more"]})
+        raise ValidationError({name: ["Must be zero or more"]})
+    if limit > maximum:
+        raise ValidationError({name: [f"Must be at most {maximum}"]})
     return limit
 
 
@@ -96,7 +101,7 @@ def job_list(
     config = _config.current()
     chosen = _queue_list(queues)
     count = _limit(limit, config.default_list_limit)
-    skip = _limit(offset, 0)
+    skip = _limit(offset, 0, limits.MAX_LIST_OFFSET, "offset")
     page = backend(config).list_jobs(
         _full_names(chosen, config), states=_states(states), offset=skip, limit=count
     )
@@ -140,27 +145,34 @@ def job_cancel(id: str) -> None:
     log.info("Cancelled background job %s", job.id, extra={"job_id": job.id})
 
 
-def job_clear(queues: Sequence[str] | None = None) -> list[str]:
-    """Remove every queued job of the given queues (default: all of this site's).
+def clear_queues(queues: Sequence[str] | None = None) -> dict[str, int]:
+    """Delete every queued and scheduled job of the given queues (default: all of this site's).
 
-    Returns the names of the queues cleared: the ones given, or, for "all",
-    every queue of this site that holds any job record, sorted by name.
+    Returns, per queue name (the ones given, or every queue of this site that
+    holds any job record), how many jobs were deleted. Running jobs and the
+    records of ended jobs are kept.
     """
     config = _config.current()
     chosen = _queue_list(queues)
     names = _full_names(chosen, config)
     cleared = backend(config).clear(names, now=time.time())
     prefix = len(config.queue_prefix)
-    result = []
+    result = {}
     for name in names:
         short = name[prefix:]
+        removed = cleared.get(name, 0)
         log.info(
             'Cleared background job queue "%s"',
             short,
-            extra={"queue": short, "removed": cleared.get(name, 0)},
+            extra={"queue": short, "removed": removed},
         )
-        result.append(short)
+        result[short] = removed
     return result
+
+
+def job_clear(queues: Sequence[str] | None = None) -> list[str]:
+    """The reference's job_clear: :func:`clear_queues`, returning the names of the queues."""
+    return list(clear_queues(queues))
 
 
 def job_requeue(id: str) -> dict[str, Any]:
@@ -211,6 +223,7 @@ def worker_list() -> list[dict[str, Any]]:
         found.append(
             {
                 "key": info.key,
+                "name": info.name or f"{info.host.split('.')[0]}.{info.pid}",
                 "host": info.host,
                 "pid": info.pid,
                 "queues": [name[prefix:] for name in info.queues],
@@ -221,6 +234,7 @@ def worker_list() -> list[dict[str, Any]]:
                 "jobs": list(info.jobs),
                 "finished": info.finished,
                 "failed": info.failed,
+                "retried": info.retried,
             }
         )
     return found

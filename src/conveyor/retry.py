@@ -19,15 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from conveyor import limits
 from conveyor.exceptions import InvalidJobError
 
 
 def _seconds(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidJobError(f"{what} must be a number of seconds, not {value!r}")
-    if value < 0 or math.isnan(value) or math.isinf(value):
-        raise InvalidJobError(f"{what} must be zero or more seconds, not {value!r}")
-    return float(value)
+    return limits.check_seconds(what, value)
 
 
 @dataclass(frozen=True)
@@ -47,17 +44,23 @@ class Retry:
     jitter: float = 0.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.max, bool) or not isinstance(self.max, int) or self.max < 0:
-            raise InvalidJobError(f"Retry max must be a whole number >= 0, not {self.max!r}")
+        limits.check_count("Retry max", self.max, 0, limits.MAX_RETRIES)
         if isinstance(self.interval, (list, tuple)):
-            if not self.interval:
-                raise InvalidJobError("Retry interval list must not be empty")
+            if not 1 <= len(self.interval) <= limits.MAX_INTERVALS:
+                raise InvalidJobError(
+                    f"Retry interval list must have 1 to {limits.MAX_INTERVALS} delays,"
+                    f" not {len(self.interval)}"
+                )
             delays = tuple(_seconds(v, "Retry interval") for v in self.interval)
             object.__setattr__(self, "interval", delays)
         else:
             object.__setattr__(self, "interval", _seconds(self.interval, "Retry interval"))
-        if _seconds(self.backoff, "Retry backoff") < 1:
-            raise InvalidJobError(f"Retry backoff must be 1 or more, not {self.backoff!r}")
+        if isinstance(self.backoff, bool) or not isinstance(self.backoff, (int, float)):
+            raise InvalidJobError(f"Retry backoff must be a number, not {self.backoff!r}")
+        if not 1 <= self.backoff <= limits.MAX_BACKOFF:
+            raise InvalidJobError(
+                f"Retry backoff must be between 1 and {limits.MAX_BACKOFF}, not {self.backoff!r}"
+            )
         _seconds(self.max_interval, "Retry max_interval")
         if not 0 <= _seconds(self.jitter, "Retry jitter") <= 1:
             raise InvalidJobError(f"Retry jitter must be between 0 and 1, not {self.jitter!r}")

@@ -8,10 +8,11 @@ extra to install.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from conveyor.backends.base import (
     Backend,
@@ -24,7 +25,8 @@ from conveyor.backends.base import (
     Recovery,
     WorkerInfo,
 )
-from conveyor.exceptions import ConfigError
+from conveyor.backends.urls import check_url, sqlite_location
+from conveyor.exceptions import ConfigError, NoStoreError
 
 __all__ = [
     "Backend",
@@ -40,6 +42,8 @@ __all__ = [
     "shared_backend",
 ]
 
+log = logging.getLogger("conveyor.backends")
+
 # scheme -> (module, class name, extra that provides its driver)
 _REGISTRY: dict[str, tuple[str, str, str | None]] = {
     "sqlite": ("conveyor.backends.sqlite", "SQLiteBackend", None),
@@ -51,14 +55,29 @@ _REGISTRY: dict[str, tuple[str, str, str | None]] = {
 }
 
 
-def open_backend(url: str, base_dir: Path | None = None) -> Backend:
-    """A new backend instance for ``url``; relative SQLite paths resolve against ``base_dir``."""
-    scheme = urlsplit(url).scheme.lower()
-    entry = _REGISTRY.get(scheme)
-    if entry is None:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ConfigError(f"Unknown backend URL scheme {scheme!r} in {url!r} (known: {known})")
-    module_name, class_name, extra = entry
+def store_missing(url: str, base_dir: Path | None = None) -> Path | None:
+    """The SQLite file ``url`` names if it does not exist yet; None if the store may exist.
+
+    Only an SQLite store can be looked for without being created; a server
+    (Redis, PostgreSQL) is assumed to exist.
+    """
+    if urlsplit(check_url(url)).scheme.lower() != "sqlite":
+        return None
+    path = sqlite_location(url, base_dir).path
+    return None if path.exists() else path
+
+
+def open_backend(url: str, base_dir: Path | None = None, *, create: bool = True) -> Backend:
+    """A new backend instance for ``url``; relative SQLite paths resolve against ``base_dir``.
+
+    With ``create=False`` an SQLite file that does not exist is not created:
+    NoStoreError names the path instead.
+    """
+    missing = store_missing(url, base_dir)
+    if missing is not None and not create:
+        raise NoStoreError(f"There is no job store at {missing}")
+    scheme = urlsplit(check_url(url)).scheme.lower()
+    module_name, class_name, extra = _REGISTRY[scheme]
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -70,7 +89,25 @@ def open_backend(url: str, base_dir: Path | None = None) -> Backend:
             f"The {scheme} backend needs the '{extra}' extra: pip install 'conveyor[{extra}]'"
         ) from None
     backend_class: type[Backend] = getattr(module, class_name)
-    return backend_class.from_url(url, base_dir=base_dir)  # type: ignore[attr-defined,no-any-return]
+    opened = backend_class.from_url(url, base_dir=base_dir)
+    if missing is not None:  # said once, so a store made in the wrong place is noticed
+        log.info("Created a new job store at %s", missing, extra={"store": str(missing)})
+    return opened
+
+
+def pop_url_option(url: str, name: str) -> tuple[str, list[str]]:
+    """``url`` without the query option ``name`` (a backend's own), and its values there.
+
+    What is left goes to the driver, which would refuse an option it does
+    not know. A URL without the option comes back as it was.
+    """
+    parts = urlsplit(url)
+    options = parse_qsl(parts.query, keep_blank_values=True)
+    values = [value for key, value in options if key == name]
+    if not values:
+        return url, []
+    rest = urlencode([(key, value) for key, value in options if key != name])
+    return urlunsplit(parts._replace(query=rest)), values
 
 
 _lock = threading.Lock()
@@ -78,8 +115,8 @@ _cache: dict[tuple[str, str], Backend] = {}
 _cache_pid = os.getpid()
 
 
-def shared_backend(url: str, base_dir: Path) -> Backend:
-    """This process's backend for ``url``, opened on first use.
+def shared_backend(url: str, base_dir: Path, *, create: bool = True) -> Backend:
+    """This process's backend for ``url``, opened on first use (see open_backend's ``create``).
 
     The cache belongs to one process: after a fork the child opens its own
     connections and never touches the parent's.
@@ -92,7 +129,7 @@ def shared_backend(url: str, base_dir: Path) -> Backend:
             _cache_pid = os.getpid()
         backend = _cache.get(key)
         if backend is None:
-            backend = _cache[key] = open_backend(url, base_dir)
+            backend = _cache[key] = open_backend(url, base_dir, create=create)
         return backend
 
 

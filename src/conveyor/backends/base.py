@@ -22,6 +22,7 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 _Frozen = TypeVar("_Frozen")
@@ -43,6 +44,21 @@ class JobState(str, enum.Enum):
 
 #: States a job never leaves on its own.
 ENDED_STATES = frozenset({JobState.FINISHED, JobState.FAILED, JobState.CANCELED})
+#: The states a Completion may report.
+COMPLETABLE_STATES = frozenset(
+    {JobState.FINISHED, JobState.FAILED, JobState.SCHEDULED, JobState.QUEUED}
+)
+
+
+def split_queue_name(queue: str) -> tuple[str, str]:
+    """A full queue name's site prefix (``conveyor:<site_id>:``) and its name within the site.
+
+    A name without a site prefix comes back whole, after an empty prefix.
+    """
+    parts = queue.split(":", 2)
+    if len(parts) < 3:
+        return "", queue
+    return f"{parts[0]}:{parts[1]}:", parts[2]
 
 
 @dataclass(frozen=True)
@@ -53,25 +69,31 @@ class ErrorInfo:
     message: str
     traceback: str = ""
     attempt: int = 0
-    at: float = 0.0
+    at: float = 0.0  # when the attempt ended
+    started_at: float | None = None  # when it started (None in older records)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "type": self.type,
             "message": self.message,
             "traceback": self.traceback,
             "attempt": self.attempt,
             "at": self.at,
         }
+        if self.started_at is not None:
+            data["started_at"] = self.started_at
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ErrorInfo:
+        started_at = data.get("started_at")
         return cls(
             type=str(data["type"]),
             message=str(data["message"]),
             traceback=str(data.get("traceback", "")),
             attempt=int(data.get("attempt", 0)),
             at=float(data.get("at", 0.0)),
+            started_at=None if started_at is None else float(started_at),
         )
 
 
@@ -95,6 +117,11 @@ class NewJob:
     ``result_ttl`` and ``failure_ttl`` are how many seconds a finished, or a
     failed or canceled, record is kept after it ended: 0 keeps none (the
     record goes as the job ends), -1 keeps it until it is deleted.
+
+    ``options`` holds the options only the worker reads, by name, as JSON
+    values: a backend stores and returns them as one opaque object, so a new
+    option of that kind touches the API and the worker, never a backend.
+    Empty (the usual case) costs a backend nothing.
     """
 
     id: str
@@ -111,6 +138,7 @@ class NewJob:
     max_attempts: int = 3
     retry: Mapping[str, Any] | None = None
     at_front: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -141,6 +169,7 @@ class JobRecord:
     lease_expires_at: float | None = None
     result: bytes | None = None
     errors: tuple[ErrorInfo, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)  # as NewJob.options
 
     @property
     def error(self) -> ErrorInfo | None:
@@ -163,7 +192,7 @@ class JobRecord:
 
 
 class Row(Protocol):
-    """A row of the SQL backends' jobs table, read by column name."""
+    """A row read by column name: the SQL backends' rows (or a dict)."""
 
     def __getitem__(self, column: str, /) -> Any: ...
 
@@ -174,6 +203,7 @@ def record_from_row(
     meta: Mapping[str, Any],
     retry: Mapping[str, Any] | None,
     errors: tuple[ErrorInfo, ...],
+    options: Mapping[str, Any],
 ) -> JobRecord:
     """The record in a row of the SQL backends' jobs table, whose columns are its fields.
 
@@ -207,6 +237,7 @@ def record_from_row(
             "lease_expires_at": row["lease_expires_at"],
             "result": None if row["result"] is None else bytes(row["result"]),
             "errors": errors,
+            "options": options,
         },
     )
 
@@ -231,6 +262,8 @@ class Completion:
     An ``error`` is appended to the job's history; an outcome without one
     adds nothing. ``started_at``, when given, replaces the claim time as the
     job's start: a job claimed ahead starts later than it was claimed.
+    ``count_attempt=False`` (SCHEDULED only) gives the attempt back, as a
+    release does: the job's code could not be imported, so it never ran.
     """
 
     job_id: str
@@ -240,6 +273,18 @@ class Completion:
     error: ErrorInfo | None = None
     run_at: float | None = None
     started_at: float | None = None
+    count_attempt: bool = True
+
+
+def check_completions(completions: Iterable[Completion]) -> None:
+    """Refuse, before anything is recorded, an outcome no claimed job can have.
+
+    A job is never completed as started or canceled: such a Completion is a
+    bug in its caller, so it raises ValueError rather than answer False.
+    """
+    for done in completions:
+        if done.state not in COMPLETABLE_STATES:
+            raise ValueError(f"A job cannot be completed as {done.state}")
 
 
 @dataclass(frozen=True)
@@ -272,9 +317,11 @@ class WorkerInfo:
     heartbeat_at: float
     concurrency: int = 1
     jobs: tuple[str, ...] = ()  # ids of the jobs it is running
-    finished: int = 0
-    failed: int = 0
+    finished: int = 0  # jobs finished
+    failed: int = 0  # jobs failed for good
     state: str = "idle"  # idle, busy or stopping
+    retried: int = 0  # attempts failed and tried again
+    name: str = ""  # how its log lines name it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -289,6 +336,8 @@ class WorkerInfo:
             "finished": self.finished,
             "failed": self.failed,
             "state": self.state,
+            "retried": self.retried,
+            "name": self.name,
         }
 
     @classmethod
@@ -305,7 +354,13 @@ class WorkerInfo:
             finished=int(data.get("finished", 0)),
             failed=int(data.get("failed", 0)),
             state=str(data.get("state", "idle")),
+            retried=int(data.get("retried", 0)),
+            name=str(data.get("name", "")),
         )
+
+    def serves(self, prefix: str) -> bool:
+        """Whether the worker claims from a queue whose name starts with ``prefix`` (a site's)."""
+        return any(queue.startswith(prefix) for queue in self.queues)
 
 
 @dataclass(frozen=True)
@@ -321,6 +376,26 @@ class ApiToken:
     read_only: bool
     created_at: float
     site_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "hash": self.hash,
+            "read_only": self.read_only,
+            "created_at": self.created_at,
+            "site_id": self.site_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Row) -> ApiToken:
+        """The token in a mapping, or a row read by column name, holding its fields."""
+        return cls(
+            name=str(data["name"]),
+            hash=str(data["hash"]),
+            read_only=bool(data["read_only"]),
+            created_at=float(data["created_at"]),
+            site_id=str(data["site_id"]),
+        )
 
 
 #: One queue's share of a listing: given how many to skip and how many are
@@ -348,8 +423,15 @@ def page_across(queues: Sequence[str], offset: int, limit: int | None, page_of: 
 class Backend(ABC):
     """A job store. One instance belongs to one process; never share it across a fork."""
 
-    #: The URL scheme(s) this backend serves, e.g. ``("sqlite",)``.
-    schemes: tuple[str, ...] = ()
+    @classmethod
+    @abstractmethod
+    def from_url(cls, url: str, base_dir: Path | None = None) -> Backend:
+        """A backend for ``url``, whose scheme is one registered for this class.
+
+        A relative path in the URL resolves against ``base_dir`` (default:
+        the current directory). A malformed URL or option raises ConfigError;
+        a store that cannot be reached, BackendUnavailable.
+        """
 
     # -- producing -------------------------------------------------------
     @abstractmethod

@@ -23,11 +23,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
+from conveyor.backends import migrations
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -40,13 +39,14 @@ from conveyor.backends.base import (
     Page,
     Recovery,
     WorkerInfo,
+    check_completions,
     page_across,
     record_from_row,
 )
+from conveyor.backends.urls import sqlite_location
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailable,
-    ConfigError,
     DuplicateJobError,
     DuplicateTokenError,
     JobStateError,
@@ -56,7 +56,7 @@ _MIN_SQLITE = (3, 35, 0)  # RETURNING
 _COLUMNS = (
     "id, queue, state, func, payload, title, description, meta, timeout, result_ttl,"
     " failure_ttl, max_attempts, retry, attempts, created_at, enqueued_at, run_at,"
-    " started_at, ended_at, worker, lease_token, lease_expires_at, result, errors"
+    " started_at, ended_at, worker, lease_token, lease_expires_at, result, errors, options"
 )
 _ORDER_ANY_STATE = (
     "CASE state WHEN 'queued' THEN 0 WHEN 'scheduled' THEN 1 WHEN 'started' THEN 2 ELSE 3 END,"
@@ -68,6 +68,12 @@ _APPEND_ERROR = (
     "errors=CASE WHEN :error IS NULL THEN errors"
     " ELSE json_insert(errors, '$[#]', json(:error)) END"
 )
+# The migrations' own bookkeeping: one row per migration applied.
+_VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS conveyor_schema_version"
+    " (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+)
+_APPLIED = "SELECT MAX(version) FROM conveyor_schema_version"
 _RECHECK_SECONDS = 1.0  # an idle claim looks at the table at least this often
 _POLL_MAX = 0.01  # longest sleep between data_version checks while waiting
 
@@ -84,7 +90,24 @@ def _record(row: sqlite3.Row) -> JobRecord:
         errors=()
         if row["errors"] == "[]"
         else tuple(ErrorInfo.from_dict(e) for e in json.loads(row["errors"])),
+        options=json.loads(row["options"]) if row["options"] else {},
     )
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of an SQL script, one by one.
+
+    executescript() would COMMIT first, ending the transaction a migration
+    must run in. A ``;`` inside a string literal does not end a statement.
+    """
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+    if pending.strip(" \n;"):
+        yield pending
 
 
 def _placeholders(count: int) -> str:
@@ -93,8 +116,6 @@ def _placeholders(count: int) -> str:
 
 class SQLiteBackend(Backend):
     """Jobs in one SQLite database file."""
-
-    schemes = ("sqlite",)
 
     def __init__(self, path: Path, *, busy_timeout: float = 30.0, synchronous: str = "normal"):
         if sqlite3.sqlite_version_info < _MIN_SQLITE:
@@ -115,10 +136,7 @@ class SQLiteBackend(Backend):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute("PRAGMA foreign_keys=OFF")
-            schema = resources.files("conveyor.backends").joinpath("sqlite_schema.sql")
-            self._db.executescript(
-                "BEGIN IMMEDIATE;" + schema.read_text(encoding="utf-8") + "COMMIT;"
-            )
+            self._migrate()
         # The queues of the last claim that found nothing, the data_version it
         # saw, and when to look again regardless (the next due retry).
         self._idle_seen: tuple[tuple[str, ...], int, float] | None = None
@@ -126,29 +144,46 @@ class SQLiteBackend(Backend):
     @classmethod
     def from_url(cls, url: str, base_dir: Path | None = None) -> SQLiteBackend:
         """``sqlite:///relative.db`` or ``sqlite:////absolute.db`` (SQLAlchemy's form)."""
-        parts = urlsplit(url)
-        raw = unquote(parts.path)
-        if parts.netloc or not raw or raw == "/" or ":memory:" in raw:
-            raise ConfigError(
-                f"Invalid SQLite URL {url!r}: use sqlite:///relative/path.db or"
-                " sqlite:////absolute/path.db (an in-memory database cannot be shared"
-                " with workers)"
-            )
-        path = Path(raw[1:])
-        if not path.is_absolute():
-            path = (base_dir or Path.cwd()) / path
-        options = dict(parse_qsl(parts.query))
-        unknown = set(options) - {"busy_timeout", "synchronous"}
-        if unknown:
-            raise ConfigError(f"Unknown SQLite URL option(s) {sorted(unknown)} in {url!r}")
-        synchronous = options.get("synchronous", "normal").lower()
-        if synchronous not in {"off", "normal", "full", "extra"}:
-            raise ConfigError(f"Invalid synchronous={synchronous!r} in {url!r}")
+        where = sqlite_location(url, base_dir)
+        return cls(where.path, busy_timeout=where.busy_timeout, synchronous=where.synchronous)
+
+    # -- layout ------------------------------------------------------------
+    def _applied(self) -> int:
+        """The number of the last migration applied to the database (0: none, a new file)."""
+        table = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='conveyor_schema_version'"
+        ).fetchone()
+        if table is None:
+            return 0
+        return int(self._db.execute(_APPLIED).fetchone()[0] or 0)
+
+    def _migrate(self) -> None:
+        """Bring the database's layout up to this code's, or refuse one that is newer.
+
+        The usual open, of an up-to-date database, only reads. Otherwise the
+        missing migrations run in one ``BEGIN IMMEDIATE`` transaction, which
+        also makes concurrent first opens wait for each other: the second
+        finds the work done. A database without the version table was made
+        before migrations existed, or is new: migration 0001 (idempotent)
+        runs on it either way.
+        """
+        where = f"SQLite database {self.path}"
+        if not migrations.pending("sqlite", self._applied(), where):
+            return
+        self._db.execute("BEGIN IMMEDIATE")
         try:
-            busy_timeout = float(options.get("busy_timeout", "30"))
-        except ValueError:
-            raise ConfigError(f"Invalid busy_timeout in {url!r}") from None
-        return cls(path, busy_timeout=busy_timeout, synchronous=synchronous)
+            self._db.execute(_VERSION_TABLE)
+            for step in migrations.pending("sqlite", self._applied(), where):
+                for statement in _statements(step.sql):
+                    self._db.execute(statement)
+                self._db.execute(
+                    "INSERT INTO conveyor_schema_version (version, applied_at) VALUES (?, ?)",
+                    (step.version, time.time()),
+                )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     # -- plumbing ----------------------------------------------------------
     @contextlib.contextmanager
@@ -217,6 +252,7 @@ class SQLiteBackend(Backend):
                         json.dumps(dict(job.retry)) if job.retry else None,
                         job.created_at,
                         now,
+                        json.dumps(dict(job.options)) if job.options else None,
                     )
                 )
             # executemany keeps the rows before the failing one: the savepoint
@@ -226,16 +262,13 @@ class SQLiteBackend(Backend):
                 db.executemany(
                     "INSERT INTO conveyor_jobs (id, queue, state, position, func, payload,"
                     " title, description, meta, timeout, result_ttl, failure_ttl,"
-                    " max_attempts, retry, created_at, enqueued_at)"
-                    " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " max_attempts, retry, created_at, enqueued_at, options)"
+                    " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
             except sqlite3.IntegrityError:
                 db.execute("ROLLBACK TO conveyor_enqueue")
-                raise DuplicateJobError(
-                    f"A job with ID {self._duplicate(db, jobs)!r} exists already;"
-                    " nothing was enqueued"
-                ) from None
+                raise DuplicateJobError(self._duplicate(db, jobs)) from None
 
     @staticmethod
     def _duplicate(db: sqlite3.Connection, jobs: Sequence[NewJob]) -> str:
@@ -339,6 +372,7 @@ class SQLiteBackend(Backend):
         limit: int,
         wait: float,
     ) -> tuple[list[bool], list[JobRecord]] | None:
+        check_completions(completions)
         with self._write() as db:
             accepted = [self._complete_one(db, done, now) for done in completions]
             claimed, idle = self._claim_in(db, queues, worker, lease, now, limit)
@@ -379,6 +413,7 @@ class SQLiteBackend(Backend):
             )
 
     def complete(self, completions: Sequence[Completion], *, now: float) -> list[bool]:
+        check_completions(completions)
         accepted: list[bool] = []
         with self._write() as db:
             for done in completions:
@@ -412,18 +447,22 @@ class SQLiteBackend(Backend):
         elif done.state is JobState.SCHEDULED:
             run_at = done.run_at if done.run_at is not None else now
             db.execute(
-                release + f" state='scheduled', run_at=:run_at, {_APPEND_ERROR} WHERE id=:id",
-                {"run_at": run_at, "error": error, "id": done.job_id},
+                release + " state='scheduled', run_at=:run_at, attempts=MAX(attempts-:back, 0),"
+                f" {_APPEND_ERROR} WHERE id=:id",
+                {
+                    "run_at": run_at,
+                    "error": error,
+                    "id": done.job_id,
+                    "back": 0 if done.count_attempt else 1,
+                },
             )
-        elif done.state is JobState.QUEUED:
+        else:  # QUEUED: check_completions() let nothing else through
             position = self._tail(db, row["queue"], front=True) - 1
             db.execute(
                 release + " state='queued', position=?, attempts=MAX(attempts-1, 0),"
                 " started_at=NULL, worker=NULL WHERE id=?",
                 (position, done.job_id),
             )
-        else:
-            raise ValueError(f"A job cannot be completed as {done.state}")
         if done.state in ENDED_STATES and ttl == 0:
             db.execute("DELETE FROM conveyor_jobs WHERE id=?", (done.job_id,))
         return True
@@ -560,7 +599,7 @@ class SQLiteBackend(Backend):
             (now,),
         )
         found = [WorkerInfo.from_dict(json.loads(row[0])) for row in rows]
-        return [w for w in found if any(q.startswith(prefix) for q in w.queues)]
+        return [w for w in found if w.serves(prefix)]
 
     # -- managing ----------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
@@ -630,10 +669,7 @@ class SQLiteBackend(Backend):
                 return None
             record = _record(row)
             if record.state in ENDED_STATES:
-                raise JobStateError(
-                    f"Job {job_id} has already {record.state.value}; only queued, scheduled"
-                    " or started jobs can be canceled"
-                )
+                raise JobStateError.cannot_cancel(job_id, record.state.value)
             # A failure_ttl of 0 keeps no canceled record either.
             if record.state is JobState.STARTED and record.failure_ttl != 0:
                 db.execute(
@@ -677,23 +713,13 @@ class SQLiteBackend(Backend):
             except sqlite3.IntegrityError:  # the (site_id, name) key, or the hash
                 raise DuplicateTokenError(token.name) from None
 
-    @staticmethod
-    def _token(row: sqlite3.Row) -> ApiToken:
-        return ApiToken(
-            name=row["name"],
-            hash=row["hash"],
-            read_only=bool(row["read_only"]),
-            created_at=row["created_at"],
-            site_id=row["site_id"],
-        )
-
     def tokens(self, site_id: str) -> list[ApiToken]:
         rows = self._read(
             "SELECT site_id, name, hash, read_only, created_at FROM conveyor_tokens"
             " WHERE site_id=? ORDER BY name",
             (site_id,),
         )
-        return [self._token(row) for row in rows]
+        return [ApiToken.from_dict(row) for row in rows]
 
     def revoke_token(self, site_id: str, name: str) -> bool:
         with self._write() as db:
@@ -707,7 +733,7 @@ class SQLiteBackend(Backend):
             "SELECT site_id, name, hash, read_only, created_at FROM conveyor_tokens WHERE hash=?",
             (token_hash,),
         )
-        return self._token(rows[0]) if rows else None
+        return ApiToken.from_dict(rows[0]) if rows else None
 
     def close(self) -> None:
         with self._lock:

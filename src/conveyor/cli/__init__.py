@@ -14,8 +14,10 @@ import click
 from conveyor import config as _config
 from conveyor.__about__ import __version__
 from conveyor.cli.deploy import deploy
+from conveyor.cli.info import info
 from conveyor.cli.jobs import jobs
 from conveyor.cli.serve import serve, token
+from conveyor.cli.text import escape
 from conveyor.exceptions import ConveyorError, NoSuchJobError
 
 
@@ -33,7 +35,7 @@ class ConveyorGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ConveyorError as exc:
-            click.secho(error_message(exc), fg="red", err=True)
+            click.secho(escape(error_message(exc)), fg="red", err=True)
             raise click.Abort() from None
 
 
@@ -44,11 +46,15 @@ class ConveyorGroup(click.Group):
     "config_path",
     type=click.Path(dir_okay=False),
     envvar=_config.CONFIG_ENV,
-    help="Config file (.ini with [conveyor] or [app:main]); or set CONVEYOR_CONFIG.",
+    help="Config file (.ini with [conveyor] or [app:main]); or set CONVEYOR_CONFIG."
+    " Default: the nearest conveyor.ini in the working directory or a parent.",
 )
 @click.version_option(__version__, prog_name="conveyor")
 def main(config_path: str | None) -> None:
-    """conveyor: background jobs for Python applications."""
+    """conveyor: background jobs for Python applications.
+
+    `conveyor info` shows which config file and job store the commands use.
+    """
     _config.configure(config_path)
 
 
@@ -56,3 +62,4 @@ main.add_command(jobs)
 main.add_command(deploy)
 main.add_command(serve)
 main.add_command(token)
+main.add_command(info)

@@ -18,10 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
+from conveyor import config as _config
 from conveyor.api import check_queue_name
+from conveyor.backends import store_missing
+from conveyor.backends.urls import sqlite_location
+from conveyor.cli.info import store_text
 from conveyor.exceptions import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -42,6 +47,10 @@ class Deployment:
     concurrency: int | None = None
     stop_timeout: int = 600
     environment: tuple[tuple[str, str], ...] = ()
+    #: The directory the worker runs in (it imports the app's modules from there).
+    working_dir: str = "/srv/app"
+    #: The job store the worker will use, in words (password hidden), for a comment.
+    store: str = "the one conveyor.backend names in the config file"
 
     def argv(self, *command: str) -> list[str]:
         """A conveyor command line with this deployment's config file."""
@@ -66,8 +75,8 @@ SUPERVISOR = string.Template("""\
 ; =======================================================
 ;
 ; Made by `conveyor deploy supervisor`, which fills in the paths of the
-; installation it runs from: the conveyor executable, the config file and the
-; log directory. Check them, then:
+; installation it runs from: the conveyor executable, the config file, the
+; working directory, the job store and the log directory. Check them, then:
 ;
 ;     sudo mkdir -p $log_dir
 ;     sudo cp this-file /etc/supervisor/conf.d/$name.conf
@@ -86,6 +95,10 @@ SUPERVISOR = string.Template("""\
 ; other queues than "default".
 command=$command
 $environment
+; The directory the worker runs in: the app's modules are imported from there.
+; The job store it uses: $store
+directory=$working_dir
+
 ; The user the worker runs as; it needs write access to the job store (for the
 ; SQLite default, the database file and its directory).
 user=$user
@@ -121,8 +134,8 @@ SYSTEMD = string.Template("""\
 # A conveyor background job worker, as a systemd $what.
 #
 # Made by `conveyor deploy systemd$flag`, which fills in the paths of the
-# installation it runs from: the conveyor executable and the config file.
-# Check them, then:
+# installation it runs from: the conveyor executable, the config file, the
+# working directory and the job store. Check them, then:
 #
 #     sudo cp this-file /etc/systemd/system/$unit
 #     sudo systemctl daemon-reload
@@ -142,6 +155,10 @@ Type=simple
 User=$user
 ExecStart=$command
 $environment
+# The directory the worker runs in: the app's modules are imported from there.
+# The job store it uses: $store
+WorkingDirectory=$working_dir
+
 # SIGTERM asks for a warm shutdown: the worker stops taking jobs and lets the
 # running ones finish. KillMode=mixed sends it to the worker's main process
 # only, so its child processes are not cut off; whatever still runs after
@@ -229,6 +246,8 @@ def render_supervisor(deployment: Deployment) -> str:
         log_dir=log_dir,
         test_command=shlex.join(deployment.argv("jobs", "test")),
         stop_timeout=deployment.stop_timeout,
+        working_dir=_supervisor_value(deployment.working_dir),
+        store=_supervisor_value(deployment.store),
     )
 
 
@@ -249,6 +268,8 @@ def render_systemd(deployment: Deployment, template: bool = False) -> str:
         environment=_systemd_environment(deployment.environment),
         stop_timeout=deployment.stop_timeout,
         syslog=f"{name}-%i" if template else name,
+        working_dir=_systemd_word(deployment.working_dir),
+        store=deployment.store.replace("%", "%%"),
     )
 
 
@@ -267,16 +288,49 @@ def find_executable() -> str:
     return str(Path(found).absolute())
 
 
-def _config_path(ctx: click.Context) -> str | None:
-    given = ctx.find_root().params.get("config_path")
-    if not given:
-        click.echo(
-            "Note: no config file given (-c or CONVEYOR_CONFIG): the worker will run with"
-            " conveyor's defaults and its environment.",
-            err=True,
-        )
-        return None
-    return str(Path(given).resolve())
+def _config_path() -> str | None:
+    """The config file in force (given with -c or CONVEYOR_CONFIG, or found), absolute."""
+    config_file = _config.current().config_file
+    return str(config_file) if config_file else None
+
+
+def _absolute_backend(config: _config.Config) -> str:
+    """The backend URL with an SQLite path made absolute (it then means the same anywhere)."""
+    if not config.backend.lower().startswith("sqlite:"):
+        return config.backend
+    query = urlsplit(config.backend).query
+    path = sqlite_location(config.backend, config.base_dir).path
+    return f"sqlite:///{path}" + (f"?{query}" if query else "")
+
+
+def _store(config: _config.Config) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The store the app uses, in words, and the variables the worker needs to use it too.
+
+    Keys set in this environment are carried into the file (the worker will
+    not have this shell's environment). Without a config file, the default
+    SQLite store is named by its absolute path, if it exists; if it does not,
+    nothing says where the app's store is, and the command refuses.
+    """
+    set_keys = _config.origins(config)
+    carried = []
+    for key, (raw, origin) in set_keys.items():
+        if origin.startswith("environment"):
+            value = _absolute_backend(config) if key == "conveyor.backend" else raw
+            carried.append((_config.env_name(key), value))
+    if "conveyor.backend" not in set_keys and config.config_file is None:
+        missing = store_missing(config.backend, config.base_dir)
+        if missing is not None:
+            raise ConfigError(
+                f"Cannot tell which job store the app uses: {_config.describe_source(config)},"
+                f" CONVEYOR_BACKEND is not set, and there is no job store at {missing}."
+                " Run this in the app's directory, give its config file with -c, or set"
+                " CONVEYOR_BACKEND."
+            )
+        carried.append(("CONVEYOR_BACKEND", _absolute_backend(config)))
+    where = f"set in {config.config_file}" if config.config_file else "no config file"
+    if any(name == "CONVEYOR_BACKEND" for name, _ in carried):
+        where = "given to the worker in its environment below"
+    return f"{store_text(config)}, {where}", tuple(carried)
 
 
 def _environment(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -304,22 +358,38 @@ def _deployment(
     env: Sequence[str],
     name: str,
     executable: str | None,
+    working_directory: str | None,
     log_dir: str = EXAMPLE.log_dir,
     numprocs: int = 1,
 ) -> Deployment:
     if not _NAME.match(name):
         raise click.BadParameter(f"{name!r} is not a program name", param_hint="--name")
+    given = _environment(env)
+    queue_names = _queues(queues)
+    config_path = _config_path()
+    store, carried = _store(_config.current())
+    names = {key for key, _ in given}
+    environment = tuple(pair for pair in carried if pair[0] not in names) + given
+    if config_path is None:
+        click.echo(
+            "Note: no config file given (-c or CONVEYOR_CONFIG) or found: the worker gets"
+            f" its settings from the environment written in the file ({len(environment)}"
+            " variables).",
+            err=True,
+        )
     return Deployment(
         executable=str(Path(executable).absolute()) if executable else find_executable(),
-        config=_config_path(ctx),
+        config=config_path,
         log_dir=str(Path(log_dir).absolute()),
         user=user,
         name=name,
         numprocs=numprocs,
-        queues=_queues(queues),
+        queues=queue_names,
         concurrency=concurrency,
         stop_timeout=stop_timeout,
-        environment=_environment(env),
+        environment=environment,
+        working_dir=str(Path(working_directory or Path.cwd()).resolve()),
+        store=store,
     )
 
 
@@ -335,14 +405,16 @@ def _common(command: click.decorators.FC) -> click.decorators.FC:
             ),
             click.option(
                 "--concurrency",
-                type=click.IntRange(min=1),
+                type=click.IntRange(1, _config.MAX_CONCURRENCY),
                 default=None,
                 help="Child processes per worker. Default: conveyor.worker.concurrency.",
             ),
-            click.option("--user", default="www-data", show_default=True, help="Run as."),
+            click.option(
+                "--user", default="www-data", show_default=True, help="User the worker runs as."
+            ),
             click.option(
                 "--stop-timeout",
-                type=click.IntRange(min=1),
+                type=click.IntRange(1, 86_400),
                 default=600,
                 show_default=True,
                 help="Seconds running jobs get to finish at a stop before they are killed.",
@@ -360,6 +432,13 @@ def _common(command: click.decorators.FC) -> click.decorators.FC:
                 help="Program or unit name.",
             ),
             click.option(
+                "--working-directory",
+                type=click.Path(file_okay=False),
+                default=None,
+                help="Directory the worker runs in and imports the app from."
+                " Default: the current directory.",
+            ),
+            click.option(
                 "--executable",
                 type=click.Path(dir_okay=False),
                 default=None,
@@ -375,9 +454,14 @@ def _common(command: click.decorators.FC) -> click.decorators.FC:
 def deploy() -> None:
     """Print a Supervisor or systemd file that runs workers of this installation.
 
-    The paths are this installation's: the conveyor executable next to the
-    running Python, and the config file given with -c (made absolute).
-    Redirect the output to a file, check it, and install it:
+    The file names this installation's conveyor executable (next to the
+    running Python), the config file in force (given with -c or
+    CONVEYOR_CONFIG, or the conveyor.ini found from here; made absolute), the
+    working directory (the current one, or --working-directory) and the job
+    store the app uses. Store settings that come from this shell's
+    environment are written into the file, since the service will not have
+    them. With no config file and no store to be found, it refuses rather
+    than guess. Redirect the output to a file, check it, and install it:
 
     \b
         conveyor -c /etc/conveyor/conveyor.ini deploy supervisor > conveyor-worker.conf
@@ -394,11 +478,15 @@ def deploy() -> None:
     help="Directory of the worker's log files (it must exist).",
 )
 @click.option(
-    "--numprocs", type=click.IntRange(min=1), default=1, show_default=True, help="Workers."
+    "--numprocs",
+    type=click.IntRange(1, 1024),
+    default=1,
+    show_default=True,
+    help="Worker processes Supervisor starts.",
 )
 @click.pass_context
 def supervisor(ctx: click.Context, /, **options: Any) -> None:
-    """Print a Supervisor [program:...] file for conveyor workers."""
+    """Print a Supervisor [program:...] file that runs `conveyor jobs worker`."""
     click.echo(render_supervisor(_deployment(ctx, **options)), nl=False)
 
 
@@ -411,5 +499,6 @@ def supervisor(ctx: click.Context, /, **options: Any) -> None:
 )
 @click.pass_context
 def systemd(ctx: click.Context, /, template: bool, **options: Any) -> None:
-    """Print a systemd service unit for a conveyor worker."""
+    """Print a systemd service unit (or, with --template, a template unit) that
+    runs `conveyor jobs worker`."""
     click.echo(render_systemd(_deployment(ctx, **options), template=template), nl=False)

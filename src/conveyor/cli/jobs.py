@@ -3,48 +3,20 @@
 from __future__ import annotations
 
 import json
-import logging
-import sys
-import time
 from typing import Any
 
 import click
 
 import conveyor
+from conveyor import limits, manage
 from conveyor.backends import JobState
+from conveyor.cli.info import info as info_command
+from conveyor.cli.info import reads_store, require_store
+from conveyor.cli.logs import LOG_FORMATS, configure_logging
+from conveyor.cli.text import escape, escape_lines
 
 STATES = [state.value for state in JobState]
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-LOG_FORMAT = "%(asctime)s %(levelname)-7s [%(name)s] %(message)s"
-
-
-class _LogFormatter(logging.Formatter):
-    """``LOG_FORMAT``, made the quick way, with the date and time text made once a second.
-
-    A busy worker logs two lines per job, and the general ``Formatter.format``
-    (and the time formatting in it) was most of the cost of each. Lines are the
-    same as ``logging.Formatter(LOG_FORMAT)`` makes; records with an exception
-    or stack attached take the general path.
-    """
-
-    _second: int | None = None
-    _text = ""
-
-    def format(self, record: logging.LogRecord) -> str:
-        if record.exc_info or record.exc_text or record.stack_info or self._fmt != LOG_FORMAT:
-            return super().format(record)
-        record.message = record.getMessage()
-        record.asctime = self.formatTime(record)
-        return f"{record.asctime} {record.levelname:<7} [{record.name}] {record.message}"
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        if datefmt is not None:
-            return super().formatTime(record, datefmt)
-        second = int(record.created)
-        if second != self._second:
-            self._text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
-            self._second = second
-        return f"{self._text},{int(record.msecs):03d}"
 
 
 @click.group(short_help="Manage background jobs.")
@@ -53,12 +25,19 @@ def jobs() -> None:
 
 
 @jobs.command(short_help="Start a worker.")
-@click.option("--burst", is_flag=True, help="Start worker in burst mode.")
+@click.option(
+    "--burst",
+    is_flag=True,
+    help="Run the jobs that are due, then exit (status 0) once the queues have none left"
+    " and no job is running. Jobs scheduled for later (retries included) are not waited for.",
+)
 @click.option(
     "--max-idle-time",
     type=click.IntRange(min=0),
     default=None,
-    help="Max seconds for worker to be idle. Defaults to None (never stops idling).",
+    metavar="SECONDS",
+    help="Exit (status 0) once the worker has been idle this long: no job running and none"
+    " claimed, counted from the end of its last job (or its start). Default: never.",
 )
 @click.option(
     "-n",
@@ -75,10 +54,31 @@ def jobs() -> None:
     help="'job' runs every job in a fresh process (as RQ does); 'child' reuses processes.",
 )
 @click.option(
+    "-P",
+    "--path",
+    "paths",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="A directory to import job functions from (repeatable), searched before"
+    " conveyor.worker.path and the directory the worker is started in.",
+)
+@click.option(
+    "--name",
+    default=None,
+    help="How log lines name this worker. Default: conveyor.worker.name, else HOST.PID.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
     default=None,
     help="Lowest level of log records shown. Default: conveyor.worker.log_level (INFO).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS, case_sensitive=False),
+    default=None,
+    help="'json' writes one JSON object a line, with job_id, queue, attempt, duration and"
+    " worker as fields. Default: conveyor.log_format (text).",
 )
 @click.argument("queues", nargs=-1)
 def worker(
@@ -86,7 +86,10 @@ def worker(
     max_idle_time: int | None,
     concurrency: int | None,
     isolation: str,
+    paths: tuple[str, ...],
+    name: str | None,
     log_level: str | None,
+    log_format: str | None,
     queues: tuple[str, ...],
 ) -> None:
     """Start a worker that fetches jobs from queues and executes them.
@@ -106,15 +109,18 @@ def worker(
 
         conveyor jobs worker default my-custom-queue
 
+    Job functions are imported from the directory the worker is started in,
+    as RQ does, and from --path and conveyor.worker.path.
+
     Once a worker is running it waits for jobs. SIGINT (Ctrl+C) or SIGTERM
     lets running jobs finish and then stops; a second signal stops at once
     and puts the interrupted jobs back on their queues.
     """
-    level = (log_level or conveyor.config.current().worker_log_level).upper()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_LogFormatter(LOG_FORMAT))
-    logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler])
-    runner = conveyor.Worker(list(queues), concurrency=concurrency, isolation=isolation)
+    config = conveyor.config.current()
+    configure_logging(log_level or config.worker_log_level, log_format or config.log_format)
+    runner = conveyor.Worker(
+        list(queues), concurrency=concurrency, isolation=isolation, name=name, paths=paths
+    )
     runner.work(burst=burst, max_idle_time=max_idle_time)
 
 
@@ -123,7 +129,7 @@ def _list_line(job: dict[str, Any], with_state: bool) -> str:
     if with_state:
         fields.append(job["state"])
     if job["title"] is not None:
-        fields.append(f'"{job["title"]}"')
+        fields.append(f'"{escape(job["title"])}"')
     return " ".join(fields)
 
 
@@ -131,11 +137,11 @@ def _list_line(job: dict[str, Any], with_state: bool) -> str:
 @click.option(
     "-l",
     "--limit",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, limits.MAX_LIST_LIMIT),
     default=None,
-    help="Number of jobs to return. Default: 200 (conveyor.jobs.default_list_limit).",
+    help="Most jobs to print. Default: 200 (conveyor.jobs.default_list_limit).",
 )
-@click.option("-i", "--ids", is_flag=True, help="Only return a list of job ids.")
+@click.option("-i", "--ids", is_flag=True, help="Print only the job ids, one per line.")
 @click.option(
     "-s",
     "--state",
@@ -146,15 +152,17 @@ def _list_line(job: dict[str, Any], with_state: bool) -> str:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the jobs as a JSON list.")
 @click.argument("queues", nargs=-1)
+@reads_store
 def list_jobs(
     limit: int | None, ids: bool, states: tuple[str, ...], as_json: bool, queues: tuple[str, ...]
 ) -> None:
     """List jobs.
 
-    If no queue names are given then the jobs of all queues are listed,
-    otherwise only those of the given queues, in the order in which workers
-    will run them. One line per job: created (UTC), id, queue, and the title
-    in double quotes if the job has one.
+    Lists the queued jobs (or, with --state, the jobs in those states) of
+    all queues of this site, or only of the given queues, in the order in
+    which workers will run them. One line per job: created (UTC), id, queue,
+    the state if --state was given, and the title in double quotes if the
+    job has one (control characters shown escaped, as \\x1b or \\n).
     """
     found = conveyor.job_list(
         queues=list(queues) or None, limit=limit, ids_only=ids, states=list(states) or None
@@ -173,19 +181,33 @@ def list_jobs(
         click.echo(job if ids else _list_line(job, with_state))
 
 
+def _attempt_lines(history: list[dict[str, Any]]) -> list[str]:
+    """One line per attempt: number, outcome, start and end, and its error."""
+    lines = []
+    for entry in history:
+        line = f"  #{entry['attempt']} {entry['outcome']}"
+        if entry["started"] or entry["ended"]:
+            line += f", {entry['started'] or '?'} to {entry['ended'] or 'now'}"
+        if entry["error"] is not None:
+            line += f": {escape(entry['error']['type'])}: {escape(entry['error']['message'])}"
+        lines.append(line)
+    return lines
+
+
 def _show_lines(job: dict[str, Any]) -> list[str]:
-    title = f'"{job["title"]}"' if job["title"] is not None else "None"
+    title = f'"{escape(job["title"])}"' if job["title"] is not None else "None"
     lines = [
         f"ID:      {job['id']}",
         f"Title:   {title}",
         f"Created: {job['created']}",
         f"Queue:   {job['queue']}",
         f"State:   {job['state']}",
-        f"Func:    {job['func']}",
+        f"Func:    {escape(job['func'])}",
         f"Args:    {json.dumps(job['args'])}",
         f"Kwargs:  {json.dumps(job['kwargs'])}",
         f"Timeout: {job['timeout']}",
-        f"Attempts: {job['attempts']}",
+        f"Attempts: {job['attempts']} (of at most {job['max_attempts']})",
+        *_attempt_lines(job["history"]),
     ]
     for label, key in (("Started", "started"), ("Ended", "ended")):
         if job[key] is not None:
@@ -193,20 +215,22 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
     if job["duration"] is not None:
         lines.append(f"Runtime: {job['duration']:.3f}s")
     if job["worker"]:
-        lines.append(f"Worker:  {job['worker']}")
+        lines.append(f"Worker:  {escape(job['worker'])}")
     if job["state"] == "finished" and job["result"] is not None:
         lines.append(f"Result:  {json.dumps(job['result'])}")
-    error = job["error"]
+    error = job["error"]  # the current one: none once the job finished
     if error is not None:
-        lines.append(f"Error:   {error['type']}: {error['message']}")
+        label = "Error:" if job["state"] == "failed" else "Last error:"
+        lines.append(f"{label:<8} {escape(error['type'])}: {escape(error['message'])}")
         if error["traceback"]:
-            lines.extend("  " + line for line in error["traceback"].rstrip().splitlines())
+            lines.extend("  " + line for line in escape_lines(error["traceback"].rstrip()))
     return lines
 
 
 @jobs.command(short_help="Show details about a specific job.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
 @click.argument("id")
+@reads_store
 def show(as_json: bool, id: str) -> None:
     """Show details about a specific job.
 
@@ -223,6 +247,7 @@ def show(as_json: bool, id: str) -> None:
 
 @jobs.command(short_help="Cancel a specific job.")
 @click.argument("id")
+@reads_store
 def cancel(id: str) -> None:
     """Cancel a specific job.
 
@@ -234,20 +259,29 @@ def cancel(id: str) -> None:
     click.secho(f"Cancelled job {id}", fg="green")
 
 
-@jobs.command(short_help="Cancel all jobs.")
+@jobs.command(short_help="Delete the waiting jobs of queues.")
 @click.argument("queues", nargs=-1)
+@reads_store
 def clear(queues: tuple[str, ...]) -> None:
-    """Cancel all jobs on the given queues.
+    """Delete every waiting (queued or scheduled) job of the given queues.
 
-    If no queue names are given then ALL queues of this site are cleared.
-    Running jobs are not affected.
+    If no queue names are given then the waiting jobs of ALL queues of this
+    site are deleted. Running jobs and the records of finished, failed and
+    canceled jobs are kept. Prints how many jobs were deleted from each queue,
+    and names the given queues that had none.
     """
-    cleared = conveyor.job_clear(list(queues) or None)
+    cleared = manage.clear_queues(list(queues) or None)
     if not cleared:
         click.secho("There are no queues to clear.", fg="green")
         return
-    names = ", ".join(f'"{name}"' for name in cleared)
-    click.secho(f"Cleared queue(s) {names}", fg="green")
+    for name, count in cleared.items():
+        if count:
+            noun = "job" if count == 1 else "jobs"
+            click.secho(f'Deleted {count} waiting {noun} from queue "{name}"', fg="green")
+        elif queues:
+            click.secho(f'Queue "{name}" had no waiting jobs', fg="yellow")
+    if not queues and not any(cleared.values()):
+        click.secho("There were no waiting jobs to delete.", fg="green")
 
 
 @jobs.command(short_help="Enqueue a test job.")
@@ -265,7 +299,7 @@ def test(queues: tuple[str, ...]) -> None:
         click.secho(f'Added test job {job.id} to queue "{queue}"', fg="green")
 
 
-@jobs.command(short_help="Put failed jobs back on their queue.")
+@jobs.command(short_help="Put a failed or canceled job, or all failed ones, back.")
 @click.option(
     "--all-failed", is_flag=True, help="Requeue every failed job (of the given queues, or all)."
 )
@@ -280,6 +314,9 @@ def requeue(all_failed: bool, args: tuple[str, ...]) -> None:
     A requeued job starts again with a fresh attempt count; the errors of its
     earlier attempts stay in its record.
     """
+    if not all_failed and len(args) != 1:
+        raise click.UsageError("Give one job ID, or --all-failed [QUEUES...]")
+    require_store()
     if all_failed:
         moved = conveyor.job_requeue_failed(list(args) or None)
         if not moved:
@@ -287,21 +324,22 @@ def requeue(all_failed: bool, args: tuple[str, ...]) -> None:
         for job_id in moved:
             click.secho(f"Requeued job {job_id}", fg="green")
         return
-    if len(args) != 1:
-        raise click.UsageError("Give one job ID, or --all-failed [QUEUES...]")
     job = conveyor.job_requeue(args[0])
     click.secho(f'Requeued job {job["id"]} to queue "{job["queue"]}"', fg="green")
 
 
 @jobs.command(short_help="List live workers.")
 @click.option("--json", "as_json", is_flag=True, help="Print the workers as JSON.")
+@reads_store
 def workers(as_json: bool) -> None:
     """List the live workers of this site.
 
-    One line per worker: its key, host and pid, state, the queues it listens
-    on, when it started, and how many jobs it finished and failed; then the
-    jobs it is running. A worker that stopped beating (killed, machine lost)
-    disappears once its heartbeat expires.
+    One line per worker: its name (as its log lines give it), state (busy,
+    idle or stopping), the queues it listens on, when it started, its counts
+    since then (jobs finished, jobs failed for good, attempts that failed and
+    were retried), its host and pid, and its key (as job records give it);
+    then the jobs it is running. A worker that stopped
+    beating (killed, machine lost) disappears once its heartbeat expires.
     """
     found = conveyor.worker_list()
     if as_json:
@@ -313,8 +351,10 @@ def workers(as_json: bool) -> None:
     for info in found:
         queues = ", ".join(f'"{q}"' for q in info["queues"])
         click.echo(
-            f"{info['key']} {info['host']}:{info['pid']} {info['state']} queues {queues}"
-            f" started {info['started']} finished {info['finished']} failed {info['failed']}"
+            f"{escape(info['name'])} {info['state']} queues {queues} started {info['started']};"
+            f" jobs finished {info['finished']}, jobs failed {info['failed']},"
+            f" attempts retried {info['retried']};"
+            f" {escape(info['host'])}:{info['pid']} {escape(info['key'])}"
         )
         for job_id in info["jobs"]:
             click.echo(f"    running {job_id}")
@@ -322,8 +362,13 @@ def workers(as_json: bool) -> None:
 
 @jobs.command(short_help="List queues with their job counts.")
 @click.option("--json", "as_json", is_flag=True, help="Print the queues as JSON.")
+@reads_store
 def queues(as_json: bool) -> None:
-    """List this site's queues with the number of jobs in each state."""
+    """List this site's queues with the number of jobs in each state.
+
+    A queue is listed while it holds any job record (waiting, running, or
+    kept after it ended).
+    """
     found = conveyor.queue_list()
     if as_json:
         click.echo(json.dumps(found, indent=2))
@@ -334,3 +379,6 @@ def queues(as_json: bool) -> None:
     for queue in found:
         counts = " ".join(f"{state}={queue[state]}" for state in STATES)
         click.echo(f"{queue['name']} {counts}")
+
+
+jobs.add_command(info_command)

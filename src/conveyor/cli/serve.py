@@ -16,7 +16,9 @@ from typing import Any
 import click
 
 from conveyor.api import backend
-from conveyor.exceptions import ConfigError
+from conveyor.cli.info import reads_store
+from conveyor.config import current
+from conveyor.exceptions import ConfigError, extra_needed
 from conveyor.job import format_time
 
 log = logging.getLogger("conveyor.web")
@@ -28,9 +30,7 @@ def _web(module: str) -> types.ModuleType:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name in {"flask", "werkzeug", "waitress"}:
-            raise ConfigError(
-                "The web API needs the 'web' extra: pip install 'conveyor[web]'"
-            ) from None
+            raise ConfigError(extra_needed("The web API", "web")) from None
         raise
 
 
@@ -45,7 +45,7 @@ def _stop(signum: int, frame: Any) -> None:
 )
 @click.option(
     "--threads",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 1024),
     default=4,
     show_default=True,
     help="Requests handled at once.",
@@ -55,11 +55,15 @@ def serve(host: str, port: int, threads: int) -> None:
 
     The job actions answer under /api/3/action/<name> and the OpenAPI
     document at /api/3/openapi.json. Every job action needs a token from
-    `conveyor token create`. SIGINT or SIGTERM stops the server.
+    `conveyor token create`. SIGINT or SIGTERM stops the server. It does
+    not start (exit status 1) if the job store cannot be reached.
     """
     web = _web("conveyor.web")
     waitress = _web("waitress")
-    backend()  # a misconfigured or unreachable store fails here, not at the first request
+    # A misconfigured or unreachable store fails here (exit 1, one line), not at the first
+    # request: opening a Redis client does not connect, so ask the store something.
+    config = current()
+    backend(config).queue_names(config.queue_prefix)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)-7s [%(name)s] %(message)s",
@@ -111,6 +115,7 @@ def create(name: str, read_only: bool) -> None:
 
 
 @token.command("list", short_help="List the tokens of this site.")
+@reads_store
 def list_tokens() -> None:
     """List the tokens of this site: name, kind (full or read-only) and creation time (UTC)."""
     auth = _web("conveyor.web.auth")
@@ -125,6 +130,7 @@ def list_tokens() -> None:
 
 @token.command(short_help="Revoke a token.")
 @click.argument("name")
+@reads_store
 def revoke(name: str) -> None:
     """Revoke the token NAME: requests carrying it are refused from now on."""
     auth = _web("conveyor.web.auth")

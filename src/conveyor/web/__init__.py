@@ -12,6 +12,13 @@ or run it standalone with ``conveyor serve``, which serves :func:`create_app`
 under waitress. Needs the ``web`` extra (Flask and waitress).
 """
 
-from conveyor.web.app import DEFAULT_MAX_BODY, create_app, create_blueprint
+from conveyor.exceptions import extra_needed
+
+try:
+    from conveyor.web.app import DEFAULT_MAX_BODY, create_app, create_blueprint
+except ModuleNotFoundError as exc:  # the same message as the CLI's, naming the extra
+    if exc.name not in {"flask", "werkzeug", "waitress"}:
+        raise
+    raise ModuleNotFoundError(extra_needed("The web API", "web"), name=exc.name) from None
 
 __all__ = ["DEFAULT_MAX_BODY", "create_app", "create_blueprint"]

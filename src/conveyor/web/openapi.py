@@ -22,11 +22,13 @@ _COUNT = {"type": "integer", "minimum": 0}
 _STATES = [state.value for state in JobState]
 
 
-def _record(properties: dict[str, JsonSchema], description: str) -> JsonSchema:
+def _record(
+    properties: dict[str, JsonSchema], description: str, optional: tuple[str, ...] = ()
+) -> JsonSchema:
     return {
         "type": "object",
         "description": description,
-        "required": list(properties),
+        "required": [name for name in properties if name not in optional],
         "properties": properties,
     }
 
@@ -54,8 +56,12 @@ COMPONENTS: dict[str, JsonSchema] = {
             "max_attempts": _COUNT,
             "worker": _MAYBE_TEXT,
             "result": {"description": "What the function returned, once finished"},
-            "error": {"anyOf": [ref("JobError"), {"type": "null"}]},
+            "error": {
+                "anyOf": [ref("JobError"), {"type": "null"}],
+                "description": "The error that explains the state now; null once finished",
+            },
             "errors": {"type": "array", "items": ref("JobError")},
+            "history": {"type": "array", "items": ref("JobAttempt")},
         },
         "A job: the reference's id, title, created and queue first, then conveyor's record.",
     ),
@@ -65,9 +71,40 @@ COMPONENTS: dict[str, JsonSchema] = {
             "message": _TEXT,
             "traceback": _TEXT,
             "attempt": _COUNT,
-            "at": {"type": "number", "description": "Seconds since the epoch"},
+            "at": {"type": "number", "description": "When it ended, seconds since the epoch"},
+            "started_at": {"type": "number", "description": "When it started (newer records)"},
         },
         "What went wrong in one attempt of a job.",
+        optional=("started_at",),
+    ),
+    "JobAttempt": _record(
+        {
+            "attempt": _COUNT,
+            "started": _TIME,
+            "ended": _TIME,
+            "outcome": {
+                "type": "string",
+                "enum": [
+                    "finished",
+                    "failed",
+                    "failed, tried again",
+                    "not run (code missing)",
+                    "running",
+                    "canceled",
+                ],
+            },
+            "error": {
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "required": ["type", "message"],
+                        "properties": {"type": _TEXT, "message": _TEXT},
+                    },
+                    {"type": "null"},
+                ]
+            },
+        },
+        "One attempt of a job: its number, times, outcome and error.",
     ),
     "Queue": _record(
         {"name": _TEXT, **{state: _COUNT for state in _STATES}},
@@ -84,8 +121,10 @@ COMPONENTS: dict[str, JsonSchema] = {
             "heartbeat": _TIME,
             "concurrency": {"type": "integer", "minimum": 1},
             "jobs": {"type": "array", "items": _TEXT, "description": "Ids of running jobs"},
-            "finished": _COUNT,
-            "failed": _COUNT,
+            "name": {**_TEXT, "description": "How its log lines name it"},
+            "finished": {**_COUNT, "description": "Jobs finished"},
+            "failed": {**_COUNT, "description": "Jobs failed for good"},
+            "retried": {**_COUNT, "description": "Attempts failed and tried again"},
         },
         "A live worker.",
     ),

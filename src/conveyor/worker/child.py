@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 from conveyor import serializer
 from conveyor.backends.base import ErrorInfo
 from conveyor.exceptions import SerializationError
-from conveyor.functions import import_function
+from conveyor.functions import import_function, import_job_function
 
 _PR_SET_PDEATHSIG = 1
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
@@ -152,7 +152,7 @@ def run_task(task: Task, settings: ChildSettings) -> Outcome:
     try:
         fn = _functions.get(task.func)
         if fn is None:
-            fn = _functions[task.func] = import_function(task.func)
+            fn = _functions[task.func] = import_job_function(task.func)
         args, kwargs = serializer.load_call(
             task.payload, allow_pickle=settings.serializer == "pickle"
         )

@@ -47,6 +47,7 @@ log = logging.getLogger("conveyor.worker")
 _IDLE_WAIT = 0.5  # longest blocking claim, so signals are noticed promptly
 _POLL = 0.01  # how often free children look for work while others are busy
 _HEARTBEAT_MAX = 2.0
+_REGISTER_GAP = 0.5  # state changes (idle/busy) reach the registry at most this often
 _BACKOFF_MAX = 30.0
 _BUFFER_SECONDS = 0.05  # work claimed ahead, per child, judged by recent durations
 _HOLD = 0.25  # a buffered job waiting longer than this goes back to its queue
@@ -59,15 +60,15 @@ _PIPE_DEPTH = 8  # and never more jobs than this
 _PIPE_TASK_MAX = 16 * 1024
 
 
-def backend_backoff(worker_key: str, exc: Exception, previous: float) -> float:
+def backend_backoff(worker_name: str, exc: Exception, previous: float) -> float:
     """The wait after a backend error (0.1 s, doubling up to 30 s), logged."""
     delay = min(max(previous * 2, 0.1), _BACKOFF_MAX)
     log.error(
         "Worker %s: backend error, retrying in %.1fs: %s",
-        worker_key,
+        worker_name,
         delay,
         exc,
-        extra={"worker": worker_key},
+        extra={"worker": worker_name},
     )
     return delay
 
@@ -79,7 +80,7 @@ class Loop:
         self.worker = worker
         self.store = store
         self.pool = pool
-        self.recorder = Recorder(worker.key)
+        self.recorder = Recorder(worker.name)
         self.buffer: deque[tuple[JobRecord, float]] = deque()  # claimed ahead, when
         self.avg_duration: float | None = None
         self.target = 0  # _prefetch_target(), kept current as durations come in
@@ -87,8 +88,11 @@ class Loop:
         self.ran_any = False
         now = time.monotonic()
         self.next_heartbeat = now  # register at once
+        self.registered = ""  # the state the registry holds, and since when (monotonic)
+        self.registered_at = 0.0
         self.next_maintenance = now  # recover lost jobs at start-up
-        self.idle_since = now
+        self.idle_since = now  # the last claim, or when the worker last ran out of work
+        self.working = False  # a job was running or buffered at the last step
         self.started_at = time.time()
         self.backoff = 0.0
         # poll(2), not epoll: an epoll registration belongs to the open file, and
@@ -119,6 +123,7 @@ class Loop:
         self._dispatch()
         claimed = self._refill(burst)
         self._dispatch()
+        self._register_if_changed()  # after the claim: idle only if there was nothing to claim
         if not self.pool.busy() and not self.buffer:
             self.recorder.flush(self.store)
             if self.worker.stopping:
@@ -127,13 +132,17 @@ class Loop:
                 return False
             if burst:
                 return True
+            if self.working:  # it has just run out of work: idle from now
+                self.working = False
+                self.idle_since = time.monotonic()
             idle = time.monotonic() - self.idle_since
             return max_idle_time is not None and idle >= max_idle_time
+        self.working = True
         self._collect()
         return False
 
     def _wait_out(self, exc: BackendError) -> None:
-        self.backoff = backend_backoff(self.worker.key, exc, self.backoff)
+        self.backoff = backend_backoff(self.worker.name, exc, self.backoff)
         wait_for([self.worker.wake_fd], self.backoff)
         self._drain_wake()
 
@@ -214,7 +223,9 @@ class Loop:
             if stopping or now - child.running.began > _HOLD:
                 # Those the child started already report as usual.
                 for queued in self.pool.take_back(child):
-                    self.recorder.release(queued.record, queued.token, "held behind a long job")
+                    self.recorder.release(
+                        queued.record, queued.token, "held behind a long job", announced=True
+                    )
                     released = True
         if self.buffer and (stopping or now - self.buffer[0][1] > _HOLD):
             while self.buffer:
@@ -269,25 +280,30 @@ class Loop:
             best = child
         return best
 
+    # "starts job" is logged before the child is sent the job, so that the
+    # job's own output (its prints, its log lines) can only come after it.
+    # A job queued behind a running one is announced when it is sent, as the
+    # supervisor only learns later that it started; were it then taken back,
+    # "put back on its queue" follows at INFO.
     def _start(self, record: JobRecord) -> None:
         assert record.lease_token is not None
         running = Running(record, record.lease_token)
+        self.recorder.started(record)
         try:
             child = self.pool.idle_child()
             self.pool.start(child, running)
         except Exception:
-            log.exception("Worker %s could not start a child process", self.worker.key)
-            self.recorder.release(record, running.token, "not started")
-            return
-        self.recorder.started(record)  # logged once the child has the job, not before
+            log.exception("Worker %s could not start a child process", self.worker.name)
+            self.recorder.release(record, running.token, "not started", announced=True)
 
     def _queue(self, child: Child, record: JobRecord) -> None:
         assert record.lease_token is not None
         running = Running(record, record.lease_token)
+        self.recorder.started(record)
         try:
             self.pool.queue(child, running)
         except OSError:  # the child died; it is noticed in _collect
-            self.recorder.release(record, running.token, "not started")
+            self.recorder.release(record, running.token, "not started", announced=True)
 
     # -- collecting ----------------------------------------------------------------
     def _collect(self) -> None:
@@ -370,7 +386,6 @@ class Loop:
             queued = child.queued.popleft()
             queued.start_clock()
             child.running = queued
-            self.recorder.started(queued.record)
         else:
             self.pool.retire_if_spent(child)
         self._dispatch()  # the next job first: the child should not wait for our bookkeeping
@@ -407,7 +422,7 @@ class Loop:
         """Kill ``child``; the jobs waiting in its pipe go back to their queues."""
         self.pool.kill(child)
         for queued in self.pool.forget_queued(child):  # the child is dead: it runs nothing more
-            self.recorder.release(queued.record, queued.token, "not started")
+            self.recorder.release(queued.record, queued.token, "not started", announced=True)
 
     # -- timers ------------------------------------------------------------------
     def _enforce_deadlines(self) -> None:
@@ -444,9 +459,34 @@ class Loop:
         for child in dict.fromkeys(c for c, queued in waiting if queued.record.id in lost):
             for queued in self.pool.take_back(child):
                 if queued.record.id not in lost:
-                    self.recorder.release(queued.record, queued.token, "not started")
+                    self.recorder.release(
+                        queued.record, queued.token, "not started", announced=True
+                    )
         if lost:  # buffered jobs canceled or taken over: never start them
             self.buffer = deque(entry for entry in self.buffer if entry[0].id not in lost)
+
+    def _state(self) -> str:
+        if self.worker.stopping:
+            return "stopping"
+        for child in self.pool.children:
+            if child.running is not None:
+                return "busy"
+        return "idle"
+
+    def _register_if_changed(self) -> None:
+        """Tell the registry at once when the worker turns busy, idle or stopping.
+
+        At most once per ``_REGISTER_GAP``: a change within it is told by a
+        heartbeat brought forward, so a stream of quick jobs (idle and busy
+        in turn) costs no store call per job.
+        """
+        if self.registered == self._state():
+            return
+        due = self.registered_at + _REGISTER_GAP
+        if time.monotonic() >= due:
+            self._register([c for c in self.pool.busy() if c.running is not None])
+        elif due < self.next_heartbeat:
+            self.next_heartbeat = due
 
     def _register(self, busy: list[Child]) -> None:
         """Tell the registry this worker is alive, and what it is doing."""
@@ -465,8 +505,11 @@ class Loop:
             finished=self.recorder.finished,
             failed=self.recorder.failed,
             state=state,
+            retried=self.recorder.retried,
+            name=worker.name,
         )
         self.store.register_worker(info, ttl=worker.lease, now=now)
+        self.registered, self.registered_at = state, time.monotonic()
 
     def _maintain_if_due(self) -> None:
         now = time.monotonic()
@@ -497,7 +540,7 @@ class Loop:
         try:
             self.store.unregister_worker(self.worker.key)
         except BackendError as exc:
-            log.warning("Worker %s could not unregister: %s", self.worker.key, exc)
+            log.warning("Worker %s could not unregister: %s", self.worker.name, exc)
         interrupted = [c for c in self.pool.busy() if c.running is not None]
         if not interrupted:
             self.pool.stop_idle(wait=5.0)
@@ -516,7 +559,7 @@ class Loop:
             log.error(
                 "Worker %s could not record %d outcome(s) at shutdown: %s; their leases"
                 " will expire and the jobs will be recovered",
-                self.worker.key,
+                self.worker.name,
                 len(self.recorder.pending),
                 exc,
             )

@@ -7,6 +7,7 @@ wording (the reference's) lives in one place. Completions wait in
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -15,11 +16,21 @@ import time
 from typing import Any
 
 from conveyor.backends import Backend, Completion, ErrorInfo, JobRecord, JobState
+from conveyor.backends.base import split_queue_name
 from conveyor.retry import Retry
 from conveyor.worker.child import Outcome
 from conveyor.worker.pool import Running
 
 log = logging.getLogger("conveyor.worker")
+
+#: What a worker that cannot import a job's function does (docs/reliability.md):
+#: the job goes back, its attempt not counted, and is tried again after
+#: _CODE_MISSING_FIRST seconds, doubling up to _CODE_MISSING_LONGEST; after
+#: _CODE_MISSING_TRIES such failures in a row (about 13 hours) it fails.
+_CODE_MISSING = "JobImportError"
+_CODE_MISSING_FIRST = 15.0
+_CODE_MISSING_LONGEST = 3600.0
+_CODE_MISSING_TRIES = 20
 
 
 def display(record: JobRecord) -> str:
@@ -29,7 +40,7 @@ def display(record: JobRecord) -> str:
 
 def short(queue: str) -> str:
     """A full queue name without its site prefix."""
-    return queue.split(":", 2)[-1]
+    return split_queue_name(queue)[1]
 
 
 class _Lines:
@@ -80,19 +91,49 @@ class _Lines:
         log.handle(record)
 
 
-class Recorder:
-    """Outcomes of one worker's jobs, waiting to be recorded."""
+def code_missing_delay(failures: int) -> float | None:
+    """The wait before trying again a job whose code was missing ``failures`` times in a row.
 
-    def __init__(self, worker_key: str) -> None:
-        self.key = worker_key
+    None once the job should fail instead.
+    """
+    if failures > _CODE_MISSING_TRIES:
+        return None
+    return min(_CODE_MISSING_FIRST * 2.0 ** (failures - 1), _CODE_MISSING_LONGEST)
+
+
+def _missing_in_a_row(record: JobRecord) -> int:
+    count = 0
+    for error in reversed(record.errors):
+        if error.type != _CODE_MISSING:
+            break
+        count += 1
+    return count
+
+
+class Recorder:
+    """Outcomes of one worker's jobs, waiting to be recorded.
+
+    The counters count final outcomes: ``finished`` and ``failed`` jobs
+    (failed for good), and ``retried`` attempts (failed, to be tried again).
+    """
+
+    def __init__(self, worker_name: str) -> None:
+        self.key = worker_name  # how log lines name the worker
         self.pending: list[Completion] = []
         self.oldest = 0.0  # monotonic time the oldest pending completion was made
         self.finished = 0
         self.failed = 0
+        self.retried = 0
         self._emit = _Lines().emit
 
     def fields(self, record: JobRecord, **more: Any) -> dict[str, Any]:
-        return {"job_id": record.id, "queue": short(record.queue), "worker": self.key, **more}
+        return {
+            "job_id": record.id,
+            "queue": short(record.queue),
+            "worker": self.key,
+            "attempt": record.attempts,
+            **more,
+        }
 
     def _add(self, completion: Completion) -> None:
         if not self.pending:
@@ -143,8 +184,10 @@ class Recorder:
     def raised(self, running: Running, outcome: Outcome) -> None:
         """The job raised: retry it if its policy allows, else fail it."""
         record = running.record
-        error = outcome.error
-        assert error is not None
+        assert outcome.error is not None
+        error = dataclasses.replace(outcome.error, started_at=running.started_at)
+        if error.type == _CODE_MISSING and self._code_missing(running, error):
+            return
         self._emit(
             logging.ERROR,
             "Job %s on worker %s raised an exception: %s\n%s",
@@ -159,7 +202,7 @@ class Recorder:
             self.fail(running, error, outcome.duration)
             return
         delay = policy.delay(record.attempts)
-        self.failed += 1
+        self.retried += 1
         self._add(
             Completion(
                 record.id,
@@ -182,6 +225,42 @@ class Recorder:
             delay,
             extra=self.fields(record, duration=outcome.duration, retry_in=delay),
         )
+
+    def _code_missing(self, running: Running, error: ErrorInfo) -> bool:
+        """The job's function cannot be imported here: try it later, attempt not counted.
+
+        False once it has failed so too often in a row: it then fails as usual.
+        """
+        record = running.record
+        failures = _missing_in_a_row(record) + 1
+        delay = code_missing_delay(failures)
+        if delay is None:
+            return False
+        self.retried += 1
+        self._add(
+            Completion(
+                record.id,
+                running.token,
+                JobState.SCHEDULED,
+                error=error,
+                run_at=time.time() + delay,
+                started_at=running.started_at,
+                count_attempt=False,
+            )
+        )
+        self._emit(
+            logging.ERROR,
+            "Worker %s cannot run job %s: %s. The job waits %.0fs and is tried again,"
+            " its attempt not counted (code missing %d time(s) in a row; it fails after %d)",
+            self.key,
+            display(record),
+            error.message,
+            delay,
+            failures,
+            _CODE_MISSING_TRIES,
+            extra=self.fields(record, error_type=error.type, retry_in=delay),
+        )
+        return True
 
     def fail(self, running: Running, error: ErrorInfo, duration: float) -> None:
         record = running.record
@@ -213,6 +292,7 @@ class Recorder:
             message=f"The job's process {how}",
             attempt=record.attempts,
             at=time.time(),
+            started_at=running.started_at,
         )
         retry = record.attempts < record.max_attempts
         self._emit(
@@ -251,7 +331,13 @@ class Recorder:
             message,
             extra=self.fields(record),
         )
-        error = ErrorInfo("JobTimeoutError", message, attempt=record.attempts, at=time.time())
+        error = ErrorInfo(
+            "JobTimeoutError",
+            message,
+            attempt=record.attempts,
+            at=time.time(),
+            started_at=running.started_at,
+        )
         self.fail(running, error, now - running.began)
 
     def lost_lease(self, record: JobRecord) -> None:
@@ -263,10 +349,14 @@ class Recorder:
             extra=self.fields(record),
         )
 
-    def release(self, record: JobRecord, token: str, why: str) -> None:
-        """Put a job back on its queue, its attempt not counted."""
+    def release(self, record: JobRecord, token: str, why: str, announced: bool = False) -> None:
+        """Put a job back on its queue, its attempt not counted.
+
+        ``announced``: its "starts job" line was logged, so this one is at INFO.
+        """
+        level = logging.INFO if announced else logging.DEBUG
         self._emit(
-            logging.WARNING if why == "interrupted" else logging.DEBUG,
+            logging.WARNING if why == "interrupted" else level,
             "Job %s on worker %s was %s and put back on its queue",
             record.id,
             self.key,

@@ -13,11 +13,15 @@ import contextlib
 import logging
 import os
 import signal
+import socket
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from conveyor import config as _config
 from conveyor.api import DEFAULT_QUEUE_NAME, backend, check_queue_name
@@ -39,6 +43,58 @@ def _hook(value: Callable[[], Any] | str | None) -> Callable[[], Any] | None:
     return value
 
 
+def import_dirs(given: Sequence[str | os.PathLike[str]], config: _config.Config) -> list[str]:
+    """The directories a worker makes importable, first searched first.
+
+    Those given (``--path``), then ``conveyor.worker.path`` (relative to the
+    config file's directory), then the working directory, as RQ, Dramatiq
+    and Huey do. Each must exist.
+    """
+    dirs = [Path(d).resolve() for d in given]
+    dirs += [(config.base_dir / d).resolve() for d in config.worker_path]
+    dirs.append(Path.cwd())
+    for directory in dirs:
+        if not directory.is_dir():
+            raise ConfigError(
+                f"Import path {directory} (--path or conveyor.worker.path) is not a directory"
+            )
+    return list(dict.fromkeys(str(d) for d in dirs))
+
+
+def add_to_sys_path(dirs: Sequence[str]) -> None:
+    """Put ``dirs`` at the front of ``sys.path``, in their order, unless there already.
+
+    Children inherit it. A directory on the path already stays where it is,
+    so a process that builds several workers does not reorder its path.
+    """
+    for directory in reversed(dirs):
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+
+
+def store_label(store: Backend, url: str) -> str:
+    """The store as logs name it: its URL without a password; SQLite's file in full."""
+    path = getattr(store, "path", None)
+    if url.lower().startswith("sqlite:") and isinstance(path, Path):
+        return f"sqlite:///{path}"
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*"
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _default_name() -> str:
+    """``host.pid``: short, and unique enough for a person reading logs."""
+    return f"{socket.gethostname().split('.')[0]}.{os.getpid()}"
+
+
 class Worker:
     """Runs jobs from this site's queues in child processes.
 
@@ -51,6 +107,13 @@ class Worker:
     ``conveyor.worker.init`` / ``conveyor.worker.before_fork`` keys): use them
     to dispose of and reopen database engines, which must never be shared
     across a fork.
+
+    ``paths`` are directories to import job functions from, searched before
+    ``conveyor.worker.path`` and the working directory (all three are put at
+    the front of ``sys.path`` when the worker is made, so children inherit
+    them). ``name`` is how log lines name the worker (default
+    ``conveyor.worker.name``, else ``host.pid``); its unique ``key`` is what
+    job records and the registry hold.
     """
 
     def __init__(
@@ -62,6 +125,7 @@ class Worker:
         init: Callable[[], Any] | str | None = None,
         before_fork: Callable[[], Any] | str | None = None,
         name: str | None = None,
+        paths: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         if isinstance(queues, str):
             queues = [queues]
@@ -76,9 +140,17 @@ class Worker:
         if isolation not in {"child", "job"}:
             raise ConfigError(f"isolation must be 'child' or 'job', not {isolation!r}")
         self.isolation = isolation
-        self.name = name or uuid.uuid4().hex
-        #: The worker's unique run id, as it appears in logs and job records.
-        self.key = f"conveyor:worker:{self.name}"
+        #: How log lines name this worker.
+        self.name = name or self.config.worker_name or _default_name()
+        if not self.name.isprintable() or len(self.name) > 100:
+            raise ConfigError(
+                f"A worker name must be printable, at most 100 characters: {self.name!r}"
+            )
+        #: The worker's unique run id, as job records and the registry hold it.
+        self.key = f"conveyor:worker:{uuid.uuid4().hex}"
+        #: The directories put at the front of ``sys.path``, first searched first.
+        self.import_paths = import_dirs(paths, self.config)
+        add_to_sys_path(self.import_paths)
         self.lease = float(self.config.worker_lease)
         self._init = init if init is not None else (self.config.worker_init or None)
         self._before_fork = _hook(
@@ -94,9 +166,11 @@ class Worker:
     def work(self, burst: bool = False, max_idle_time: float | None = None) -> bool:
         """Run jobs until stopped (SIGINT/SIGTERM), or until idle in burst mode.
 
-        ``burst`` returns once the queues are empty; ``max_idle_time``
-        returns after that many seconds without a job. Returns True if any
-        job ran.
+        ``burst`` returns as soon as no job is running and the queues hold
+        none that is due (jobs scheduled for later are not waited for);
+        ``max_idle_time`` returns once the worker has been idle that many
+        seconds (no job running or claimed, counted from the end of its last
+        job, or from its start). Returns True if any job ran.
         """
         store = self._open_backend()
         settings = ChildSettings(
@@ -114,13 +188,26 @@ class Worker:
         pool = Pool(self.concurrency, settings, self._before_fork, wake_handles)
         previous = self._install_signal_handlers()
         loop = self._loop = Loop(self, store, pool)
+        where = store_label(store, self.config.backend)
+        # The reference's line, then where the worker is: the store and site it
+        # serves, and the key job records and the registry know it by.
         log.info(
-            "Worker %s (PID %d) has started on queue(s) %s",
-            self.key,
+            'Worker %s (PID %d) has started on queue(s) %s; site "%s", store %s, key %s',
+            self.name,
             os.getpid(),
             ", ".join(f'"{q}"' for q in self.queue_names),
-            extra={"worker": self.key, "queues": self.queue_names},
+            self.config.site_id,
+            where,
+            self.key,
+            extra={
+                "worker": self.name,
+                "worker_key": self.key,
+                "queues": self.queue_names,
+                "site_id": self.config.site_id,
+                "store": where,
+            },
         )
+        log.debug("Worker %s imports from %s", self.name, sys.path, extra={"worker": self.name})
         try:
             loop.run(burst, max_idle_time)
         finally:
@@ -130,9 +217,9 @@ class Worker:
             os.close(self._wake_w)
             log.info(
                 "Worker %s (PID %d) has stopped",
-                self.key,
+                self.name,
                 os.getpid(),
-                extra={"worker": self.key},
+                extra={"worker": self.name},
             )
         return loop.ran_any
 
@@ -145,7 +232,7 @@ class Worker:
             except BackendUnavailable as exc:
                 if self.stopping:
                     raise
-                delay = backend_backoff(self.key, exc, delay)
+                delay = backend_backoff(self.name, exc, delay)
                 time.sleep(delay)
 
     @property
@@ -155,8 +242,13 @@ class Worker:
 
     @property
     def jobs_failed(self) -> int:
-        """Jobs this worker failed (or scheduled for a retry) in its current (or last) run."""
+        """Jobs this worker failed for good (no retry left) in its current (or last) run."""
         return self._loop.recorder.failed if self._loop else 0
+
+    @property
+    def attempts_retried(self) -> int:
+        """Attempts that failed and were retried, in its current (or last) run."""
+        return self._loop.recorder.retried if self._loop else 0
 
     @property
     def wake_fd(self) -> int:
@@ -168,9 +260,9 @@ class Worker:
         """Ask for a warm shutdown (a second call asks for a cold one)."""
         self._stop_requests += 1
         if self._stop_requests == 1:
-            log.info("Worker %s: warm shut down requested", self.key)
+            log.info("Worker %s: warm shut down requested", self.name)
         else:
-            log.warning("Worker %s: cold shut down requested", self.key)
+            log.warning("Worker %s: cold shut down requested", self.name)
         if self._wake_w >= 0:
             with contextlib.suppress(OSError):
                 os.write(self._wake_w, b"x")

@@ -35,13 +35,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow, dict_row
 
+from conveyor.backends import migrations, pop_url_option
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -53,14 +54,17 @@ from conveyor.backends.base import (
     Page,
     Recovery,
     WorkerInfo,
+    check_completions,
     page_across,
 )
 from conveyor.backends.postgresql.queries import query, record, store, token, translated, where
 from conveyor.backends.postgresql.transactions import (
+    applied,
     create_tables,
     current_connection,
     enqueue_in,
     in_transaction,
+    migrate,
 )
 from conveyor.exceptions import (
     BackendError,
@@ -72,14 +76,13 @@ from conveyor.exceptions import (
 
 __all__ = ["SCHEMA_VERSION", "PostgreSQLBackend", "create_tables", "enqueue_in", "in_transaction"]
 
-#: The version of the tables this module creates and expects.
-SCHEMA_VERSION = 1
+#: The version of the tables this module creates and expects: its latest migration.
+SCHEMA_VERSION = migrations.latest("postgresql")
 _MIN_SERVER = 130000  # gen_random_uuid() is built in from 13
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
 _RECHECK_SECONDS = 1.0  # a waiting claim looks at the table at least this often
 _PURGE_BATCH = 1000
-_COMPLETABLE = frozenset({JobState.FINISHED, JobState.FAILED, JobState.SCHEDULED, JobState.QUEUED})
 
 Connection = psycopg.Connection[DictRow]
 
@@ -97,8 +100,6 @@ def _redacted(conninfo: str) -> str:
 
 class PostgreSQLBackend(Backend):
     """Jobs in a PostgreSQL database."""
-
-    schemes = ("postgresql", "postgres")
 
     def __init__(
         self, conninfo: str, *, schema: str | None = None, recheck: float = _RECHECK_SECONDS
@@ -144,16 +145,13 @@ class PostgreSQLBackend(Backend):
         A Unix socket: ``postgresql://user@/dbname?host=/var/run/postgresql``.
         """
         del base_dir
-        parts = urlsplit(url)
-        options = parse_qsl(parts.query, keep_blank_values=True)
-        schemas = [value for key, value in options if key == "schema"]
+        rest, schemas = pop_url_option(url, "schema")
         if len(schemas) > 1 or (schemas and not _SCHEMA_NAME.fullmatch(schemas[0])):
             raise ConfigError(
                 f"Invalid schema in {_redacted(url)!r}: use one name of lowercase letters,"
                 " digits or '_', not starting with a digit, at most 63 characters"
             )
-        rest = urlencode([(key, value) for key, value in options if key != "schema"])
-        return cls(urlunsplit(parts._replace(query=rest)), schema=schemas[0] if schemas else None)
+        return cls(rest, schema=schemas[0] if schemas else None)
 
     # -- plumbing ----------------------------------------------------------
     @contextlib.contextmanager
@@ -190,7 +188,11 @@ class PostgreSQLBackend(Backend):
         return conn
 
     def _prepare(self, conn: Connection) -> None:
-        """Check the server and the tables' version; create the tables if missing."""
+        """Check the server; create the tables, or migrate them, if they are behind.
+
+        The usual open, of tables up to date, only reads; migrating takes the
+        schema's advisory lock and looks again under it.
+        """
         version = conn.info.server_version
         if version < _MIN_SERVER:
             raise BackendError(
@@ -199,30 +201,23 @@ class PostgreSQLBackend(Backend):
             )
         row = conn.execute(query("installed")).fetchone()
         assert row is not None
-        installed = 0
-        if row["installed"]:
-            found = conn.execute(query("schema_version")).fetchone()
-            installed = int(found["version"] or 0) if found else 0
-        if installed > SCHEMA_VERSION:
-            raise BackendError(
-                f"The conveyor tables in PostgreSQL at {self.where} are version {installed};"
-                f" this conveyor knows up to {SCHEMA_VERSION}: upgrade it"
-            )
-        if installed < SCHEMA_VERSION:
-            name = self._wanted_schema or row["schema"]
-            if name is None:
-                raise ConfigError(
-                    f"PostgreSQL at {self.where} has no current schema to create conveyor's"
-                    " tables in: add ?schema=NAME to the backend URL"
-                )
-            with conn.transaction():
-                conn.execute(query("schema_lock"), {"schema": name})
-                if self._wanted_schema is not None:
-                    create = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}")
-                    conn.execute(create.format(sql.Identifier(name)))
-                conn.execute(query("schema"))
-            row = conn.execute(query("installed")).fetchone()
-            assert row is not None
+        name = self._wanted_schema or row["schema"]
+        store = f"in PostgreSQL at {self.where}, schema {name}"
+        with conn.cursor() as cur:
+            if migrations.pending("postgresql", applied(cur), store):
+                if name is None:
+                    raise ConfigError(
+                        f"PostgreSQL at {self.where} has no current schema to create"
+                        " conveyor's tables in: add ?schema=NAME to the backend URL"
+                    )
+                with conn.transaction():
+                    cur.execute(query("schema_lock"), {"schema": name})
+                    if self._wanted_schema is not None:
+                        create = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}")
+                        cur.execute(create.format(sql.Identifier(name)))
+                    migrate(cur, store)
+                row = conn.execute(query("installed")).fetchone()
+                assert row is not None
         self.schema = str(row["schema"])
 
     def _discard(self) -> None:
@@ -368,9 +363,7 @@ class PostgreSQLBackend(Backend):
         A lease ends once: of a (job, token) given twice, only the first
         outcome is sent, as a second one in a later call would be refused.
         """
-        for done in completions:
-            if done.state not in _COMPLETABLE:
-                raise ValueError(f"A job cannot be completed as {done.state}")
+        check_completions(completions)
         first: dict[tuple[str, str], int] = {}
         for index, done in enumerate(completions):
             first.setdefault((done.job_id, done.token), index)
@@ -387,6 +380,7 @@ class PostgreSQLBackend(Backend):
                 "errors": [json.dumps(d.error.to_dict()) if d.error else None for d in batch],
                 "run_ats": [done.run_at for done in batch],
                 "started_ats": [done.started_at for done in batch],
+                "uncounted": [not done.count_attempt for done in batch],
             },
         )
         return cur, sent
@@ -498,10 +492,7 @@ class PostgreSQLBackend(Backend):
                 return None
             found = record(row)
             if found.state in ENDED_STATES:
-                raise JobStateError(
-                    f"Job {job_id} has already {found.state.value}; only queued, scheduled"
-                    " or started jobs can be canceled"
-                )
+                raise JobStateError.cannot_cancel(job_id, found.state.value)
             # A failure_ttl of 0 keeps no canceled record either.
             if found.state is JobState.STARTED and found.failure_ttl != 0:
                 conn.execute(query("cancel_started"), {"id": job_id, "now": float(now)})
@@ -543,7 +534,7 @@ class PostgreSQLBackend(Backend):
     def workers(self, prefix: str, *, now: float) -> list[WorkerInfo]:
         rows = self._rows("workers", {"now": float(now)})
         found = [WorkerInfo.from_dict(row["info"]) for row in rows]
-        return [w for w in found if any(q.startswith(prefix) for q in w.queues)]
+        return [w for w in found if w.serves(prefix)]
 
     # -- web API tokens ------------------------------------------------------
     def save_token(self, token: ApiToken) -> None:

@@ -59,18 +59,13 @@ def record(row: DictRow) -> JobRecord:
         meta=row["meta"],
         retry=row["retry"],
         errors=tuple(ErrorInfo.from_dict(e) for e in row["errors"]),
+        options=row["options"] or {},
     )
 
 
 def token(row: DictRow) -> ApiToken:
     """An API token from a row of ``conveyor_tokens``."""
-    return ApiToken(
-        name=row["name"],
-        hash=row["hash"],
-        read_only=row["read_only"],
-        created_at=row["created_at"],
-        site_id=row["site_id"],
-    )
+    return ApiToken.from_dict(row)
 
 
 def store(cur: Cursor, jobs: Sequence[NewJob], now: float, undo: Callable[[], object]) -> None:
@@ -82,9 +77,7 @@ def store(cur: Cursor, jobs: Sequence[NewJob], now: float, undo: Callable[[], ob
     seen: set[str] = set()
     for job in jobs:
         if job.id in seen:
-            raise DuplicateJobError(
-                f"A job with ID {job.id!r} exists already; nothing was enqueued"
-            )
+            raise DuplicateJobError(job.id)
         seen.add(job.id)
     try:
         if len(jobs) == 1:
@@ -95,9 +88,7 @@ def store(cur: Cursor, jobs: Sequence[NewJob], now: float, undo: Callable[[], ob
         undo()
         found = {row["id"] for row in cur.execute(query("existing"), {"ids": list(seen)})}
         taken = next((job.id for job in jobs if job.id in found), jobs[0].id)
-        raise DuplicateJobError(
-            f"A job with ID {taken!r} exists already; nothing was enqueued"
-        ) from None
+        raise DuplicateJobError(taken) from None
 
 
 def _columns(jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
@@ -118,6 +109,7 @@ def _columns(jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
         "max_attempts": [job.max_attempts for job in jobs],
         "retries": [json.dumps(dict(job.retry)) if job.retry else None for job in jobs],
         "created_ats": [float(job.created_at) for job in jobs],
+        "options": [json.dumps(dict(job.options)) if job.options else None for job in jobs],
     }
 
 
@@ -139,4 +131,5 @@ def _values(job: NewJob, now: float) -> dict[str, Any]:
         "max_attempts": job.max_attempts,
         "retry": json.dumps(dict(job.retry)) if job.retry else None,
         "created_at": float(job.created_at),
+        "options": json.dumps(dict(job.options)) if job.options else None,
     }

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from conveyor.backends import migrations
 from conveyor.backends.base import NewJob
 from conveyor.backends.postgresql.queries import Cursor, query, quote, store, translated, where
 from conveyor.exceptions import ConfigError
@@ -108,14 +109,16 @@ def in_transaction(connection: psycopg.Connection[Any]) -> Iterator[None]:
 
 
 def create_tables(connection: psycopg.Connection[Any]) -> None:
-    """Create conveyor's tables in the connection's current schema, if missing.
+    """Create conveyor's tables in the connection's current schema, or bring them up to date.
 
     For applications whose own migrations set up the database; a backend
-    does the same when it first opens one. Idempotent, and safe to run from
+    does the same when it opens one. Idempotent, and safe to run from
     several processes at once. Commits only if it began the transaction.
+    Tables written by a newer conveyor raise StoreVersionError.
     """
+    server = where(connection.info.get_parameters())
     with (
-        translated(where(connection.info.get_parameters())),
+        translated(server),
         connection.transaction(),
         connection.cursor(row_factory=dict_row) as cur,
     ):
@@ -126,4 +129,26 @@ def create_tables(connection: psycopg.Connection[Any]) -> None:
                 " in: check its search_path"
             )
         cur.execute(query("schema_lock"), {"schema": row["schema"]})
-        cur.execute(query("schema"))
+        migrate(cur, f"in PostgreSQL at {server}, schema {row['schema']}")
+
+
+def applied(cur: Cursor) -> int:
+    """The number of the last migration applied in the current schema (0: none)."""
+    row = cur.execute(query("installed")).fetchone()
+    if row is None or not row["installed"]:
+        return 0
+    found = cur.execute(query("schema_version")).fetchone()
+    return int(found["version"] or 0) if found else 0
+
+
+def migrate(cur: Cursor, store: str) -> None:
+    """Apply the migrations the current schema lacks, in the caller's transaction.
+
+    The caller holds the schema's advisory lock (``schema_lock.sql``), so
+    concurrent openers apply each migration once: the second finds it done.
+    ``store`` names the tables in the error raised when they are newer
+    than this code.
+    """
+    for step in migrations.pending("postgresql", applied(cur), store):
+        cur.execute(step.sql.encode())  # no parameters: the file may hold many statements
+        cur.execute(query("record_migration"), {"version": step.version})

@@ -15,7 +15,12 @@ change is atomic however many clients race. Keys (``conveyor:...``):
   list idle workers block on (BLPOP), so a claim starts within a round trip
   of an enqueue without polling;
 - ``tokens``: web API tokens (hashes only), one JSON field per
-  ``<site_id>:<name>``.
+  ``<site_id>:<name>``;
+- ``version``: the data layout's version (:data:`LAYOUT_VERSION`), checked
+  when a backend opens: a store without it holding ``conveyor`` keys was
+  written before the key existed and counts as version 1; a newer one is
+  refused with StoreVersionError. Version 2 added a job hash's optional
+  ``options`` field, so a version-1 store is read as it is.
 
 Listing and clearing touch only the queue's own keys, never ``KEYS``/``SCAN``.
 Requires Redis 6.2 or newer, a single server or a primary (not Redis Cluster).
@@ -34,11 +39,11 @@ from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.commands.core import Script
 
+from conveyor.backends import pop_url_option
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -52,8 +57,11 @@ from conveyor.backends.base import (
     Recovery,
     WorkerInfo,
     assemble,
+    check_completions,
     page_across,
+    split_queue_name,
 )
+from conveyor.backends.urls import check_url, redact
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -61,6 +69,7 @@ from conveyor.exceptions import (
     DuplicateJobError,
     DuplicateTokenError,
     JobStateError,
+    StoreVersionError,
 )
 
 _pack_hiredis: Callable[[tuple[Any, ...]], bytes] | None
@@ -70,6 +79,16 @@ except ImportError:  # pragma: no cover - redis-py packs in Python instead
     _pack_hiredis = None
 
 NAMESPACE = "conveyor"
+#: The version of the data layout this code writes and expects; a change to it
+#: is a new number here and, if stored data must move, a step in _upgrade().
+LAYOUT_VERSION = 2
+# Raise the stored layout version to ARGV[1] unless it is there or beyond (a
+# newer conveyor may have raised it meanwhile); the version found, 0 for none.
+_RAISE_VERSION = """
+local found = tonumber(redis.call('GET', KEYS[1]) or '0')
+if found < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return found
+"""
 _BATCH = 500
 _SCRIPTS = (
     "enqueue",
@@ -109,6 +128,7 @@ RECORD_FIELDS = (
     "lease_expires_at",
     "result",
     "errors",
+    "options",
 )
 
 
@@ -139,7 +159,7 @@ def _record(values: Sequence[bytes | None]) -> JobRecord:
     (
         job_id, queue, func, payload, state, created_at, enqueued_at, timeout, title,
         description, meta, result_ttl, failure_ttl, max_attempts, retry, attempts, run_at,
-        started_at, ended_at, worker, lease_token, lease_expires_at, result, errors,
+        started_at, ended_at, worker, lease_token, lease_expires_at, result, errors, options,
     ) = values  # fmt: skip
     assert job_id is not None
     assert state is not None
@@ -172,14 +192,13 @@ def _record(values: Sequence[bytes | None]) -> JobRecord:
             "errors": ()
             if errors in (None, b"[]")
             else tuple(ErrorInfo.from_dict(e) for e in json.loads(errors)),
+            "options": json.loads(options) if options else {},
         },
     )
 
 
 class RedisBackend(Backend):
     """Jobs in a Redis server."""
-
-    schemes = ("redis", "rediss", "unix")
 
     def __init__(self, url: str, *, namespace: str = NAMESPACE) -> None:
         self.url = url
@@ -192,12 +211,14 @@ class RedisBackend(Backend):
                 url, socket_connect_timeout=5, health_check_interval=30
             )
         except ValueError as exc:
-            raise ConfigError(f"Invalid Redis URL {url!r}: {exc}") from None
+            raise ConfigError(f"Invalid Redis URL {redact(url)!r}: {exc}") from None
         self._local = threading.local()
         common = self._lua("common")
         self._scripts: dict[str, Script] = {
             name: self._redis.register_script(common + "\n" + self._lua(name)) for name in _SCRIPTS
         }
+        with self._translated():
+            self._check_layout()
 
     @classmethod
     def from_url(cls, url: str, base_dir: Path | None = None) -> RedisBackend:
@@ -207,9 +228,7 @@ class RedisBackend(Backend):
         several independent installations on one database.
         """
         del base_dir
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        names = [value for key, value in query if key == "namespace"]
+        rest, names = pop_url_option(check_url(url), "namespace")
         if not names:
             return cls(url)
         if (
@@ -218,8 +237,27 @@ class RedisBackend(Backend):
             or not names[0].replace("-", "").replace("_", "").isalnum()
         ):
             raise ConfigError(f"Invalid namespace in {url!r}: use letters, digits, '-' or '_'")
-        rest = urlencode([(key, value) for key, value in query if key != "namespace"])
-        return cls(urlunsplit(parts._replace(query=rest)), namespace=names[0])
+        return cls(rest, namespace=names[0])
+
+    def _check_layout(self) -> None:
+        """Refuse a store whose layout is newer than this code's; mark an older or new one.
+
+        The usual open reads one key. A store without it is new (nothing in
+        the namespace) or was written before the key existed (version 1).
+        """
+        key = self._key("version")
+        raw = self._redis.get(key)
+        if raw is None:
+            written = next(iter(self._redis.scan_iter(match=f"{self.ns}:*", count=1000)), None)
+            found = 0 if written is None else 1
+        else:
+            found = int(raw)
+        if found < LAYOUT_VERSION:
+            # Version 2 only added an optional field: no stored data moves.
+            found = max(found, int(self._redis.eval(_RAISE_VERSION, 1, key, LAYOUT_VERSION)))
+        if found > LAYOUT_VERSION:
+            where = f"in Redis at {self._where()}, namespace {self.ns}"
+            raise StoreVersionError(where, found, LAYOUT_VERSION)
 
     @staticmethod
     def _lua(name: str) -> str:
@@ -276,6 +314,8 @@ class RedisBackend(Backend):
                 optional += ["description", job.description]
             if job.retry:
                 optional += ["retry", json.dumps(dict(job.retry))]
+            if job.options:
+                optional += ["options", json.dumps(dict(job.options))]
             args += [
                 job.id,
                 job.queue,
@@ -293,9 +333,7 @@ class RedisBackend(Backend):
             ]
         reply = self._run("enqueue", args)
         if int(reply[0]) == 1:
-            raise DuplicateJobError(
-                f"A job with ID {reply[1].decode()!r} exists already; nothing was enqueued"
-            )
+            raise DuplicateJobError(reply[1].decode())
 
     # -- consuming ---------------------------------------------------------
     def claim(
@@ -435,15 +473,9 @@ class RedisBackend(Backend):
 
     @staticmethod
     def _completion_args(completions: Sequence[Completion], now: float) -> list[Any]:
+        check_completions(completions)
         args: list[Any] = [_text(now), len(completions)]
         for done in completions:
-            if done.state not in {
-                JobState.FINISHED,
-                JobState.FAILED,
-                JobState.SCHEDULED,
-                JobState.QUEUED,
-            }:
-                raise ValueError(f"A job cannot be completed as {done.state}")
             args += [
                 done.job_id,
                 done.token,
@@ -453,6 +485,7 @@ class RedisBackend(Backend):
                 json.dumps(done.error.to_dict()) if done.error else "",
                 _text(done.run_at if done.run_at is not None else now),
                 "" if done.started_at is None else _text(done.started_at),
+                "" if done.count_attempt else "1",
             ]
         return args
 
@@ -591,11 +624,7 @@ class RedisBackend(Backend):
         if not reply:
             return None
         if reply[0] == b"ended":
-            state = reply[1].decode()
-            raise JobStateError(
-                f"Job {job_id} has already {state}; only queued, scheduled or started jobs"
-                " can be canceled"
-            )
+            raise JobStateError.cannot_cancel(job_id, reply[1].decode())
         return _record(reply)
 
     def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
@@ -615,8 +644,7 @@ class RedisBackend(Backend):
 
     # -- workers -----------------------------------------------------------
     def _workers_key(self, queues: Sequence[str]) -> str:
-        site = queues[0].split(":", 2)[:2] if queues else ["", ""]
-        return self._key("workers", ":".join(site) + ":")
+        return self._key("workers", split_queue_name(queues[0])[0] if queues else ":")
 
     def register_worker(self, info: WorkerInfo, *, ttl: float, now: float) -> None:
         with self._translated():
@@ -643,33 +671,14 @@ class RedisBackend(Backend):
             keys = [k.decode() for k in self._redis.zrange(index, 0, -1)]
             raws = self._redis.mget([self._key("worker", k) for k in keys]) if keys else []
         found = [WorkerInfo.from_dict(json.loads(raw)) for raw in raws if raw is not None]
-        found = [w for w in found if any(q.startswith(prefix) for q in w.queues)]
+        found = [w for w in found if w.serves(prefix)]
         return sorted(found, key=lambda w: (w.started_at, w.key))
 
     # -- web API tokens ------------------------------------------------------
     # Few tokens exist (one per client), so a lookup by hash reads them all
     # rather than keeping a second index that could drift from the first.
-    @staticmethod
-    def _token(raw: bytes) -> ApiToken:
-        data = json.loads(raw)
-        return ApiToken(
-            name=str(data["name"]),
-            hash=str(data["hash"]),
-            read_only=bool(data["read_only"]),
-            created_at=float(data["created_at"]),
-            site_id=str(data["site_id"]),
-        )
-
     def save_token(self, token: ApiToken) -> None:
-        value = json.dumps(
-            {
-                "name": token.name,
-                "hash": token.hash,
-                "read_only": token.read_only,
-                "created_at": token.created_at,
-                "site_id": token.site_id,
-            }
-        )
+        value = json.dumps(token.to_dict())
         with self._translated():
             added = self._redis.hsetnx(self._key("tokens"), f"{token.site_id}:{token.name}", value)
         if not added:
@@ -679,7 +688,11 @@ class RedisBackend(Backend):
         with self._translated():
             raw = self._redis.hgetall(self._key("tokens"))
         prefix = f"{site_id}:".encode()
-        found = [self._token(value) for field, value in raw.items() if field.startswith(prefix)]
+        found = [
+            ApiToken.from_dict(json.loads(value))
+            for field, value in raw.items()
+            if field.startswith(prefix)
+        ]
         return sorted(found, key=lambda token: token.name)
 
     def revoke_token(self, site_id: str, name: str) -> bool:
@@ -690,7 +703,7 @@ class RedisBackend(Backend):
         with self._translated():
             values = self._redis.hvals(self._key("tokens"))
         for value in values:
-            token = self._token(value)
+            token = ApiToken.from_dict(json.loads(value))
             if hmac.compare_digest(token.hash, token_hash):
                 return token
         return None

@@ -19,6 +19,7 @@ from conveyor.backends.base import Backend
 from conveyor.testing.conformance.cancel import CancelConformance
 from conveyor.testing.conformance.claim import ClaimConformance
 from conveyor.testing.conformance.complete import CompleteConformance
+from conveyor.testing.conformance.complete_and_claim import CompleteAndClaimConformance
 from conveyor.testing.conformance.enqueue import EnqueueConformance
 from conveyor.testing.conformance.leases import LeaseConformance
 from conveyor.testing.conformance.listing import ListingConformance
@@ -31,6 +32,7 @@ __all__ = [
     "BackendConformance",
     "CancelConformance",
     "ClaimConformance",
+    "CompleteAndClaimConformance",
     "CompleteConformance",
     "EnqueueConformance",
     "LeaseConformance",
@@ -46,6 +48,7 @@ class BackendConformance(
     EnqueueConformance,
     ClaimConformance,
     CompleteConformance,
+    CompleteAndClaimConformance,
     LeaseConformance,
     RetentionConformance,
     ListingConformance,

@@ -72,8 +72,9 @@ class CancelConformance:
         backend.cancel("stopped", now=NOW + 1)
         for job_id in ("ok", "bad", "stopped"):
             before = stored(backend, job_id)
-            with pytest.raises(JobStateError):
+            with pytest.raises(JobStateError) as raised:
                 backend.cancel(job_id, now=NOW + 2)
+            assert str(raised.value) == str(JobStateError.cannot_cancel(job_id, before.state))
             assert stored(backend, job_id) == before
 
     def test_cancel_of_an_unknown_job_returns_none(self, backend: Backend) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
 from conveyor.backends.base import (
     Backend,
     Completion,
@@ -68,6 +72,43 @@ class CompleteConformance:
         assert (again.id, again.state, again.attempts) == ("j1", JobState.STARTED, 2)
         assert again.lease_token not in (None, record.lease_token)
 
+    def test_uncounted_retry_gives_the_attempt_back_and_keeps_the_error(
+        self, backend: Backend
+    ) -> None:
+        backend.enqueue([new_job("j1"), new_job("j2")], now=NOW)
+        first, second = backend.claim([QUEUE], worker=WORKER, lease=LEASE, now=NOW, limit=2)
+        missing = error("No module named 'tasks'")
+        uncounted = outcome(
+            first, JobState.SCHEDULED, error=missing, run_at=NOW + 30, count_attempt=False
+        )
+        complete(backend, uncounted, NOW + 1)
+        # The same through the combined call the worker uses.
+        also = outcome(
+            second, JobState.SCHEDULED, error=missing, run_at=NOW + 30, count_attempt=False
+        )
+        accepted, _ = backend.complete_and_claim(
+            [also], [QUEUE], worker=WORKER, lease=LEASE, now=NOW + 1, limit=0
+        )
+        assert accepted == [True]
+        waiting = stored(backend, "j1")
+        assert (waiting.state, waiting.run_at, waiting.attempts) == (
+            JobState.SCHEDULED,
+            NOW + 30,
+            0,
+        )
+        assert waiting.errors == (missing,)
+        assert stored(backend, "j2").attempts == 0
+        again = claim_one(backend, now=NOW + 31)
+        assert (again.id, again.attempts) == ("j1", 1)
+
+    def test_an_error_keeps_the_start_of_its_attempt(self, backend: Backend) -> None:
+        backend.enqueue([new_job("j1")], now=NOW)
+        record = claim_one(backend)
+        timed = replace(error("slow"), started_at=NOW + 0.5, at=NOW + 2)
+        complete(backend, outcome(record, JobState.FAILED, error=timed), NOW + 2)
+        assert stored(backend, "j1").errors == (timed,)
+        assert stored(backend, "j1").errors[0].started_at == NOW + 0.5
+
     def test_released_job_goes_back_to_the_front_without_counting_the_attempt(
         self, backend: Backend
     ) -> None:
@@ -127,6 +168,20 @@ class CompleteConformance:
         assert backend.complete(batch, now=NOW + 1) == [True, False, True]
         assert stored(backend, "j1").state is JobState.FINISHED
         assert stored(backend, "j2").state is JobState.FAILED
+
+    def test_an_outcome_no_job_can_have_raises_and_records_nothing(self, backend: Backend) -> None:
+        backend.enqueue([new_job("j1"), new_job("j2")], now=NOW)
+        first, second = backend.claim([QUEUE], worker=WORKER, lease=LEASE, now=NOW, limit=2)
+        for impossible in (JobState.STARTED, JobState.CANCELED):
+            batch = [outcome(first, JobState.FINISHED), outcome(second, impossible)]
+            with pytest.raises(ValueError, match=f"cannot be completed as {impossible}"):
+                backend.complete(batch, now=NOW + 1)
+            with pytest.raises(ValueError, match=f"cannot be completed as {impossible}"):
+                backend.complete_and_claim(
+                    batch, [QUEUE], worker=WORKER, lease=LEASE, now=NOW + 1, limit=1
+                )
+        assert stored(backend, "j1") == first
+        assert stored(backend, "j2") == second
 
     def test_errors_of_every_attempt_are_kept(self, backend: Backend) -> None:
         backend.enqueue([new_job("j1", max_attempts=3)], now=NOW)

@@ -14,9 +14,11 @@ from conveyor.backends.base import (
 from conveyor.exceptions import DuplicateJobError
 from conveyor.testing.conformance.support import (
     ALL_STATES,
+    LEASE,
     NOW,
     OTHER_QUEUE,
     QUEUE,
+    WORKER,
     claim_one,
     complete,
     ids,
@@ -41,6 +43,7 @@ class EnqueueConformance:
             failure_ttl=200,
             max_attempts=5,
             retry={"delays": [1, 10, 60]},
+            options={"on_success": "app.jobs:notify", "limits": [1, 2.5], "flag": True},
         )
         backend.enqueue([job], now=NOW)
         record = stored(backend, "job-1")
@@ -60,11 +63,27 @@ class EnqueueConformance:
             failure_ttl=200,
             max_attempts=5,
             retry={"delays": [1, 10, 60]},
+            options={"on_success": "app.jobs:notify", "limits": [1, 2.5], "flag": True},
         )
         # Built as its constructor would build it: every field, and nothing else.
         assert vars(record) == vars(dataclasses.replace(record))
         claimed = claim_one(backend)
         assert vars(claimed) == vars(dataclasses.replace(claimed))
+
+    def test_worker_options_come_back_from_every_read_and_none_stay_none(
+        self, backend: Backend
+    ) -> None:
+        options = {"grace": 5, "callback": {"path": "app:f", "args": ["x"]}}
+        # A batch (one statement for many jobs, on some stores) and a single job.
+        backend.enqueue([new_job("w1", options=options), new_job("plain")], now=NOW)
+        backend.enqueue([new_job("w2", options={"only": None})], now=NOW)
+        listed = backend.list_jobs([QUEUE]).items
+        assert [record.options for record in listed] == [options, {}, {"only": None}]
+        claimed = backend.claim([QUEUE], worker=WORKER, lease=LEASE, now=NOW, limit=3)
+        assert [record.options for record in claimed] == [options, {}, {"only": None}]
+        complete(backend, outcome(claimed[0], JobState.FINISHED), NOW + 1)
+        assert stored(backend, "w1").options == options
+        assert stored(backend, "plain").options == {}
 
     def test_enqueue_many_stores_every_job(self, backend: Backend) -> None:
         backend.enqueue(
@@ -78,8 +97,9 @@ class EnqueueConformance:
         backend.enqueue([new_job("taken", title="first")], now=NOW)
         before = stored(backend, "taken")
         batch = [new_job("new-1"), new_job("taken", title="second"), new_job("new-2")]
-        with pytest.raises(DuplicateJobError, match="taken"):
+        with pytest.raises(DuplicateJobError, match="taken") as raised:
             backend.enqueue(batch, now=NOW + 1)
+        assert str(raised.value) == "A job with ID 'taken' exists already; nothing was enqueued"
         assert backend.get("new-1") is None
         assert backend.get("new-2") is None
         assert stored(backend, "taken") == before
@@ -87,8 +107,9 @@ class EnqueueConformance:
 
     def test_enqueue_of_an_id_repeated_in_one_batch_stores_nothing(self, backend: Backend) -> None:
         batch = [new_job("first"), new_job("twice"), new_job("twice", OTHER_QUEUE)]
-        with pytest.raises(DuplicateJobError, match="twice"):
+        with pytest.raises(DuplicateJobError) as raised:
             backend.enqueue(batch, now=NOW)
+        assert raised.value.job_id == "twice"
         assert backend.get("first") is None
         assert backend.get("twice") is None
         assert backend.count([QUEUE, OTHER_QUEUE]) == {QUEUE: {}, OTHER_QUEUE: {}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -105,3 +106,12 @@ def run_in_thread(target: Callable[[], object]) -> tuple[threading.Thread, list[
     thread = threading.Thread(target=guarded, daemon=True)
     thread.start()
     return thread, raised
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Look until ``condition`` holds; fail the test, naming ``what``, after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)

@@ -4,15 +4,16 @@
 -- The worker stays on an ended or retried record (who ran it); the lease
 -- goes; a start time sent replaces the claim time (a job claimed ahead
 -- starts later than it was claimed). A released job (queued) goes back to the front of its queue without
--- its attempt counted, and wakes the workers of its queue. An error is
+-- its attempt counted, and wakes the workers of its queue; so does a retry
+-- marked uncounted (its code could not be imported: it never ran). An error is
 -- appended to the history; an outcome without one appends nothing. An ended
 -- job whose TTL keeps no record (0) is deleted instead.
 WITH outcome AS (
     SELECT * FROM unnest(
         %(ids)s::text[], %(tokens)s::text[], %(states)s::text[], %(results)s::bytea[],
         %(errors)s::text[], %(run_ats)s::double precision[],
-        %(started_ats)s::double precision[]
-    ) WITH ORDINALITY AS o (id, token, state, result, error, run_at, started_at, n)
+        %(started_ats)s::double precision[], %(uncounted)s::boolean[]
+    ) WITH ORDINALITY AS o (id, token, state, result, error, run_at, started_at, uncounted, n)
 ), held AS MATERIALIZED (
     -- Locked, so a concurrent recover() or cancel() is waited for and its
     -- outcome seen: a lease it revoked no longer matches.
@@ -41,7 +42,7 @@ WITH outcome AS (
         run_at = CASE WHEN h.state = 'scheduled' THEN coalesce(h.run_at, %(now)s) ELSE NULL END,
         position = CASE WHEN h.state = 'queued' THEN -nextval('conveyor_jobs_position')
                         ELSE j.position END,
-        attempts = CASE WHEN h.state = 'queued' THEN greatest(j.attempts - 1, 0)
+        attempts = CASE WHEN h.state = 'queued' OR h.uncounted THEN greatest(j.attempts - 1, 0)
                         ELSE j.attempts END,
         started_at = CASE WHEN h.state = 'queued' THEN NULL
                           ELSE coalesce(h.started_at, j.started_at) END,

@@ -4,7 +4,7 @@
 WITH stored AS (
     INSERT INTO conveyor_jobs (
         id, queue, state, position, func, payload, title, description, meta, timeout,
-        result_ttl, failure_ttl, max_attempts, retry, created_at, enqueued_at
+        result_ttl, failure_ttl, max_attempts, retry, created_at, enqueued_at, options
     )
     SELECT
         j.id, j.queue, 'queued',
@@ -12,16 +12,16 @@ WITH stored AS (
              ELSE nextval('conveyor_jobs_position') END,
         j.func, j.payload, j.title, j.description, j.meta::jsonb, j.timeout,
         j.result_ttl, j.failure_ttl, j.max_attempts, j.retry::jsonb, j.created_at,
-        %(now)s
+        %(now)s, j.options::jsonb
     FROM unnest(
         %(ids)s::text[], %(queues)s::text[], %(at_front)s::boolean[], %(funcs)s::text[],
         %(payloads)s::bytea[], %(titles)s::text[], %(descriptions)s::text[],
         %(metas)s::text[], %(timeouts)s::integer[], %(result_ttls)s::integer[],
         %(failure_ttls)s::integer[], %(max_attempts)s::integer[], %(retries)s::text[],
-        %(created_ats)s::double precision[]
+        %(created_ats)s::double precision[], %(options)s::text[]
     ) WITH ORDINALITY AS j (
         id, queue, at_front, func, payload, title, description, meta, timeout,
-        result_ttl, failure_ttl, max_attempts, retry, created_at, n
+        result_ttl, failure_ttl, max_attempts, retry, created_at, options, n
     )
     ORDER BY j.n  -- positions follow the order given
     RETURNING id, queue

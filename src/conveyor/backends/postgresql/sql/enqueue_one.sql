@@ -3,7 +3,7 @@
 WITH stored AS (
     INSERT INTO conveyor_jobs (
         id, queue, state, position, func, payload, title, description, meta, timeout,
-        result_ttl, failure_ttl, max_attempts, retry, created_at, enqueued_at
+        result_ttl, failure_ttl, max_attempts, retry, created_at, enqueued_at, options
     )
     VALUES (
         %(id)s, %(queue)s, 'queued',
@@ -11,7 +11,7 @@ WITH stored AS (
              ELSE nextval('conveyor_jobs_position') END,
         %(func)s, %(payload)s, %(title)s, %(description)s, %(meta)s::jsonb, %(timeout)s,
         %(result_ttl)s, %(failure_ttl)s, %(max_attempts)s, %(retry)s::jsonb, %(created_at)s,
-        %(now)s
+        %(now)s, %(options)s::jsonb
     )
     RETURNING id, queue
 )

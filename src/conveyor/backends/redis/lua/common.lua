@@ -12,7 +12,7 @@ local EXPIRY = NS .. ':expiry'
 local SEP = '\31'
 -- A job record as the scripts return it: these hash fields, in this order
 -- (RECORD_FIELDS in __init__.py must match).
-local RECORD_FIELDS = {'id', 'queue', 'func', 'payload', 'state', 'created_at', 'enqueued_at', 'timeout', 'title', 'description', 'meta', 'result_ttl', 'failure_ttl', 'max_attempts', 'retry', 'attempts', 'run_at', 'started_at', 'ended_at', 'worker', 'lease_token', 'lease_expires_at', 'result', 'errors'}
+local RECORD_FIELDS = {'id', 'queue', 'func', 'payload', 'state', 'created_at', 'enqueued_at', 'timeout', 'title', 'description', 'meta', 'result_ttl', 'failure_ttl', 'max_attempts', 'retry', 'attempts', 'run_at', 'started_at', 'ended_at', 'worker', 'lease_token', 'lease_expires_at', 'result', 'errors', 'options'}
 
 -- Run a variadic command (ZADD, ZREM, ...) on one key over a long list of
 -- arguments, at most CHUNK of them a call: unpack() has a limit. CHUNK is even,

@@ -1,5 +1,5 @@
 -- ARGV: ns, now, count, then per outcome: id, token, state, has_result, result, error_json, run_at,
--- started_at ('' to keep the claim time).
+-- started_at ('' to keep the claim time), uncounted ('1': a retry that gives its attempt back).
 -- Returns one 1/0 per outcome: 0 when the token no longer holds the lease.
 -- A finished job costs an HMGET, an HDEL, an HSET and a PEXPIRE of its own; the
 -- index updates (leases, started, ended, expiry) are one call per key per batch.
@@ -7,7 +7,7 @@ local now = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
 local out = {}
 for n = 0, count - 1 do
-    local base = 4 + n * 8
+    local base = 4 + n * 9
     local id, token, state = ARGV[base], ARGV[base + 1], ARGV[base + 2]
     local key = job_key(id)
     local cur = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'result_ttl', 'failure_ttl',
@@ -39,6 +39,11 @@ for n = 0, count - 1 do
         elseif state == 'scheduled' then
             local run_at = ARGV[base + 6]
             redis.call('HSET', key, 'state', 'scheduled', 'run_at', run_at)
+            if ARGV[base + 8] == '1' then
+                local attempts = tonumber(cur[6]) - 1
+                if attempts < 0 then attempts = 0 end
+                redis.call('HSET', key, 'attempts', attempts)
+            end
             append_error(id, ARGV[base + 5])
             redis.call('ZADD', scheduled_key(q), run_at, id)
             wake(q)

@@ -1,6 +1,6 @@
 -- ARGV: ns, now, count, then per job the FIXED values below, in their order,
--- then the number of optional field/value pairs (title, description, retry)
--- and those pairs.
+-- then the number of optional field/value pairs (title, description, retry,
+-- options) and those pairs.
 -- Returns {0} when stored, or {1, id} when that id exists (nothing stored).
 -- A batch costs one EXISTS and one HSET per job; the queue indexes, the queue
 -- registry and the wake-ups are one call per queue.

@@ -1,4 +1,10 @@
--- conveyor's SQLite schema, version 3 (1 had no workers table, 2 no tokens table). Applied idempotently when a backend opens.
+-- Migration 0001: conveyor's SQLite schema as the first release (0.1) created it.
+-- Frozen: a change to the layout is a new migration, never an edit here.
+-- Every statement is idempotent, so a store made before migrations existed (which
+-- has these tables but no conveyor_schema_version) is brought under them by
+-- running this file again. user_version 3 marks that pre-migration layout (1 had
+-- no workers table, 2 no tokens table); the applied migrations are recorded in
+-- conveyor_schema_version, not in user_version.
 CREATE TABLE IF NOT EXISTS conveyor_jobs (
     id               TEXT PRIMARY KEY,
     queue            TEXT NOT NULL,

@@ -1,8 +1,7 @@
--- conveyor's PostgreSQL schema, version 1, in the connection's current schema.
--- Applied when a backend first opens a database: every statement is idempotent,
--- and the backend holds an advisory lock (per schema) while it runs, so
--- concurrent first opens do not race. Later versions append their migrations
--- here, each guarded so that it runs once.
+-- Migration 0001: conveyor's PostgreSQL schema as the first release (0.1) created
+-- it, in the connection's current schema. Frozen: a change to the layout is a
+-- new migration, never an edit here. It records its own version (as that release
+-- did); later migrations are recorded by the runner.
 SET LOCAL client_min_messages = warning;
 
 CREATE TABLE IF NOT EXISTS conveyor_schema_version (

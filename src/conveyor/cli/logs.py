@@ -1,0 +1,88 @@
+"""How the CLI writes log records: lines of text, or one JSON object a line.
+
+The library never configures logging; the commands that run for a while
+(``jobs worker``) do, here. The text format is ``LOG_FORMAT``; the JSON
+format (``--log-format json``, ``conveyor.log_format``) writes each record as
+one object with its time, level, logger and message, and the fields conveyor
+attaches to its records (``job_id``, ``queue``, ``attempt``, ``duration``,
+``worker`` ...) as keys of their own.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from conveyor.cli.text import EscapingFilter
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s [%(name)s] %(message)s"
+LOG_FORMATS = ["text", "json"]
+# The attributes every LogRecord has; anything else came in ``extra``.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+class _LogFormatter(logging.Formatter):
+    """``LOG_FORMAT``, made the quick way, with the date and time text made once a second.
+
+    A busy worker logs two lines per job, and the general ``Formatter.format``
+    (and the time formatting in it) was most of the cost of each. Lines are the
+    same as ``logging.Formatter(LOG_FORMAT)`` makes; records with an exception
+    or stack attached take the general path.
+    """
+
+    _second: int | None = None
+    _text = ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info or self._fmt != LOG_FORMAT:
+            return super().format(record)
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record)
+        return f"{record.asctime} {record.levelname:<7} [{record.name}] {record.message}"
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
+            self._second = second
+        return f"{self._text},{int(record.msecs):03d}"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line; extra fields become keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        created = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+        entry: dict[str, Any] = {
+            "time": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and key not in entry:
+                entry[key] = value
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["traceback"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    """Send log records of ``level`` and above to stderr, as text or JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = JsonFormatter() if log_format == "json" else _LogFormatter(LOG_FORMAT)
+    handler.setFormatter(formatter)
+    if log_format != "json":  # JSON escapes control characters itself
+        handler.addFilter(EscapingFilter())  # stored text never reaches the terminal raw
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
