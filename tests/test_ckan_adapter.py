@@ -188,6 +188,17 @@ def test_start_and_stop_lines_name_the_worker_by_its_key(
             worker="host.42",
         )
     )
+    logging.getLogger("conveyor.worker").handle(
+        _record(
+            "conveyor.worker",
+            logging.INFO,
+            'Worker %s starts job %s from queue "%s"',
+            "host.42",
+            "j1",
+            "q",
+        )
+    )
     assert [r.getMessage() for r in ckan_records] == [
-        f"Worker conveyor:worker:abc (PID {ckan_records[0].process}) has stopped"
+        f"Worker conveyor:worker:abc (PID {ckan_records[0].process}) has stopped",
+        'Worker conveyor:worker:abc starts job j1 from queue "q"',
     ]

@@ -20,6 +20,7 @@ def test_conveyor_commands_are_reachable_from_ckan(cli: Any) -> None:
 
 
 def test_a_conveyor_error_is_a_message_and_exit_code_1(cli: Any) -> None:
+    jobs.enqueue(jobs.test_job, ["the store exists"])
     result = cli.invoke(ckan, ["conveyor", "jobs", "requeue", "no-such-job"])
     assert result.exit_code == 1
     assert 'There is no job with ID "no-such-job"' in result.output

@@ -72,6 +72,8 @@ def translate(record: logging.LogRecord) -> tuple[int, str, tuple[Any, ...]] | N
     """CKAN's (level, template, args) for one of conveyor's records, or None to keep it."""
     msg = record.msg if isinstance(record.msg, str) else ""
     args = record.args if isinstance(record.args, tuple) else ()
+    if _keys:  # conveyor's lines may name a worker by its short name; CKAN's use its key
+        args = tuple(_keys.get(arg, arg) if isinstance(arg, str) else arg for arg in args)
     if record.name == "conveyor.jobs":
         keep = msg.startswith("Added background job")
         return (record.levelno, msg, args) if keep else None
