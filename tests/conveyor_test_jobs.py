@@ -176,3 +176,38 @@ def type_names(*args: object, **kwargs: object) -> list[str]:
 def raise_error(message: str) -> None:
     """Fail with ``message`` as the error text (which may hold anything)."""
     raise RuntimeError(message)
+
+
+def type_names_with_zone(*args: object, **kwargs: object) -> tuple[str, ...]:
+    """type_names(), a datetime's zone key added to its name; as a tuple (tagged back)."""
+    names = []
+    for value in [*args, *(kwargs[k] for k in sorted(kwargs))]:
+        zone = getattr(getattr(value, "tzinfo", None), "key", None)
+        names.append(f"{type(value).__name__} {zone}" if zone else type(value).__name__)
+    return tuple(names)
+
+
+# -- for tests/test_ckan_patterns.py: functions shaped as CKAN extensions' jobs ---------------
+def push_to_datastore(data: dict[str, object]) -> str:
+    """datapusher-plus's job: named so that its RQ-style description names it."""
+    return f"pushed {data['resource_id']}"
+
+
+def xloader_data_into_datastore(input: dict[str, object]) -> str:
+    """ckanext-xloader's job, as far as it is not about get_current_job()."""
+    return f"loaded {input['metadata']}"  # type: ignore[index]
+
+
+def record_call(path: str, marker: str, when: object) -> None:
+    """Append what this run got: its marker, and the datetime argument's type, value and zone."""
+    import json
+
+    zone = getattr(getattr(when, "tzinfo", None), "key", None)
+    iso = when.isoformat() if hasattr(when, "isoformat") else repr(when)
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps([marker, type(when).__name__, iso, zone]) + "\n")
+
+
+def now_to(path: str) -> None:
+    """Write the time the job started running (epoch seconds) to ``path``."""
+    Path(path).write_text(repr(time.time()), encoding="utf-8")

@@ -71,7 +71,10 @@ def test_a_url_without_the_option_comes_back_unchanged() -> None:
 def test_a_duplicate_id_is_named_in_the_one_message_every_backend_gives() -> None:
     error = DuplicateJobError("abc-1")
     assert error.job_id == "abc-1"
-    assert str(error) == "A job with ID 'abc-1' exists already; nothing was enqueued"
+    assert (
+        str(error)
+        == "A job with ID 'abc-1' exists already and has not ended; nothing was enqueued"
+    )
 
 
 def test_cancelling_an_ended_job_says_which_states_can_be_canceled() -> None:

@@ -20,6 +20,7 @@ import pytest
 
 import conveyor
 import conveyor_test_jobs as test_jobs
+import execution_jobs
 from conveyor import JobState
 from support import (
     CONVEYOR,
@@ -215,10 +216,13 @@ def test_a_job_blocked_in_c_past_its_timeout_is_killed_and_failed(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     path = tmp_path / "blocked.txt"
-    blocked = conveyor.enqueue(test_jobs.sleep_in_c, [str(path), 60], timeout=1)
+    # Out of reach of the JobTimeoutException too: SIGALRM is blocked, then it sleeps in C.
+    blocked = conveyor.enqueue(
+        execution_jobs.blocked_in_c_without_alarm, [str(path), 60], timeout=1
+    )
     after = conveyor.enqueue(test_jobs.echo, ["next"])
 
-    ran = run_burst_worker(worker_env)
+    ran = run_burst_worker({**worker_env, "CONVEYOR_JOBS_TIMEOUT_GRACE": "1"})
 
     assert ran.returncode == 0, ran.stderr
     assert state_of(blocked) is JobState.FAILED
@@ -228,6 +232,7 @@ def test_a_job_blocked_in_c_past_its_timeout_is_killed_and_failed(
     assert blocked.error.message == "Job exceeded maximum timeout value (1 seconds)"
     assert f"Job {blocked.id} on worker" in ran.stderr
     assert "timed out" in ran.stderr
+    assert "its process was killed after 1s grace" in ran.stderr
     assert is_gone(int(lines(path)[0]))
     assert state_of(after) is JobState.FINISHED
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import subprocess
@@ -73,10 +74,14 @@ def test_an_argument_that_could_not_be_stored_fails_under_run_synchronously(
     assert not (tmp_path / "x").exists()
 
 
+class Level(enum.IntEnum):
+    HIGH = 2
+
+
 def test_a_job_gets_its_arguments_as_a_worker_would_under_run_synchronously() -> None:
     with run_synchronously():
-        job = conveyor.enqueue(test_jobs.type_names, [(1, 2), "a"], {"k": (3,)})
-    assert job.result == ["list", "str", "list"]  # the tuples went through JSON
+        job = conveyor.enqueue(test_jobs.type_names, [(1, 2), "a"], {"k": Level.HIGH})
+    assert job.result == ["tuple", "str", "int"]  # through JSON: the enum is its value
 
 
 def test_nothing_is_stored_under_run_synchronously() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import math
 import os
 import re
 import time
@@ -16,9 +18,10 @@ from conveyor.backends import Backend, JobRecord, JobState, NewJob, shared_backe
 from conveyor.backends.base import assemble
 from conveyor.exceptions import InvalidJobError, NoStoreError, NoSuchJobError
 from conveyor.functions import function_path
-from conveyor.job import Job
+from conveyor.job import Job, format_time
 from conveyor.retry import Retry
 from conveyor.retry import coerce as coerce_retry
+from conveyor.rq_queue import RQQueueMethods
 
 log = logging.getLogger("conveyor.jobs")
 
@@ -108,8 +111,12 @@ def is_job_id(value: object) -> bool:
 
 
 @dataclass(frozen=True)
-class Queue:
-    """One of this site's queues. ``name`` is the full, prefixed name, as in RQ."""
+class Queue(RQQueueMethods):
+    """One of this site's queues. ``name`` is the full, prefixed name, as in RQ.
+
+    RQ's ``enqueue``, ``enqueue_call``, ``enqueue_at``, ``enqueue_in``,
+    ``fetch_job`` and ``delete`` come from :class:`~conveyor.rq_queue.RQQueueMethods`.
+    """
 
     name: str
     config: _config.Config
@@ -146,16 +153,15 @@ class Queue:
     def job_ids(self) -> list[str]:
         return [job.id for job in self.jobs]
 
-    def empty(self) -> int:
-        """Delete every queued job; the number deleted."""
-        cleared = backend(self.config).clear([self.name], now=time.time())
-        return cleared[self.name]
-
 
 def get_queue(name: str = DEFAULT_QUEUE_NAME) -> Queue:
     """This site's queue ``name``."""
     config = _config.current()
     return Queue(config.queue_prefix + check_queue_name(name), config)
+
+
+#: The name CKAN's toolkit gives :func:`get_queue`.
+get_job_queue = get_queue
 
 
 def get_all_queues() -> list[Queue]:
@@ -233,7 +239,7 @@ def build_job(
     if not isinstance(meta, Mapping):
         raise InvalidJobError(f"meta must be a dict, not {type(meta).__name__}")
     if meta:
-        serializer.dumps(dict(meta), "json", what="meta")
+        serializer.check_json(dict(meta), "meta")
     policy = _retry_policy(opts.get("retry"), config)
     description = limits.check_text("description", opts.get("description"))
     return assemble(
@@ -257,13 +263,22 @@ def build_job(
             "max_attempts": _max_attempts(opts.get("max_attempts"), policy, config),
             "retry": policy.to_dict() if policy else None,
             "at_front": limits.check_flag("at_front", opts.get("at_front")),
+            "run_at": None,
             "options": {},  # worker-only options go here, by name: no backend changes
         },
     )
 
 
 def _log_enqueued(job: NewJob, queue: str) -> None:
-    if job.title:
+    if job.run_at is not None:
+        log.info(
+            'Scheduled background job %s for %s UTC on queue "%s"',
+            job.id,
+            format_time(job.run_at),
+            queue,
+            extra={"job_id": job.id, "queue": queue, "title": job.title, "run_at": job.run_at},
+        )
+    elif job.title:
         log.info(
             'Added background job %s ("%s") to queue "%s"',
             job.id,
@@ -281,7 +296,8 @@ def _log_enqueued(job: NewJob, queue: str) -> None:
 
 
 def _stored(job: NewJob, now: float) -> Job:
-    record = JobRecord.of(job, state=JobState.QUEUED, enqueued_at=now)
+    state = JobState.QUEUED if job.run_at is None else JobState.SCHEDULED
+    record = JobRecord.of(job, state=state, enqueued_at=now)
     return Job(record, _config.current())
 
 
@@ -361,6 +377,74 @@ def enqueue_many(calls: Iterable[Mapping[str, Any]]) -> list[Job]:
     return _dispatch(jobs, config, now)
 
 
+# -- enqueueing for later ----------------------------------------------------------
+def timestamp_of(when: Any) -> float:
+    """Epoch seconds of a datetime (a naive one is local time, as RQ reads it)."""
+    if not isinstance(when, dt.datetime):
+        raise InvalidJobError(f"The time to run a job must be a datetime, not {when!r}")
+    return when.timestamp()
+
+
+def seconds_of(delay: Any) -> float:
+    """Seconds of a timedelta (or a number of seconds) to wait before a job runs."""
+    if isinstance(delay, dt.timedelta):
+        return delay.total_seconds()
+    if isinstance(delay, (int, float)) and not isinstance(delay, bool) and math.isfinite(delay):
+        return float(delay)
+    raise InvalidJobError(f"A delay must be a timedelta or seconds, not {delay!r}")
+
+
+def for_later(job: NewJob, run_at: float) -> NewJob:
+    """``job``, to be stored as scheduled until ``run_at``."""
+    return assemble(NewJob, {**job.__dict__, "run_at": run_at})
+
+
+def enqueue_at(
+    datetime: dt.datetime,
+    fn: Callable[..., Any] | str,
+    args: Sequence[Any] | None = None,
+    kwargs: Mapping[str, Any] | None = None,
+    title: str | None = None,
+    queue: str = DEFAULT_QUEUE_NAME,
+    rq_kwargs: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Job:
+    """:func:`enqueue`, for a job that runs at ``datetime`` (a naive one is local time).
+
+    The job is stored at once as ``scheduled`` and becomes queued (at the
+    back of its queue) when it is due; workers promote it, about a second
+    late at most. A time in the past makes it due at once.
+    """
+    config = _config.current()
+    now = time.time()
+    run_at = timestamp_of(datetime)
+    job = build_job(fn, args, kwargs, title, queue, rq_kwargs, config=config, now=now, **options)
+    return _dispatch([for_later(job, run_at)], config, now)[0]
+
+
+def enqueue_in(
+    time_delta: dt.timedelta | float,
+    fn: Callable[..., Any] | str,
+    args: Sequence[Any] | None = None,
+    kwargs: Mapping[str, Any] | None = None,
+    title: str | None = None,
+    queue: str = DEFAULT_QUEUE_NAME,
+    rq_kwargs: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Job:
+    """:func:`enqueue`, for a job that runs after ``time_delta`` (a timedelta, or seconds)."""
+    config = _config.current()
+    now = time.time()
+    run_at = now + seconds_of(time_delta)
+    job = build_job(fn, args, kwargs, title, queue, rq_kwargs, config=config, now=now, **options)
+    return _dispatch([for_later(job, run_at)], config, now)[0]
+
+
+def dispatch(jobs: Sequence[NewJob], config: _config.Config, now: float) -> list[Job]:
+    """Send built jobs where enqueue() sends them (the store, or a test's hook)."""
+    return _dispatch(jobs, config, now)
+
+
 # -- finding jobs ----------------------------------------------------------------
 def job_from_id(id: str) -> Job:
     """This site's job with the given id; NoSuchJobError (a KeyError) if there is none."""
@@ -371,6 +455,11 @@ def job_from_id(id: str) -> Job:
     if record is None or not record.queue.startswith(config.queue_prefix):
         raise NoSuchJobError(id)
     return Job(record, config)
+
+
+def wait_for_job(job: Job | str, timeout: float | None = None) -> Any:
+    """Wait for a job (or the job with this id) to end; its result (see :meth:`Job.wait`)."""
+    return (job if isinstance(job, Job) else job_from_id(job)).wait(timeout)
 
 
 def test_job(*args: Any) -> None:

@@ -91,6 +91,16 @@ def _timeout(text: str) -> int:
     return seconds
 
 
+def _grace(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:  # also refuses NaN
+        raise ValueError(f"{text!r} is not a grace period (0 to 3600 seconds)")
+    return value
+
+
 def _intervals(text: str) -> tuple[float, ...]:
     parts = text.replace(",", " ").split()
     if not parts:
@@ -186,6 +196,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("conveyor.site_id", "site_id", _site_id, ("ckan.site_id",), ("CKAN_SITE_ID",)),
     Setting("conveyor.serializer", "serializer", _serializer),
     Setting("conveyor.jobs.timeout", "jobs_timeout", _timeout, ("ckan.jobs.timeout",)),
+    Setting("conveyor.jobs.timeout_grace", "timeout_grace", _grace),
     Setting(
         "conveyor.jobs.default_list_limit",
         "default_list_limit",
@@ -239,6 +250,8 @@ class Config:
     worker_path: tuple[str, ...] = ()  # more directories to import job functions from
     worker_name: str = ""  # how worker log lines name it; "" for host.pid
     log_format: str = "text"  # or "json": one object per line
+    #: Seconds a timed-out job gets to end after its JobTimeoutException, before it is killed.
+    timeout_grace: float = 5.0
     #: The directory relative backend paths are resolved against.
     base_dir: Path = field(default_factory=Path.cwd)
     #: Where the values came from, for error messages.

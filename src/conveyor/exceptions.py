@@ -12,9 +12,12 @@
     │   ├── FunctionNotImportable   the job function could not be named or imported
     │   │   └── JobImportError      a worker could not import a job's function (code missing?)
     │   └── SerializationError      the arguments (or a result) cannot be serialized
-    ├── DuplicateJobError        a job with that id exists already
+    ├── DuplicateJobError        a job with that id exists and has not ended
     ├── NoSuchJobError           (also a KeyError) no job with that id, on this site
     ├── JobStateError            the job is in a state the operation does not allow
+    ├── JobTimeoutException      raised inside a running job that reached its timeout
+    ├── JobFailedError           wait(): the job failed or was canceled (carries its error)
+    ├── WaitTimeoutError         (also a TimeoutError) wait(): the job did not end in time
     ├── ValidationError          (also a ValueError) a management call got bad input
     ├── DuplicateTokenError      an API token of that name exists already on this site
     └── NoSuchTokenError         (also a KeyError) no API token of that name on this site
@@ -26,6 +29,7 @@ what exactly was wrong.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 def extra_needed(what: str, extra: str) -> str:
@@ -99,15 +103,18 @@ class SerializationError(InvalidJobError):
 
 
 class DuplicateJobError(ConveyorError):
-    """A job with the requested id exists already; nothing was stored.
+    """A job with the requested id is queued, scheduled or running; nothing was stored.
 
     ``job_id`` is the id that was taken; every backend raises it with the
-    same message.
+    same message. (The id of a job that has ended is reused: the new job
+    replaces its record.)
     """
 
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
-        super().__init__(f"A job with ID {job_id!r} exists already; nothing was enqueued")
+        super().__init__(
+            f"A job with ID {job_id!r} exists already and has not ended; nothing was enqueued"
+        )
 
 
 class NoSuchJobError(ConveyorError, KeyError):
@@ -135,6 +142,48 @@ class JobStateError(ConveyorError):
             f"Job {job_id} has already {state}; only queued, scheduled or started jobs"
             " can be canceled"
         )
+
+
+class JobTimeoutException(ConveyorError):
+    """Raised inside a running job that reached its timeout (RQ's name, for ported code).
+
+    The job's ``except`` and ``finally`` blocks run; a job still running
+    ``conveyor.jobs.timeout_grace`` seconds later has its process killed. The
+    job is recorded as timed out (``JobTimeoutError``) either way.
+    """
+
+
+class JobFailedError(ConveyorError):
+    """The job waited for failed, was canceled, or is gone before it finished.
+
+    ``job_id``, ``state`` (``"failed"``, ``"canceled"``, or None when the
+    record is gone) and ``error`` (the last attempt's ErrorInfo, or None)
+    say how.
+    """
+
+    def __init__(self, job_id: str, state: str | None, error: Any = None) -> None:
+        self.job_id = job_id
+        self.state = state
+        self.error = error
+        if state is None:
+            text = (
+                f"Job {job_id} is gone before it finished: it was canceled or deleted"
+                " before it ran, or its record was not kept (a result_ttl or failure_ttl of 0)"
+            )
+        elif error is not None:
+            text = f"Job {job_id} {state}: {error.type}: {error.message}"
+        else:
+            text = f"Job {job_id} {state}"
+        super().__init__(text)
+
+
+class WaitTimeoutError(ConveyorError, TimeoutError):
+    """The job waited for did not end within the time given; it goes on as it was."""
+
+    def __init__(self, job_id: str, timeout: float, state: str) -> None:
+        self.job_id = job_id
+        self.state = state
+        super().__init__(f"Job {job_id} did not end within {timeout:g} s (it is {state})")
 
 
 class ValidationError(ConveyorError, ValueError):

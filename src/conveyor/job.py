@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 from conveyor import serializer
-from conveyor.backends import JobRecord, JobState, shared_backend
-from conveyor.backends.base import ErrorInfo, split_queue_name
+from conveyor.backends import Backend, JobRecord, JobState, shared_backend
+from conveyor.backends.base import ENDED_STATES, ErrorInfo, split_queue_name
 from conveyor.config import Config
-from conveyor.exceptions import NoSuchJobError
+from conveyor.exceptions import (
+    JobFailedError,
+    NoSuchJobError,
+    SerializationError,
+    ValidationError,
+    WaitTimeoutError,
+)
 from conveyor.history import attempt_history, current_error
+
+log = logging.getLogger("conveyor.jobs")
 
 #: The reference's timestamp format: UTC, whole seconds, no zone suffix.
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+#: The key of ``job.meta`` that ``set_progress()`` writes: ``{"fraction": 0.4, "message": ...}``.
+PROGRESS_KEY = "progress"
 
 
 def to_datetime(timestamp: float | None) -> dt.datetime | None:
@@ -38,10 +53,20 @@ class Job:
     ``attempts``, ``error`` ...). ``refresh()`` reloads it.
     """
 
-    def __init__(self, record: JobRecord, config: Config) -> None:
+    def __init__(
+        self,
+        record: JobRecord,
+        config: Config,
+        *,
+        meta_saver: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self._record = record
         self._config = config
         self._call: tuple[list[Any], dict[str, Any]] | None = None
+        self._meta: dict[str, Any] | None = None
+        # How save_meta() stores meta for the running job (through its worker's
+        # supervisor, fenced by the lease); None: a direct, unfenced store call.
+        self._meta_saver = meta_saver
 
     # identity
     @property
@@ -82,13 +107,61 @@ class Job:
         return self._record.title
 
     @property
-    def description(self) -> str | None:
-        return self._record.description
+    def description(self) -> str:
+        """The description given at enqueue, else RQ's: the call, ``module.func(args...)``."""
+        if self._record.description is not None:
+            return self._record.description
+        return self.get_call_string()
 
     @property
     def meta(self) -> dict[str, Any]:
-        """User metadata; ``meta["title"]`` is the title (None without one), as in RQ."""
-        return {**self._record.meta, "title": self._record.title}
+        """User metadata: a dict to change in place and store with :meth:`save_meta`.
+
+        ``meta["title"]`` is the title (None without one), as in RQ; it is
+        not stored with the rest, so changing it does not retitle the job.
+        """
+        if self._meta is None:
+            self._meta = {**self._record.meta, "title": self._record.title}
+        return self._meta
+
+    def save_meta(self) -> None:
+        """Store ``meta`` as it is now, where ``jobs show``, the API and other processes see it.
+
+        The running job's own Job (``get_current_job()``) saves through its
+        worker's supervisor, only while the job holds its lease
+        (JobStateError once it was canceled or taken over). Any other Job
+        saves directly, in any state (NoSuchJobError if it is gone), as RQ
+        does; the last save wins. Meta must be JSON data (SerializationError).
+        """
+        meta = _storable_meta(self.meta)
+        if self._meta_saver is not None:
+            self._meta_saver(meta)
+        else:
+            backend = shared_backend(self._config.backend, self._config.base_dir)
+            if not backend.save_meta(self.id, meta):
+                raise NoSuchJobError(self.id)
+        self._record = dataclasses.replace(self._record, meta=meta)
+
+    @property
+    def progress(self) -> dict[str, Any] | None:
+        """The progress the job reported with :meth:`set_progress`, if any."""
+        value = self.meta.get(PROGRESS_KEY)
+        return value if isinstance(value, dict) else None
+
+    def set_progress(self, fraction: float, message: str | None = None) -> None:
+        """Report how far the job is: ``fraction`` from 0 to 1, and an optional message.
+
+        Stored in ``meta["progress"]`` as ``{"fraction": ..., "message": ...}``
+        (with :meth:`save_meta`), shown by ``jobs show`` and the API.
+        """
+        number = not isinstance(fraction, bool) and isinstance(fraction, int | float)
+        if not (number and math.isfinite(fraction) and 0 <= fraction <= 1):
+            problem = f"must be a number from 0 to 1, not {fraction!r}"
+            raise ValidationError({"progress": [problem]})
+        if message is not None and not isinstance(message, str):
+            raise ValidationError({"message": [f"must be a string or None, not {message!r}"]})
+        self.meta[PROGRESS_KEY] = {"fraction": float(fraction), "message": message}
+        self.save_meta()
 
     @property
     def timeout(self) -> int:
@@ -109,10 +182,6 @@ class Job:
     @property
     def state(self) -> JobState:
         return self._record.state
-
-    def get_status(self) -> str:
-        """The state as a string (RQ's spelling of ``state``)."""
-        return self._record.state.value
 
     @property
     def attempts(self) -> int:
@@ -168,23 +237,179 @@ class Job:
         """The backend's record, as last loaded."""
         return self._record
 
+    def _backend(self) -> Backend:
+        return shared_backend(self._config.backend, self._config.base_dir)
+
     def refresh(self) -> None:
         """Reload the job from the backend; NoSuchJobError if it is gone."""
-        backend = shared_backend(self._config.backend, self._config.base_dir)
-        record = backend.get(self.id)
+        record = self._backend().get(self.id)
         if record is None:
             raise NoSuchJobError(self.id)
         self._record = record
         self._call = None
+        self._meta = None
+
+
+def _storable_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` without its title, checked to be JSON data every store keeps alike."""
+    stored = {key: value for key, value in meta.items() if key != "title"}
+    for key in stored:
+        if not isinstance(key, str):
+            raise SerializationError(f"meta keys must be strings, not {key!r}")
+    serializer.dumps(stored, "json", what="meta")
+    _check_text(stored)
+    return stored
+
+
+def _check_text(value: Any) -> None:
+    """Refuse text no store can keep alike: NUL characters and lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise SerializationError(f"meta cannot hold a NUL character: {value!r}")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SerializationError(f"meta cannot hold a lone surrogate: {value!r}") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_text(item)
+
+    # -- RQ's job methods ------------------------------------------------------------
+    @classmethod
+    def fetch(cls, id: str, connection: Any = None, serializer: Any = None) -> Job:
+        """This site's job with the given id (RQ's ``Job.fetch``); NoSuchJobError if none.
+
+        ``connection`` and ``serializer`` are accepted for RQ's callers and
+        ignored: the configured store and serializer are used.
+        """
+        del connection, serializer
+        from conveyor.api import job_from_id  # noqa: PLC0415 -- api imports this module
+
+        return job_from_id(id)
+
+    def get_status(self, refresh: bool = True) -> str:
+        """The state as a string (RQ's spelling of ``state``), reloaded first by default.
+
+        A job whose record is gone (deleted, or canceled while it waited)
+        keeps the state it was last seen in.
+        """
+        if refresh:
+            record = self._backend().get(self.id)
+            if record is not None:
+                self._record = record
+                self._call = None
+        return self._record.state.value
+
+    @property
+    def is_queued(self) -> bool:
+        return self.get_status() == JobState.QUEUED.value
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.get_status() == JobState.SCHEDULED.value
+
+    @property
+    def is_started(self) -> bool:
+        return self.get_status() == JobState.STARTED.value
+
+    @property
+    def is_finished(self) -> bool:
+        return self.get_status() == JobState.FINISHED.value
+
+    @property
+    def is_failed(self) -> bool:
+        return self.get_status() == JobState.FAILED.value
+
+    @property
+    def is_canceled(self) -> bool:
+        return self.get_status() == JobState.CANCELED.value
+
+    def return_value(self, refresh: bool = False) -> Any:
+        """What the function returned if the job finished, else None (RQ's ``return_value``)."""
+        if refresh:
+            self.get_status()
+        return self.result if self._record.state is JobState.FINISHED else None
+
+    def get_call_string(self) -> str:
+        """The call as Python would write it, ``module.func(1, 'a', key=2)``, as RQ shows it.
+
+        Each argument's repr is cut to 75 characters; keyword arguments are sorted.
+        """
+        name = self._record.func.replace(":", ".")
+        try:
+            args, kwargs = self._load_call()
+        except Exception:  # e.g. a pickled payload where pickle is not allowed
+            return f"{name}(...)"
+        parts = [_shortened(repr(value)) for value in args]
+        parts += sorted(f"{key}={_shortened(repr(value))}" for key, value in kwargs.items())
+        return f"{name}({', '.join(parts)})"
+
+    def cancel(self) -> None:
+        """Cancel the job (RQ's ``cancel``): a waiting one is removed, a running one stopped.
+
+        A job that has ended raises JobStateError; one that is gone, NoSuchJobError.
+        """
+        now = time.time()
+        before = self._backend().cancel(self.id, now=now)
+        if before is None:
+            raise NoSuchJobError(self.id)
+        self._record = dataclasses.replace(before, state=JobState.CANCELED, ended_at=now)
+        log.info("Cancelled background job %s", self.id, extra={"job_id": self.id})
+
+    def delete(self) -> None:
+        """Delete the job's record, whatever its state (RQ's ``delete``).
+
+        A job waiting to run (queued or scheduled) will not run; a running one
+        is stopped, as by :meth:`cancel`, and leaves no record. A job that is
+        gone already is left so.
+        """
+        if self._backend().delete(self.id, now=time.time()) is not None:
+            log.info("Deleted background job %s", self.id, extra={"job_id": self.id})
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Wait for the job to end and return its result.
+
+        A failed or canceled job raises JobFailedError, which carries its
+        error; a job not ended within ``timeout`` seconds (None: no limit)
+        raises WaitTimeoutError and goes on. The wait wakes on the store's
+        notifications where it has them (PostgreSQL, Redis); on SQLite it
+        looks again at growing intervals, up to half a second.
+        """
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout)
+            or timeout < 0
+        ):
+            problem = f"must be seconds (0 or more) or None, not {timeout!r}"
+            raise ValidationError({"timeout": [problem]})
+        record: JobRecord | None = self._record
+        if self._record.state not in ENDED_STATES:
+            record = self._backend().wait_ended(self.id, timeout=timeout)
+        if record is None:
+            raise JobFailedError(self.id, None)
+        self._record, self._call = record, None
+        if record.state is JobState.FINISHED:
+            return self.result
+        if record.state in ENDED_STATES:
+            raise JobFailedError(self.id, record.state.value, record.error)
+        raise WaitTimeoutError(self.id, timeout or 0, record.state.value)
+
+
+def _shortened(text: str, limit: int = 75) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _safe(value: Any) -> Any:
-    """``value`` if it is plain JSON data, else its repr (for display)."""
+    """``value`` as JSON data (tagged values in their tagged form), else its repr (for display)."""
     try:
-        serializer.dumps(value, "json")
+        return serializer.to_json_data(value)[0]
     except Exception:
         return repr(value)
-    return value
 
 
 def dictize_job(job: Job) -> dict[str, Any]:
@@ -215,6 +440,7 @@ def dictize_job(job: Job) -> dict[str, Any]:
         "kwargs": _safe(kwargs),
         "description": record.description,
         "meta": _safe(dict(record.meta)),
+        "progress": _safe(record.meta.get(PROGRESS_KEY)),
         "timeout": record.timeout,
         "enqueued": format_time(record.enqueued_at),
         "scheduled_for": format_time(record.run_at),

@@ -1,18 +1,23 @@
 """Turning a job's arguments and result into bytes, and back.
 
 The default is JSON: readable in ``jobs show``, safe to load, and enough for
-the ids, names and small dicts jobs normally take. A tuple is stored as a list
-(as Celery and every JSON-based queue do); anything else JSON cannot hold
-exactly (a set, a datetime, a dict with non-string keys, an object) is refused
-at enqueue time with the path of the offending value, instead of being
-mangled or failing later in the worker.
+the ids, names and small dicts jobs normally take. Tuples, ``datetime``,
+``date``, ``time``, ``timedelta``, ``Decimal`` and ``UUID`` values, which
+CKAN code passes, are stored in a tagged JSON form and come back with their
+type (:mod:`conveyor.tagging`). Anything else JSON cannot hold exactly (a
+set, a dict with non-string keys, an object) is refused at enqueue time with
+the path of the offending value, instead of being mangled or failing later
+in the worker.
 
 ``conveyor.serializer = pickle`` stores arguments the way RQ does: any
 picklable value, for trusted deployments only, because loading a pickle can
 run code. A worker loads pickled payloads only when it is configured for
 pickle itself.
 
-Each payload starts with one byte naming its format (``j`` or ``p``).
+Each payload starts with one byte naming its format: ``j`` (plain JSON),
+``t`` (JSON with tagged values) or ``p`` (pickle). Payloads of plain values
+keep the ``j`` form and its fast path; ``t`` is written only when a value
+needs a tag.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ import pickle
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from conveyor import tagging
 from conveyor.exceptions import SerializationError
 
 JSON = b"j"
+TAGGED = b"t"
 PICKLE = b"p"
 _SCALARS = (str, int, float, bool, type(None))
 _EXACT_SCALARS = frozenset(_SCALARS)  # for _plain(), which compares types, not instances
@@ -32,7 +39,7 @@ _EXACT_SCALARS = frozenset(_SCALARS)  # for _plain(), which compares types, not 
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 # JSONEncoder.encode() builds the C encoder anew on every call, a third of its cost for a
 # job's arguments: this is that encoder, built once with _ENCODER's settings. It skips the
-# check for values that contain themselves, which _check_json_at() has done already, and
+# check for values that contain themselves, which to_json_data() has done already, and
 # so keeps no state between calls: threads can share it.
 _MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)  # None without the C accelerator
 _C_ENCODE = (
@@ -85,7 +92,7 @@ def _plain(value: Any) -> bool:
     kind = type(value)
     if kind in _EXACT_SCALARS:
         return True
-    if kind is list or kind is tuple:
+    if kind is list:  # a tuple is tagged, to come back as a tuple
         return all(map(_plain, value))
     if kind is dict:
         return all(type(key) is str and _plain(item) for key, item in value.items())
@@ -100,23 +107,47 @@ def _plain_at(value: Any) -> bool:
         return False
 
 
-def _check_json_at(value: Any, what: str) -> None:
+def check_json(value: Any, what: str) -> None:
+    """Refuse, naming where, a value that plain JSON cannot hold (tuples pass, as lists).
+
+    For what is stored as plain JSON, such as ``meta``; arguments and results
+    go through :func:`dumps`, which tags what plain JSON lacks.
+    """
     if _plain_at(value):
         return
     try:
         _check_json(value, what)
     except RecursionError:  # a value that contains itself, or absurdly deep nesting
-        raise SerializationError(
-            f"{what} contains itself or is nested too deeply to be serialized as JSON"
-        ) from None
+        raise _too_deep(what) from None
 
 
-def _dump_json(value: Any, what: str) -> bytes:
-    """``value`` as JSON, once _check_json_at() has passed it."""
+def _too_deep(what: str) -> SerializationError:
+    return SerializationError(
+        f"{what} contains itself or is nested too deeply to be serialized as JSON"
+    )
+
+
+def to_json_data(value: Any, what: str = "value") -> tuple[Any, bool]:
+    """``value`` as plain JSON data, with tags where it needs them, and whether it has any.
+
+    SerializationError names the path of a value that cannot be stored.
+    """
+    if _plain_at(value):
+        return value, False
+    tagger = tagging.Tagger()
+    try:
+        data = tagger.encode(value, what)
+    except RecursionError:
+        raise _too_deep(what) from None
+    return data, tagger.tagged
+
+
+def _dump_json(value: Any, what: str, tag: bytes = JSON) -> bytes:
+    """``value`` (plain JSON data, which to_json_data() made or passed) as JSON after ``tag``."""
     try:
         if _C_ENCODE is not None:
-            return JSON + "".join(_C_ENCODE(value, 0)).encode()
-        return JSON + _ENCODER.encode(value).encode()
+            return tag + "".join(_C_ENCODE(value, 0)).encode()
+        return tag + _ENCODER.encode(value).encode()
     except (TypeError, ValueError, RecursionError) as exc:
         raise SerializationError(f"{what} cannot be serialized as JSON: {exc}") from None
 
@@ -124,8 +155,8 @@ def _dump_json(value: Any, what: str) -> bytes:
 def dumps(value: Any, serializer: str, what: str = "value") -> bytes:
     """Serialize ``value`` with the named serializer; SerializationError says why not."""
     if serializer == "json":
-        _check_json_at(value, what)
-        return _dump_json(value, what)
+        data, tagged = to_json_data(value, what)
+        return _dump_json(data, what, TAGGED if tagged else JSON)
     try:
         return PICKLE + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
@@ -137,6 +168,8 @@ def loads(data: bytes, allow_pickle: bool) -> Any:
     tag, body = data[:1], data[1:]
     if tag == JSON:
         return json.loads(body)
+    if tag == TAGGED:
+        return json.loads(body, object_hook=tagging.decode)
     if tag == PICKLE:
         if not allow_pickle:
             raise SerializationError(
@@ -164,11 +197,13 @@ def dump_call(
             raise SerializationError(f"kwargs has a non-string key {key!r}")
     call = [list(args), dict(kwargs)]
     if serializer == "json":
-        if not _plain_at(call):
-            # Checked apart, so an error names args[0]['x'] or kwargs['x'], as written.
-            _check_json_at(call[0], "args")
-            _check_json_at(call[1], "kwargs")
-        return _dump_json(call, "args")
+        if _plain_at(call):
+            return _dump_json(call, "args")
+        # Encoded apart, so an error names args[0]['x'] or kwargs['x'], as written.
+        args_data, args_tagged = to_json_data(call[0], "args")
+        kwargs_data, kwargs_tagged = to_json_data(call[1], "kwargs")
+        tag = TAGGED if args_tagged or kwargs_tagged else JSON
+        return _dump_json([args_data, kwargs_data], "args", tag)
     return dumps(call, serializer, what="args")
 
 

@@ -13,12 +13,14 @@ States and the moves between them::
                   ^  ^                │ └──complete(retry)──> scheduled ──(due)──┐
                   │  └────────────────┘ release / recover (lease expired)        │
                   └──────────────────────────────────────────────────────────────┘
-    cancel: queued -> deleted; started -> canceled (the lease is revoked)
+    enqueue(run_at) ──> scheduled ──(due)──> queued
+    cancel: queued or scheduled -> deleted; started -> canceled (the lease is revoked)
 """
 
 from __future__ import annotations
 
 import enum
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
@@ -118,6 +120,9 @@ class NewJob:
     failed or canceled, record is kept after it ended: 0 keeps none (the
     record goes as the job ends), -1 keeps it until it is deleted.
 
+    ``run_at`` (epoch seconds) stores the job as ``scheduled`` until then: the
+    workers' claims promote it to the back of its queue when it is due.
+
     ``options`` holds the options only the worker reads, by name, as JSON
     values: a backend stores and returns them as one opaque object, so a new
     option of that kind touches the API and the worker, never a backend.
@@ -138,6 +143,7 @@ class NewJob:
     max_attempts: int = 3
     retry: Mapping[str, Any] | None = None
     at_front: bool = False
+    run_at: float | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -436,10 +442,12 @@ class Backend(ABC):
     # -- producing -------------------------------------------------------
     @abstractmethod
     def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
-        """Store the jobs as queued, all or none.
+        """Store the jobs as queued (or scheduled, those with a ``run_at``), all or none.
 
-        An id that is stored already, or repeats within ``jobs``, raises
-        DuplicateJobError naming it, and nothing is stored.
+        An id whose job has ended (finished, failed, canceled) is reused: the
+        old record is replaced, as RQ does. An id that is queued, scheduled or
+        started, or repeats within ``jobs``, raises DuplicateJobError naming
+        it, and nothing is stored (nor replaced).
         """
 
     # -- consuming -------------------------------------------------------
@@ -524,6 +532,17 @@ class Backend(ABC):
         """Push back the expiry of (job id, token) leases; False where the lease is lost."""
 
     @abstractmethod
+    def save_meta(self, job_id: str, meta: Mapping[str, Any], *, token: str | None = None) -> bool:
+        """Replace a job's ``meta`` (a JSON-ready dict); whether it was saved.
+
+        With ``token``, as a running job saves its own meta (through its
+        supervisor): only while that token holds the job's lease, so a job
+        canceled, taken over or ended is refused (False). Without, as RQ's
+        ``save_meta()`` from any other process: any stored job, in any state.
+        False for an unknown job. Nothing else in the record changes.
+        """
+
+    @abstractmethod
     def recover(self, *, now: float) -> list[Recovery]:
         """Requeue (or fail, when attempts are spent) jobs whose lease expired before ``now``.
 
@@ -580,6 +599,14 @@ class Backend(ABC):
         """
 
     @abstractmethod
+    def delete(self, job_id: str, *, now: float) -> JobRecord | None:
+        """Delete one job's record, whatever its state; the record as it was, or None.
+
+        RQ's ``Job.delete()``. A started job loses its lease with its record:
+        its worker stops it at the next heartbeat, as for a cancel.
+        """
+
+    @abstractmethod
     def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
         """Delete every queued and scheduled job of the queues; the count per queue."""
 
@@ -591,6 +618,26 @@ class Backend(ABC):
         and loses its result, end time and retention; ids in other states, or
         unknown, are left alone and not returned.
         """
+
+    def wait_ended(self, job_id: str, *, timeout: float | None) -> JobRecord | None:
+        """Block until the job has ended, or ``timeout`` seconds (None: no limit) passed.
+
+        The record as last seen: ended, or not yet (the time ran out), or None
+        when it is gone (deleted, canceled while queued, or not kept). This
+        default looks with a growing interval (5 ms up to half a second); a
+        backend with notifications wakes on them instead.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            record = self.get(job_id)
+            if record is None or record.state in ENDED_STATES:
+                return record
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return record
+            time.sleep(delay if remaining is None else min(delay, remaining))
+            delay = min(delay * 2, 0.5)
 
     # -- workers -----------------------------------------------------------
     @abstractmethod

@@ -22,7 +22,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,12 @@ _ORDER_ANY_STATE = (
 _APPEND_ERROR = (
     "errors=CASE WHEN :error IS NULL THEN errors"
     " ELSE json_insert(errors, '$[#]', json(:error)) END"
+)
+_INSERT = (
+    "INSERT INTO conveyor_jobs (id, queue, state, run_at, position, func, payload,"
+    " title, description, meta, timeout, result_ttl, failure_ttl,"
+    " max_attempts, retry, created_at, enqueued_at, options)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # The migrations' own bookkeeping: one row per migration applied.
 _VERSION_TABLE = (
@@ -239,6 +245,8 @@ class SQLiteBackend(Backend):
                     (
                         job.id,
                         job.queue,
+                        "queued" if job.run_at is None else "scheduled",
+                        job.run_at,
                         ends[key],
                         job.func,
                         job.payload,
@@ -259,23 +267,38 @@ class SQLiteBackend(Backend):
             # drops them, so the duplicate can be named (the caller rolls back).
             db.execute("SAVEPOINT conveyor_enqueue")
             try:
-                db.executemany(
-                    "INSERT INTO conveyor_jobs (id, queue, state, position, func, payload,"
-                    " title, description, meta, timeout, result_ttl, failure_ttl,"
-                    " max_attempts, retry, created_at, enqueued_at, options)"
-                    " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+                db.executemany(_INSERT, rows)
             except sqlite3.IntegrityError:
                 db.execute("ROLLBACK TO conveyor_enqueue")
-                raise DuplicateJobError(self._duplicate(db, jobs)) from None
+                self._replace_ended(db, jobs, rows)
+
+    def _replace_ended(
+        self, db: sqlite3.Connection, jobs: Sequence[NewJob], rows: list[Any]
+    ) -> None:
+        """An id was taken: the records of ended jobs with these ids go, and the insert
+        is tried again (RQ reuses ids). Still taken: nothing changes, DuplicateJobError."""
+        ids = [job.id for job in jobs]
+        db.execute(
+            f"DELETE FROM conveyor_jobs WHERE id IN ({_placeholders(len(ids))})"
+            " AND state IN ('finished', 'failed', 'canceled')",
+            ids,
+        )
+        try:
+            db.executemany(_INSERT, rows)
+        except sqlite3.IntegrityError:
+            db.execute("ROLLBACK TO conveyor_enqueue")  # the ended records come back too
+            raise DuplicateJobError(self._duplicate(db, jobs)) from None
 
     @staticmethod
     def _duplicate(db: sqlite3.Connection, jobs: Sequence[NewJob]) -> str:
-        """The first id of the batch that is stored already or repeats an earlier one."""
+        """The first id of the batch that a live job holds, or that repeats an earlier one."""
         seen: set[str] = set()
         for job in jobs:
-            stored = db.execute("SELECT 1 FROM conveyor_jobs WHERE id=?", (job.id,)).fetchone()
+            stored = db.execute(
+                "SELECT 1 FROM conveyor_jobs WHERE id=?"
+                " AND state NOT IN ('finished', 'failed', 'canceled')",
+                (job.id,),
+            ).fetchone()
             if stored is not None or job.id in seen:
                 return job.id
             seen.add(job.id)
@@ -501,6 +524,20 @@ class SQLiteBackend(Backend):
                 held.append(cursor.rowcount == 1)
         return held
 
+    # -- job meta (issue 16: save_meta) -----------------------------------
+    def save_meta(self, job_id: str, meta: Mapping[str, Any], *, token: str | None = None) -> bool:
+        text = json.dumps(dict(meta))
+        with self._write() as db:
+            if token is None:
+                cursor = db.execute("UPDATE conveyor_jobs SET meta=? WHERE id=?", (text, job_id))
+            else:
+                cursor = db.execute(
+                    "UPDATE conveyor_jobs SET meta=?"
+                    " WHERE id=? AND state='started' AND lease_token=?",
+                    (text, job_id, token),
+                )
+            return cursor.rowcount == 1
+
     def recover(self, *, now: float) -> list[Recovery]:
         recovered: list[Recovery] = []
         with self._write() as db:
@@ -680,6 +717,13 @@ class SQLiteBackend(Backend):
             else:
                 db.execute("DELETE FROM conveyor_jobs WHERE id=?", (job_id,))
             return record
+
+    def delete(self, job_id: str, *, now: float) -> JobRecord | None:
+        with self._write() as db:
+            row = db.execute(
+                f"DELETE FROM conveyor_jobs WHERE id=? RETURNING {_COLUMNS}", (job_id,)
+            ).fetchone()
+        return None if row is None else _record(row)
 
     def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
         cleared = dict.fromkeys(queues, 0)

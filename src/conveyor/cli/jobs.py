@@ -80,6 +80,13 @@ def jobs() -> None:
     help="'json' writes one JSON object a line, with job_id, queue, attempt, duration and"
     " worker as fields. Default: conveyor.log_format (text).",
 )
+@click.option(
+    "--with-scheduler/--no-scheduler",
+    "with_scheduler",
+    default=True,
+    help="Accepted for CKAN compatibility; conveyor workers always queue scheduled jobs"
+    " when they are due.",
+)
 @click.argument("queues", nargs=-1)
 def worker(
     burst: bool,
@@ -90,6 +97,7 @@ def worker(
     name: str | None,
     log_level: str | None,
     log_format: str | None,
+    with_scheduler: bool,
     queues: tuple[str, ...],
 ) -> None:
     """Start a worker that fetches jobs from queues and executes them.
@@ -116,6 +124,7 @@ def worker(
     lets running jobs finish and then stops; a second signal stops at once
     and puts the interrupted jobs back on their queues.
     """
+    del with_scheduler  # every worker promotes due scheduled jobs: no scheduler to switch
     config = conveyor.config.current()
     configure_logging(log_level or config.worker_log_level, log_format or config.log_format)
     runner = conveyor.Worker(
@@ -128,6 +137,8 @@ def _list_line(job: dict[str, Any], with_state: bool) -> str:
     fields = [job["created"], job["id"], job["queue"]]
     if with_state:
         fields.append(job["state"])
+    if job["state"] == "scheduled" and job["scheduled_for"] is not None:
+        fields.append(f"due {job['scheduled_for']}")
     if job["title"] is not None:
         fields.append(f'"{escape(job["title"])}"')
     return " ".join(fields)
@@ -161,8 +172,9 @@ def list_jobs(
     Lists the queued jobs (or, with --state, the jobs in those states) of
     all queues of this site, or only of the given queues, in the order in
     which workers will run them. One line per job: created (UTC), id, queue,
-    the state if --state was given, and the title in double quotes if the
-    job has one (control characters shown escaped, as \\x1b or \\n).
+    the state if --state was given, the due time (UTC) of a scheduled job,
+    and the title in double quotes if the job has one (control characters
+    shown escaped, as \\x1b or \\n).
     """
     found = conveyor.job_list(
         queues=list(queues) or None, limit=limit, ids_only=ids, states=list(states) or None
@@ -209,6 +221,8 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
         f"Attempts: {job['attempts']} (of at most {job['max_attempts']})",
         *_attempt_lines(job["history"]),
     ]
+    if job["state"] == "scheduled" and job["scheduled_for"] is not None:
+        lines.append(f"Due:     {job['scheduled_for']}")
     for label, key in (("Started", "started"), ("Ended", "ended")):
         if job[key] is not None:
             lines.append(f"{label + ':':<9}{job[key]}")
@@ -216,6 +230,7 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
         lines.append(f"Runtime: {job['duration']:.3f}s")
     if job["worker"]:
         lines.append(f"Worker:  {escape(job['worker'])}")
+    lines.extend(_meta_lines(job))
     if job["state"] == "finished" and job["result"] is not None:
         lines.append(f"Result:  {json.dumps(job['result'])}")
     error = job["error"]  # the current one: none once the job finished
@@ -224,6 +239,20 @@ def _show_lines(job: dict[str, Any]) -> list[str]:
         lines.append(f"{label:<8} {escape(error['type'])}: {escape(error['message'])}")
         if error["traceback"]:
             lines.extend("  " + line for line in escape_lines(error["traceback"].rstrip()))
+    return lines
+
+
+def _meta_lines(job: dict[str, Any]) -> list[str]:
+    """The job's progress (``set_progress()``) and meta, as JSON, control characters escaped."""
+    lines = []
+    progress = job.get("progress")
+    if isinstance(progress, dict) and isinstance(progress.get("fraction"), int | float):
+        text = f"Progress: {progress['fraction']:.0%}"
+        if progress.get("message") is not None:
+            text += " " + escape(json.dumps(progress["message"], ensure_ascii=False))
+        lines.append(text)
+    if job.get("meta"):
+        lines.append(f"Meta:    {escape(json.dumps(job['meta'], ensure_ascii=False))}")
     return lines
 
 

@@ -20,7 +20,9 @@ adds around a job is not applied: no timeout, no child process to crash.
 
 By default a job's exception reaches the caller (``raise_errors=True``),
 after its outcome is recorded. With ``raise_errors=False`` it is only
-recorded: the Job is ``failed``, with the error and its traceback.
+recorded: the Job is ``failed``, with the error and its traceback (a
+``KeyboardInterrupt`` is recorded too, then always propagates, so Ctrl+C
+still stops a test run).
 """
 
 from __future__ import annotations
@@ -29,15 +31,15 @@ import contextlib
 import logging
 import os
 import time
-import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from typing import Any
 
-from conveyor import api, serializer
+from conveyor import api
 from conveyor import config as _config
-from conveyor.backends import Backend, Completion, ErrorInfo, JobRecord, JobState, NewJob
-from conveyor.exceptions import SerializationError
-from conveyor.functions import import_function
+from conveyor.backends import Backend, Completion, JobRecord, JobState, NewJob
+from conveyor.exceptions import JobStateError
+from conveyor.execution import run_job
 from conveyor.job import Job
 from conveyor.retry import Retry
 
@@ -52,45 +54,60 @@ def _worker_key() -> str:
 
 
 # -- running one job ---------------------------------------------------------------
-def _error(exc: BaseException, attempt: int) -> ErrorInfo:
-    return ErrorInfo(
-        type=type(exc).__qualname__,
-        message=str(exc),
-        traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-        attempt=attempt,
-        at=time.time(),
-    )
+class _Host:
+    """A job run here: its meta is kept in its record and, under run_jobs(), stored.
+
+    Under run_jobs() the job holds a lease, and its meta is saved with the
+    lease token, as a worker's supervisor saves it.
+    """
+
+    def __init__(self, record: JobRecord, config: _config.Config, store: Backend | None) -> None:
+        self.record = record
+        self.config = config
+        self.store = store
+        self._job: Job | None = None
+
+    def job(self) -> Job:
+        if self._job is None:
+            self._job = Job(self.record, self.config, meta_saver=self.save_meta)
+        return self._job
+
+    def save_meta(self, meta: dict[str, Any]) -> None:
+        store, record = self.store, self.record
+        if store is not None and not store.save_meta(record.id, meta, token=record.lease_token):
+            raise JobStateError(
+                f"Job {record.id} no longer holds its lease (canceled): its meta was not saved"
+            )
+        self.record = replace(record, meta=meta)
 
 
-def _run(record: JobRecord, config: _config.Config) -> tuple[JobRecord, BaseException | None]:
+def _run(
+    record: JobRecord, config: _config.Config, store: Backend | None = None
+) -> tuple[JobRecord, BaseException | None]:
     """Run a started job here; its ended record, and the exception it raised if any."""
-    try:
-        fn = import_function(record.func)
-        args, kwargs = serializer.load_call(
-            record.payload, allow_pickle=config.serializer == "pickle"
-        )
-        value = fn(*args, **kwargs)
-    except (Exception, SystemExit) as exc:  # as a worker's child: sys.exit() fails the job
-        failed = replace(
-            record,
-            state=JobState.FAILED,
-            ended_at=time.time(),
-            errors=(*record.errors, _error(exc, record.attempts)),
-        )
-        return failed, exc
-    result = _result(record, value, config)
-    return replace(record, state=JobState.FINISHED, ended_at=time.time(), result=result), None
+    host = _Host(record, config, store)
+    ran = run_job(
+        record.func, record.payload, record.attempts, host, serializer_name=config.serializer
+    )
+    record = host.record  # with the meta the job saved
+    if ran.warning:
+        log.warning("Job %s: %s", record.id, ran.warning, extra={"job_id": record.id})
+    if ran.ok:
+        ended = replace(record, state=JobState.FINISHED, ended_at=time.time(), result=ran.result)
+        return ended, None
+    assert ran.error is not None
+    failed = replace(
+        record,
+        state=JobState.FAILED,
+        ended_at=time.time(),
+        errors=(*record.errors, ran.error),
+    )
+    return failed, ran.exception
 
 
-def _result(record: JobRecord, value: object, config: _config.Config) -> bytes | None:
-    """The stored return value; as in a worker, a value that cannot be stored is dropped."""
-    if value is None:
-        return None
-    try:
-        return serializer.dumps(value, config.serializer, what="result")
-    except SerializationError as exc:
-        log.warning("Job %s: Result not stored: %s", record.id, exc, extra={"job_id": record.id})
-        return None
+def _raises(exc: BaseException, raise_errors: bool) -> bool:
+    """Whether a job's exception reaches the caller (Ctrl+C always does: it stops the tests)."""
+    return raise_errors or isinstance(exc, KeyboardInterrupt)
 
 
 # -- run_synchronously -------------------------------------------------------------
@@ -130,7 +147,7 @@ def run_synchronously(*, raise_errors: bool = True) -> Iterator[list[Job]]:
             job = Job(record, config)
             ran.append(job)
             done.append(job)
-            if exc is not None and raise_errors:
+            if exc is not None and _raises(exc, raise_errors):
                 raise exc
         return done
 
@@ -174,7 +191,7 @@ def _run_claimed(
     store: Backend, started: JobRecord, config: _config.Config
 ) -> tuple[Job, BaseException | None]:
     """Run one claimed job and record its outcome; the job as stored, and what it raised."""
-    ended, exc = _run(started, config)
+    ended, exc = _run(started, config, store)
     completion = _completion(started, ended)
     store.complete([completion], now=time.time())
     stored = store.get(started.id)  # None if its record is not kept (result_ttl=0)
@@ -210,5 +227,5 @@ def run_jobs(queues: Sequence[str] | str | None = None, *, raise_errors: bool = 
             return ran
         job, exc = _run_claimed(store, claimed[0], config)
         ran.append(job)
-        if exc is not None and raise_errors:
+        if exc is not None and _raises(exc, raise_errors):
             raise exc

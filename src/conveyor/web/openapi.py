@@ -46,6 +46,9 @@ COMPONENTS: dict[str, JsonSchema] = {
             "kwargs": {"description": "Keyword arguments (their repr if not JSON data)"},
             "description": _MAYBE_TEXT,
             "meta": {"description": "User metadata"},
+            "progress": {
+                "description": "meta.progress as the job reported it: {fraction, message}, or null"
+            },
             "timeout": {"type": "integer", "description": "Seconds; -1 for no limit"},
             "enqueued": _TIME,
             "scheduled_for": _TIME,

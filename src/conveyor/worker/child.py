@@ -13,6 +13,14 @@ Which comes first for each task, the child starting it or the supervisor
 taking it back, is settled exactly once by a ``Gate`` in shared memory, so a
 job taken back never runs here, and a job that started is never handed to
 anyone else.
+
+The job itself runs through :func:`conveyor.execution.run_job`, as in
+``conveyor.testing``. While it runs, the job may ask its supervisor for its
+record (``get_current_job()``) and to save its meta: a :class:`Request` up
+the pipe, answered by a reply, with any task that arrives meanwhile kept for
+later. The child never opens a store connection of its own for that: the
+supervisor saves the meta with the job's lease token, so a job that lost
+its lease cannot write.
 """
 
 from __future__ import annotations
@@ -24,22 +32,24 @@ import os
 import pickle
 import signal
 import sys
-import time
-import traceback
+import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
-from conveyor import serializer
-from conveyor.backends.base import ErrorInfo
-from conveyor.exceptions import SerializationError
-from conveyor.functions import import_function, import_job_function
+from conveyor import config as _config
+from conveyor.backends.base import ErrorInfo, JobRecord
+from conveyor.exceptions import BackendError, JobStateError
+from conveyor.execution import Alarm, run_job
+from conveyor.functions import import_function
+from conveyor.job import Job
 
 _PR_SET_PDEATHSIG = 1
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
-#: Job functions this child has imported, by path.
-_functions: dict[str, Callable[..., Any]] = {}
+#: Job functions this child has imported, by path (and whether each is ``async def``).
+_functions: dict[str, tuple[Callable[..., Any], bool]] = {}
 
 
 class Task(NamedTuple):
@@ -50,6 +60,7 @@ class Task(NamedTuple):
     func: str
     payload: bytes
     attempt: int
+    timeout: int = -1  # seconds; -1: no limit
 
 
 class Outcome(NamedTuple):
@@ -62,6 +73,19 @@ class Outcome(NamedTuple):
     result: bytes | None = None
     error: ErrorInfo | None = None
     warning: str | None = None
+    timed_out: bool = False  # the job reached its timeout (then ``ok`` is False)
+
+
+class Request(NamedTuple):
+    """What a running job asks its supervisor: its ``record``, or to save its ``meta``."""
+
+    kind: str  # first, where an Outcome has its (int) seq: how the supervisor tells them apart
+    job_id: str
+    value: Any = None
+
+
+#: The first element of a reply to a Request: ``(REPLY, ok, value or error message)``.
+REPLY = "reply"
 
 
 class Gate:
@@ -100,8 +124,8 @@ class Gate:
 
 # The pipe carries plain tuples, pickled with the fastest protocol: this is
 # the per-job hot path between supervisor and child. None means "stop".
-def send(conn: Connection, message: Task | Outcome | None) -> None:
-    """Send a task, an outcome or a stop over a child's pipe."""
+def send(conn: Connection, message: Task | Outcome | Request | tuple[Any, ...] | None) -> None:
+    """Send a task, an outcome, a request, a reply or a stop over a child's pipe."""
     data = tuple(message) if isinstance(message, tuple) else message  # plain: cheaper
     conn.send_bytes(pickle.dumps(data, _PROTOCOL))
 
@@ -111,17 +135,99 @@ def next_task(conn: Connection, gate: Gate) -> Task | None:
 
     Tasks the supervisor took back are dropped.
     """
-    while True:
-        message = pickle.loads(conn.recv_bytes())
-        if message is None:
-            return None
-        task = Task._make(message)
-        if gate.start(task.seq):
-            return task
+    return Channel(conn).next_task(gate)
 
 
-def receive_outcome(conn: Connection) -> Outcome:
-    return Outcome._make(pickle.loads(conn.recv_bytes()))
+def receive_outcome(conn: Connection) -> Outcome | Request:
+    """In the supervisor: what a child sent, the outcome of a job or a request from it."""
+    message = pickle.loads(conn.recv_bytes())
+    if type(message[0]) is str:
+        return Request._make(message)
+    return Outcome._make(message)
+
+
+class Channel:
+    """The child's end of its pipe: tasks in; outcomes and the running job's requests out.
+
+    A request waits for its reply; tasks that arrive before it are kept, in
+    order, for ``next_task``. The lock keeps a thread of the job that saves
+    meta from interleaving with the child's own reads and writes; SIGALRM is
+    held off while a request waits, so a job's timeout can never cut a
+    message in half (it is raised as soon as the reply is in).
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.early: deque[Any] = deque()  # messages read while waiting for a reply
+        self.lock = threading.Lock()
+        self.running: str | None = None  # the id of the job running here, if any
+
+    def pending(self) -> bool:
+        return bool(self.early) or self.conn.poll()
+
+    def next_task(self, gate: Gate) -> Task | None:
+        with self.lock:
+            while True:
+                early = self.early
+                message = early.popleft() if early else pickle.loads(self.conn.recv_bytes())
+                if message is None:
+                    return None
+                task = Task._make(message)
+                if gate.start(task.seq):
+                    return task
+
+    def send(self, outcome: Outcome) -> None:
+        with self.lock:
+            send(self.conn, outcome)
+
+    def ask(self, request: Request) -> Any:
+        """Send ``request`` to the supervisor; its answer (BackendError if it failed)."""
+        with self.lock:
+            # A thread that outlived its job would be answered for the next one.
+            if request.job_id != self.running:
+                raise JobStateError(f"Job {request.job_id} is not running any more")
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            try:
+                message = self._exchange(request)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        _, ok, value = message
+        if not ok:
+            raise BackendError(str(value))
+        return value
+
+    def _exchange(self, request: Request) -> tuple[str, bool, Any]:
+        try:
+            send(self.conn, request)
+            while True:
+                message = pickle.loads(self.conn.recv_bytes())
+                if isinstance(message, tuple) and message[0] == REPLY:
+                    return message
+                self.early.append(message)
+        except (EOFError, OSError) as exc:
+            raise BackendError(f"The worker's supervisor is gone: {exc}") from None
+
+
+class _Host:
+    """A job running in this child: its record and meta go through the supervisor."""
+
+    def __init__(self, channel: Channel, job_id: str) -> None:
+        self.channel = channel
+        self.job_id = job_id
+        self._job: Job | None = None
+
+    def job(self) -> Job:
+        if self._job is None:
+            record: JobRecord = self.channel.ask(Request("record", self.job_id))
+            self._job = Job(record, _config.current(), meta_saver=self.save_meta)
+        return self._job
+
+    def save_meta(self, meta: dict[str, Any]) -> None:
+        if not self.channel.ask(Request("meta", self.job_id, meta)):
+            raise JobStateError(
+                f"Job {self.job_id} no longer holds its lease (canceled, or taken over"
+                " after its lease expired): its meta was not saved"
+            )
 
 
 @dataclass(frozen=True)
@@ -132,47 +238,35 @@ class ChildSettings:
     max_jobs: int  # 0: no limit
     init: Callable[[], Any] | str | None = None
     supervisor_pid: int = 0
+    timeout_grace: float = 0.0  # seconds between a job's JobTimeoutException and its kill
 
 
-def _error(exc: BaseException, attempt: int) -> ErrorInfo:
-    # Start the traceback at the job's own code, not at run_task.
-    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
-    return ErrorInfo(
-        type=type(exc).__qualname__,
-        message=str(exc),
-        traceback="".join(traceback.format_exception(type(exc), exc, tb)),
-        attempt=attempt,
-        at=time.time(),
-    )
-
-
-def run_task(task: Task, settings: ChildSettings) -> Outcome:
+def run_task(
+    task: Task, settings: ChildSettings, channel: Channel, alarm: Alarm | None = None
+) -> Outcome:
     """Run one job in this process and describe how it went."""
-    began = time.perf_counter()
-    try:
-        fn = _functions.get(task.func)
-        if fn is None:
-            fn = _functions[task.func] = import_job_function(task.func)
-        args, kwargs = serializer.load_call(
-            task.payload, allow_pickle=settings.serializer == "pickle"
-        )
-        value = fn(*args, **kwargs)
-    except BaseException as exc:
-        return Outcome(
-            task.seq,
-            task.job_id,
-            False,
-            time.perf_counter() - began,
-            error=_error(exc, task.attempt),
-        )
-    duration = time.perf_counter() - began
-    if value is None:
-        return Outcome(task.seq, task.job_id, True, duration)
-    try:
-        result = serializer.dumps(value, settings.serializer, what="result")
-    except SerializationError as exc:
-        return Outcome(task.seq, task.job_id, True, duration, warning=f"Result not stored: {exc}")
-    return Outcome(task.seq, task.job_id, True, duration, result=result)
+    channel.running = task.job_id
+    ran = run_job(
+        task.func,
+        task.payload,
+        task.attempt,
+        _Host(channel, task.job_id),
+        serializer_name=settings.serializer,
+        alarm=alarm,
+        timeout=task.timeout,
+        functions=_functions,
+    )
+    channel.running = None
+    return Outcome(
+        task.seq,
+        task.job_id,
+        ran.ok,
+        ran.duration,
+        ran.result,
+        ran.error,
+        ran.warning,
+        ran.timed_out,
+    )
 
 
 def _run_init(init: Callable[[], Any] | str | None) -> None:
@@ -213,20 +307,22 @@ def child_main(
         with contextlib.suppress(OSError):
             handle.close()
     _run_init(settings.init)
+    channel = Channel(conn)
+    alarm = Alarm()
     done = 0
     # A child that reached its job limit still runs what it was already sent.
-    while settings.max_jobs == 0 or done < settings.max_jobs or conn.poll():
+    while settings.max_jobs == 0 or done < settings.max_jobs or channel.pending():
         try:
-            task = next_task(conn, gate)
+            task = channel.next_task(gate)
         except (EOFError, OSError):  # the supervisor is gone
             return
         if task is None:
             return
-        outcome = run_task(task, settings)
+        outcome = run_task(task, settings, channel, alarm)
         sys.stdout.flush()
         sys.stderr.flush()
         try:
-            send(conn, outcome)
+            channel.send(outcome)
         except (BrokenPipeError, OSError):
             return
         done += 1

@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING
 
 from conveyor.backends import Backend, JobRecord, WorkerInfo
 from conveyor.exceptions import BackendError
-from conveyor.worker.child import receive_outcome
+from conveyor.worker.child import Request, receive_outcome
 from conveyor.worker.outcomes import Recorder, short
 from conveyor.worker.pool import Child, Pool, Running
+from conveyor.worker.requests import answer
 
 if TYPE_CHECKING:
     from conveyor.worker.supervisor import Worker
@@ -376,6 +377,9 @@ class Loop:
             outcome = receive_outcome(child.conn)
         except (EOFError, OSError):  # it died without reporting
             self._child_died(child, may_have_reported=False)
+            return
+        if isinstance(outcome, Request):  # the running job asks (get_current_job, save_meta)
+            answer(child, outcome, self.store)
             return
         running = child.running
         assert running is not None

@@ -186,6 +186,9 @@ class Recorder:
         record = running.record
         assert outcome.error is not None
         error = dataclasses.replace(outcome.error, started_at=running.started_at)
+        if outcome.timed_out:
+            self.timed_out(running, time.monotonic(), error)
+            return
         if error.type == _CODE_MISSING and self._code_missing(running, error):
             return
         self._emit(
@@ -320,24 +323,32 @@ class Recorder:
         else:
             self.fail(running, error, time.monotonic() - running.began)
 
-    def timed_out(self, running: Running, now: float) -> None:
+    def timed_out(self, running: Running, now: float, error: ErrorInfo | None = None) -> None:
+        """The job reached its timeout: failed, never retried.
+
+        ``error`` is the child's report when the job ended after its
+        JobTimeoutException; without it, the job outlasted the grace period
+        and its process was killed.
+        """
         record = running.record
         message = f"Job exceeded maximum timeout value ({record.timeout} seconds)"
         self._emit(
             logging.ERROR,
-            "Job %s on worker %s timed out: %s",
+            "Job %s on worker %s timed out: %s%s",
             record.id,
             self.key,
             message,
+            "" if error else f"; its process was killed after {running.grace:g}s grace",
             extra=self.fields(record),
         )
-        error = ErrorInfo(
-            "JobTimeoutError",
-            message,
-            attempt=record.attempts,
-            at=time.time(),
-            started_at=running.started_at,
-        )
+        if error is None:
+            error = ErrorInfo(
+                "JobTimeoutError",
+                message,
+                attempt=record.attempts,
+                at=time.time(),
+                started_at=running.started_at,
+            )
         self.fail(running, error, now - running.began)
 
     def lost_lease(self, record: JobRecord) -> None:

@@ -28,12 +28,17 @@ class Running:
     deadline: float | None = None  # monotonic; None for no limit
     started_at: float = 0.0  # wall clock, recorded as the job's start
     seq: int = 0  # the task's number on its child's pipe
+    grace: float = 0.0  # seconds a timed-out job gets (after its JobTimeoutException) to end
 
     def start_clock(self) -> None:
-        """The job starts now: its timeout runs from here."""
+        """The job starts now: its timeout runs from here.
+
+        The child raises JobTimeoutException in the job at the timeout (its own
+        clock started first); ``deadline`` is when the supervisor kills it.
+        """
         self.began = time.monotonic()
         timeout = self.record.timeout
-        self.deadline = None if timeout < 0 else self.began + timeout
+        self.deadline = None if timeout < 0 else self.began + timeout + self.grace
         self.started_at = time.time()
 
 
@@ -152,7 +157,10 @@ class Pool:
         record = running.record
         child.sent += 1
         running.seq = child.sent
-        task = Task(running.seq, record.id, record.func, record.payload, record.attempts)
+        running.grace = self.settings.timeout_grace
+        task = Task(
+            running.seq, record.id, record.func, record.payload, record.attempts, record.timeout
+        )
         send(child.conn, task)
 
     def retire_if_spent(self, child: Child) -> None:

@@ -178,6 +178,7 @@ class Worker:
             max_jobs=1 if self.isolation == "job" else self.config.max_jobs_per_child,
             init=self._init,
             supervisor_pid=os.getpid(),
+            timeout_grace=self.config.timeout_grace,
         )
         self._wake_r, self._wake_w = os.pipe()
         # Both ends non-blocking: a signal handler must never block on a full

@@ -266,10 +266,11 @@ class PostgreSQLBackend(Backend):
                 claimed = self._claim_in(conn, [], queues, worker, lease, now + elapsed, limit)[1]
             if claimed:
                 return claimed
-            remaining = wait - (time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            remaining = wait - elapsed
             if remaining <= 0:
                 return []
-            self._await_notification(min(remaining, self._recheck))
+            self._await_notification(min(remaining, self._until_due(now + elapsed)))
             elapsed = time.monotonic() - started
 
     def _listen(self, queues: Sequence[str], wait: float) -> None:
@@ -291,6 +292,15 @@ class PostgreSQLBackend(Backend):
             if self._listening is not None:
                 for _ in conn.notifies(timeout=0):
                     pass
+
+    def _until_due(self, now: float) -> float:
+        """How long an idle claim may wait: until the next scheduled job is due, at most
+        the recheck interval (an enqueue wakes the wait early, a due time does not)."""
+        rows = self._rows("next_due")
+        due = rows[0]["due"] if rows else None
+        if due is None:
+            return self._recheck
+        return min(self._recheck, max(float(due) - now, 0.01))
 
     def _await_notification(self, timeout: float) -> None:
         """Block until a job may have arrived on a LISTENed queue, or ``timeout`` passes."""
@@ -393,7 +403,8 @@ class PostgreSQLBackend(Backend):
         cur, indexes = sent
         accepted = [False] * len(completions)
         for row in cur.fetchall():
-            accepted[indexes[int(row["n"]) - 1]] = True
+            if row["n"] is not None:  # (the row of the "jobs ended" notification has none)
+                accepted[indexes[int(row["n"]) - 1]] = True
         return accepted
 
     def extend(self, leases: Sequence[tuple[str, str]], *, lease: float, now: float) -> list[bool]:
@@ -409,6 +420,11 @@ class PostgreSQLBackend(Backend):
         )
         held = {row["id"] for row in rows}
         return [job_id in held for job_id, _ in leases]
+
+    # -- job meta (issue 16: save_meta) -----------------------------------
+    def save_meta(self, job_id: str, meta: Mapping[str, Any], *, token: str | None = None) -> bool:
+        params = {"id": job_id, "meta": json.dumps(dict(meta)), "token": token}
+        return bool(self._rows("save_meta", params))
 
     def recover(self, *, now: float) -> list[Recovery]:
         with self._session() as conn, conn.transaction():
@@ -499,6 +515,29 @@ class PostgreSQLBackend(Backend):
             else:
                 conn.execute(query("delete"), {"ids": [job_id]})
             return found
+
+    def delete(self, job_id: str, *, now: float) -> JobRecord | None:
+        rows = self._rows("delete_one", {"id": job_id})
+        return record(rows[0]) if rows else None
+
+    def wait_ended(self, job_id: str, *, timeout: float | None) -> JobRecord | None:
+        """LISTEN, on a connection of its own, to the notification completions send when
+        they end jobs, and look again at least every second for ends that send none."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with translated(self.where), psycopg.connect(self._conninfo, autocommit=True) as conn:
+            channel = conn.execute(query("ended_channel")).fetchone()
+            assert channel is not None
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel[0])))
+            while True:
+                record = self.get(job_id)
+                if record is None or record.state in ENDED_STATES:
+                    return record
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return record
+                wait = 1.0 if remaining is None else min(remaining, 1.0)
+                for _ in conn.notifies(timeout=wait, stop_after=1):
+                    break
 
     def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
         cleared = dict.fromkeys(queues, 0)

@@ -69,10 +69,13 @@ def token(row: DictRow) -> ApiToken:
 
 
 def store(cur: Cursor, jobs: Sequence[NewJob], now: float, undo: Callable[[], object]) -> None:
-    """Insert the jobs as queued in one statement: all of them, or none.
+    """Insert the jobs in one statement: all of them, or none.
 
-    On a duplicate id ``undo`` runs first (to end a failed transaction or
-    savepoint), then DuplicateJobError names the id.
+    An id taken by an ended job is reused: on a unique violation ``undo``
+    runs first (to end a failed transaction or savepoint), then the ended
+    records with the batch's ids are deleted and the insert tried again, in
+    a transaction (or savepoint) of their own. An id still taken raises
+    DuplicateJobError naming it, and nothing changed.
     """
     seen: set[str] = set()
     for job in jobs:
@@ -80,15 +83,26 @@ def store(cur: Cursor, jobs: Sequence[NewJob], now: float, undo: Callable[[], ob
             raise DuplicateJobError(job.id)
         seen.add(job.id)
     try:
-        if len(jobs) == 1:
-            cur.execute(query("enqueue_one"), _values(jobs[0], now))
-        else:
-            cur.execute(query("enqueue"), _columns(jobs, now))
+        _insert(cur, jobs, now)
     except psycopg.errors.UniqueViolation:
         undo()
+    else:
+        return
+    try:
+        with cur.connection.transaction():
+            cur.execute(query("delete_ended"), {"ids": list(seen)})
+            _insert(cur, jobs, now)
+    except psycopg.errors.UniqueViolation:
         found = {row["id"] for row in cur.execute(query("existing"), {"ids": list(seen)})}
         taken = next((job.id for job in jobs if job.id in found), jobs[0].id)
         raise DuplicateJobError(taken) from None
+
+
+def _insert(cur: Cursor, jobs: Sequence[NewJob], now: float) -> None:
+    if len(jobs) == 1:
+        cur.execute(query("enqueue_one"), _values(jobs[0], now))
+    else:
+        cur.execute(query("enqueue"), _columns(jobs, now))
 
 
 def _columns(jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
@@ -109,6 +123,7 @@ def _columns(jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
         "max_attempts": [job.max_attempts for job in jobs],
         "retries": [json.dumps(dict(job.retry)) if job.retry else None for job in jobs],
         "created_ats": [float(job.created_at) for job in jobs],
+        "run_ats": [None if job.run_at is None else float(job.run_at) for job in jobs],
         "options": [json.dumps(dict(job.options)) if job.options else None for job in jobs],
     }
 
@@ -131,5 +146,6 @@ def _values(job: NewJob, now: float) -> dict[str, Any]:
         "max_attempts": job.max_attempts,
         "retry": json.dumps(dict(job.retry)) if job.retry else None,
         "created_at": float(job.created_at),
+        "run_at": None if job.run_at is None else float(job.run_at),
         "options": json.dumps(dict(job.options)) if job.options else None,
     }

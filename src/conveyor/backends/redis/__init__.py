@@ -21,6 +21,9 @@ change is atomic however many clients race. Keys (``conveyor:...``):
   written before the key existed and counts as version 1; a newer one is
   refused with StoreVersionError. Version 2 added a job hash's optional
   ``options`` field, so a version-1 store is read as it is.
+- ``waiters``: processes in ``wait_ended()`` (a sorted set, by expiry);
+  while it is not empty, a completion that ends jobs publishes on the
+  channel ``ended`` (one message a batch).
 
 Listing and clearing touch only the queue's own keys, never ``KEYS``/``SCAN``.
 Requires Redis 6.2 or newer, a single server or a primary (not Redis Cluster).
@@ -35,7 +38,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -98,8 +101,10 @@ _SCRIPTS = (
     "recover",
     "purge",
     "cancel",
+    "delete",
     "clear",
     "requeue",
+    "save_meta",  # issue 16
 )
 #: The hash fields of a job record, in the order the scripts return them
 #: (RECORD_FIELDS in lua/common.lua must match).
@@ -319,7 +324,7 @@ class RedisBackend(Backend):
             args += [
                 job.id,
                 job.queue,
-                "1" if job.at_front else "0",
+                ("1" if job.at_front else "0") if job.run_at is None else _text(job.run_at),
                 job.payload,
                 job.func,
                 _text(job.created_at),
@@ -353,10 +358,13 @@ class RedisBackend(Backend):
             return self._claim_args(queues, worker, lease, now, limit, mode)
 
         reply = self._run("claim", args("mark" if wait > 0 else ""))
-        while not reply:
-            remaining = wait - (time.monotonic() - started)
+        while not reply or not isinstance(reply[0], list):
+            waited = time.monotonic() - started
+            remaining = wait - waited
             if remaining <= 0:
                 return []
+            if reply:  # nothing to claim, and a scheduled job is due then
+                remaining = min(remaining, max(float(reply[0]) - (now + waited), 0.01))
             # Wait for a wake-up token (something was enqueued, or left behind)
             # and claim in the same round trip: the server runs the claim the
             # moment the wait ends. The claim moves ``now`` on by the time the
@@ -495,6 +503,11 @@ class RedisBackend(Backend):
             args += [job_id, token]
         return [bool(flag) for flag in self._run("extend", args)]
 
+    # -- job meta (issue 16: save_meta) -----------------------------------
+    def save_meta(self, job_id: str, meta: Mapping[str, Any], *, token: str | None = None) -> bool:
+        text = json.dumps(dict(meta)) if meta else "{}"
+        return bool(self._run("save_meta", [job_id, text, "" if token is None else token]))
+
     def recover(self, *, now: float) -> list[Recovery]:
         recovered: list[Recovery] = []
         while True:
@@ -627,6 +640,10 @@ class RedisBackend(Backend):
             raise JobStateError.cannot_cancel(job_id, reply[1].decode())
         return _record(reply)
 
+    def delete(self, job_id: str, *, now: float) -> JobRecord | None:
+        reply = self._run("delete", [job_id])
+        return _record(reply) if reply else None
+
     def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
         cleared = dict.fromkeys(queues, 0)
         for queue in queues:
@@ -641,6 +658,34 @@ class RedisBackend(Backend):
         if not job_ids:
             return []
         return [m.decode() for m in self._run("requeue", [_text(now), *job_ids])]
+
+    def wait_ended(self, job_id: str, *, timeout: float | None) -> JobRecord | None:
+        """Wake on the ``<ns>:ended`` messages that completions publish while anyone
+        waits (this process says it does in ``<ns>:waiters``), and look again at
+        least every second for ends that publish nothing (a cancel, a recovery)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        me = secrets.token_hex(8)
+        waiters = self._key("waiters")
+        with self._translated():
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(self._key("ended"))
+                while True:
+                    now = time.time()
+                    pipe = self._redis.pipeline(transaction=False)
+                    pipe.zremrangebyscore(waiters, "-inf", _text(now))
+                    pipe.zadd(waiters, {me: now + 5})
+                    pipe.execute()
+                    record = self.get(job_id)
+                    if record is None or record.state in ENDED_STATES:
+                        return record
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return record
+                    pubsub.get_message(timeout=1.0 if remaining is None else min(remaining, 1.0))
+            finally:
+                self._redis.zrem(waiters, me)
+                pubsub.close()
 
     # -- workers -----------------------------------------------------------
     def _workers_key(self, queues: Sequence[str]) -> str:

@@ -23,9 +23,12 @@ from conveyor.testing.conformance.complete_and_claim import CompleteAndClaimConf
 from conveyor.testing.conformance.enqueue import EnqueueConformance
 from conveyor.testing.conformance.leases import LeaseConformance
 from conveyor.testing.conformance.listing import ListingConformance
+from conveyor.testing.conformance.meta import MetaConformance
 from conveyor.testing.conformance.requeue import RequeueConformance
 from conveyor.testing.conformance.retention import RetentionConformance
+from conveyor.testing.conformance.scheduling import IdReuseConformance, SchedulingConformance
 from conveyor.testing.conformance.tokens import TokenConformance
+from conveyor.testing.conformance.waiting import WaitConformance
 from conveyor.testing.conformance.workers import WorkerRegistryConformance
 
 __all__ = [
@@ -35,11 +38,15 @@ __all__ = [
     "CompleteAndClaimConformance",
     "CompleteConformance",
     "EnqueueConformance",
+    "IdReuseConformance",
     "LeaseConformance",
     "ListingConformance",
+    "MetaConformance",
     "RequeueConformance",
     "RetentionConformance",
+    "SchedulingConformance",
     "TokenConformance",
+    "WaitConformance",
     "WorkerRegistryConformance",
 ]
 
@@ -53,7 +60,11 @@ class BackendConformance(
     RetentionConformance,
     ListingConformance,
     CancelConformance,
+    MetaConformance,
     RequeueConformance,
+    SchedulingConformance,
+    IdReuseConformance,
+    WaitConformance,
     WorkerRegistryConformance,
     TokenConformance,
 ):

@@ -20,6 +20,7 @@ from conveyor.testing.conformance.support import (
     complete,
     drain,
     error,
+    ids,
     new_job,
     outcome,
     stored,
@@ -104,3 +105,44 @@ class CancelConformance:
         backend.enqueue([new_job("j1")], now=NOW)
         assert backend.clear([], now=NOW) == {}
         assert stored(backend, "j1").state is JobState.QUEUED
+
+    @pytest.mark.parametrize(
+        "state",
+        [
+            JobState.QUEUED,
+            JobState.SCHEDULED,
+            JobState.STARTED,
+            JobState.FINISHED,
+            JobState.FAILED,
+            JobState.CANCELED,
+        ],
+    )
+    def test_delete_removes_a_job_in_any_state_from_every_index(
+        self, backend: Backend, state: JobState
+    ) -> None:
+        backend.enqueue(
+            [new_job("doomed", run_at=NOW + 5 if state is JobState.SCHEDULED else None)], now=NOW
+        )
+        backend.enqueue([new_job("kept")], now=NOW)
+        if state not in (JobState.QUEUED, JobState.SCHEDULED):
+            record = claim_one(backend)
+            if state is JobState.CANCELED:
+                backend.cancel("doomed", now=NOW)
+            elif state is not JobState.STARTED:
+                complete(backend, outcome(record, state), NOW)
+        before = stored(backend, "doomed")
+        assert before.state is state
+        assert backend.delete("doomed", now=NOW + 1) == before
+        assert backend.get("doomed") is None
+        assert backend.count([QUEUE]) == {QUEUE: {JobState.QUEUED: 1}}  # "kept" alone
+        assert ids(backend.list_jobs([QUEUE], states=list(JobState))) == ["kept"]
+        if before.lease_token is not None:
+            assert backend.extend([("doomed", before.lease_token)], lease=LEASE, now=NOW) == [
+                False
+            ]
+        assert backend.recover(now=NOW + 10**6) == []
+        assert backend.purge(now=NOW + 10**9) == 0
+        assert drain(backend, [QUEUE], now=NOW + 10) == ["kept"]
+
+    def test_delete_of_an_unknown_job_is_none(self, backend: Backend) -> None:
+        assert backend.delete("no-such-job", now=NOW) is None

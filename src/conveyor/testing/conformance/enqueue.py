@@ -99,7 +99,9 @@ class EnqueueConformance:
         batch = [new_job("new-1"), new_job("taken", title="second"), new_job("new-2")]
         with pytest.raises(DuplicateJobError, match="taken") as raised:
             backend.enqueue(batch, now=NOW + 1)
-        assert str(raised.value) == "A job with ID 'taken' exists already; nothing was enqueued"
+        assert str(raised.value) == (
+            "A job with ID 'taken' exists already and has not ended; nothing was enqueued"
+        )
         assert backend.get("new-1") is None
         assert backend.get("new-2") is None
         assert stored(backend, "taken") == before
@@ -113,15 +115,6 @@ class EnqueueConformance:
         assert backend.get("first") is None
         assert backend.get("twice") is None
         assert backend.count([QUEUE, OTHER_QUEUE]) == {QUEUE: {}, OTHER_QUEUE: {}}
-
-    def test_id_of_an_ended_job_cannot_be_reused_while_its_record_is_kept(
-        self, backend: Backend
-    ) -> None:
-        backend.enqueue([new_job("once")], now=NOW)
-        complete(backend, outcome(claim_one(backend), JobState.FINISHED), NOW)
-        with pytest.raises(DuplicateJobError, match="once"):
-            backend.enqueue([new_job("once")], now=NOW + 1)
-        assert stored(backend, "once").state is JobState.FINISHED
 
     def test_enqueue_of_no_jobs_stores_nothing(self, backend: Backend) -> None:
         backend.enqueue([], now=NOW)

@@ -55,6 +55,11 @@ WITH outcome AS (
 )
 SELECT n, NULL AS woken FROM dropped
 UNION ALL
+-- One notification a batch that ended any job, for wait_ended() (its row has no n).
+SELECT NULL, pg_notify('conveyor_ended_' || md5(current_schema()), '')::text
+WHERE EXISTS (SELECT FROM recorded WHERE state IN ('finished', 'failed'))
+   OR EXISTS (SELECT FROM dropped)
+UNION ALL
 SELECT n, CASE WHEN state = 'queued'
                THEN pg_notify('conveyor_' || md5(current_schema() || '/' || queue), '')::text
           END AS woken

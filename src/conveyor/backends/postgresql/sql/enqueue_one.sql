@@ -3,15 +3,16 @@
 WITH stored AS (
     INSERT INTO conveyor_jobs (
         id, queue, state, position, func, payload, title, description, meta, timeout,
-        result_ttl, failure_ttl, max_attempts, retry, created_at, enqueued_at, options
+        result_ttl, failure_ttl, max_attempts, retry, created_at, enqueued_at, run_at, options
     )
     VALUES (
-        %(id)s, %(queue)s, 'queued',
+        %(id)s, %(queue)s,
+        CASE WHEN %(run_at)s::double precision IS NULL THEN 'queued' ELSE 'scheduled' END,
         CASE WHEN %(at_front)s THEN -nextval('conveyor_jobs_position')
              ELSE nextval('conveyor_jobs_position') END,
         %(func)s, %(payload)s, %(title)s, %(description)s, %(meta)s::jsonb, %(timeout)s,
         %(result_ttl)s, %(failure_ttl)s, %(max_attempts)s, %(retry)s::jsonb, %(created_at)s,
-        %(now)s, %(options)s::jsonb
+        %(now)s, %(run_at)s, %(options)s::jsonb
     )
     RETURNING id, queue
 )

@@ -2,7 +2,10 @@
 -- mode: '' | 'mark' (if nothing is claimed, note the server's clock: a blocking wait follows)
 -- | 'after' (run right after that wait, in the same pipeline: the client's now and expiry
 -- are moved on by the time the server saw pass since the mark).
--- Returns, for each claimed job, its RECORD_FIELDS values.
+-- Returns, for each claimed job, its RECORD_FIELDS values. When it claims nothing
+-- in mode 'mark' or 'after', it returns instead {due} (the earliest run_at of a
+-- scheduled job of these queues, a number) if there is one, so the wait that
+-- follows ends when that job is due.
 local worker = ARGV[2]
 local limit = tonumber(ARGV[5])
 local nqueues = tonumber(ARGV[6])
@@ -67,5 +70,15 @@ end
 apply_index_changes()
 if mode == 'mark' and got == 0 then
     redis.call('SET', mark_key, server_micros(), 'PX', 60000)
+end
+if got == 0 and mode ~= '' then
+    local due
+    for _, q in ipairs(queues) do
+        local first = redis.call('ZRANGE', scheduled_key(q), 0, 0, 'WITHSCORES')
+        if #first > 0 and (due == nil or tonumber(first[2]) < due) then
+            due = tonumber(first[2])
+        end
+    end
+    if due then return {string.format('%.6f', due)} end
 end
 return out

@@ -1,11 +1,14 @@
 -- ARGV: ns, now, count, then per outcome: id, token, state, has_result, result, error_json, run_at,
 -- started_at ('' to keep the claim time), uncounted ('1': a retry that gives its attempt back).
 -- Returns one 1/0 per outcome: 0 when the token no longer holds the lease.
+-- While any process waits for jobs to end (wait_ended), a batch that ended
+-- one publishes on <ns>:ended.
 -- A finished job costs an HMGET, an HDEL, an HSET and a PEXPIRE of its own; the
 -- index updates (leases, started, ended, expiry) are one call per key per batch.
 local now = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
 local out = {}
+local ended = false
 for n = 0, count - 1 do
     local base = 4 + n * 9
     local id, token, state = ARGV[base], ARGV[base + 1], ARGV[base + 2]
@@ -32,10 +35,12 @@ for n = 0, count - 1 do
             end
             redis.call('HSET', key, unpack(fields))
             retire(id, q, 'finished', now, tonumber(cur[4]))
+            ended = true
         elseif state == 'failed' then
             redis.call('HSET', key, 'state', 'failed', 'ended_at', ARGV[2])
             append_error(id, ARGV[base + 5])
             retire(id, q, 'failed', now, tonumber(cur[5]))
+            ended = true
         elseif state == 'scheduled' then
             local run_at = ARGV[base + 6]
             redis.call('HSET', key, 'state', 'scheduled', 'run_at', run_at)
@@ -59,4 +64,9 @@ for n = 0, count - 1 do
     end
 end
 apply_index_changes()
+-- Processes in wait_ended() are told that jobs ended: one check a batch, and a
+-- message only while any waits.
+if ended and redis.call('ZCARD', NS .. ':waiters') > 0 then
+    redis.call('PUBLISH', NS .. ':ended', '')
+end
 return out
