@@ -249,35 +249,6 @@ class Job:
         self._call = None
         self._meta = None
 
-
-def _storable_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    """``meta`` without its title, checked to be JSON data every store keeps alike."""
-    stored = {key: value for key, value in meta.items() if key != "title"}
-    for key in stored:
-        if not isinstance(key, str):
-            raise SerializationError(f"meta keys must be strings, not {key!r}")
-    serializer.dumps(stored, "json", what="meta")
-    _check_text(stored)
-    return stored
-
-
-def _check_text(value: Any) -> None:
-    """Refuse text no store can keep alike: NUL characters and lone surrogates."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise SerializationError(f"meta cannot hold a NUL character: {value!r}")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise SerializationError(f"meta cannot hold a lone surrogate: {value!r}") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(key)
-            _check_text(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _check_text(item)
-
     # -- RQ's job methods ------------------------------------------------------------
     @classmethod
     def fetch(cls, id: str, connection: Any = None, serializer: Any = None) -> Job:
@@ -392,12 +363,41 @@ def _check_text(value: Any) -> None:
             record = self._backend().wait_ended(self.id, timeout=timeout)
         if record is None:
             raise JobFailedError(self.id, None)
-        self._record, self._call = record, None
+        self._record, self._call, self._meta = record, None, None
         if record.state is JobState.FINISHED:
             return self.result
         if record.state in ENDED_STATES:
             raise JobFailedError(self.id, record.state.value, record.error)
         raise WaitTimeoutError(self.id, timeout or 0, record.state.value)
+
+
+def _storable_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` without its title, checked to be JSON data every store keeps alike."""
+    stored = {key: value for key, value in meta.items() if key != "title"}
+    for key in stored:
+        if not isinstance(key, str):
+            raise SerializationError(f"meta keys must be strings, not {key!r}")
+    serializer.dumps(stored, "json", what="meta")
+    _check_text(stored)
+    return stored
+
+
+def _check_text(value: Any) -> None:
+    """Refuse text no store can keep alike: NUL characters and lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise SerializationError(f"meta cannot hold a NUL character: {value!r}")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SerializationError(f"meta cannot hold a lone surrogate: {value!r}") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_text(item)
 
 
 def _shortened(text: str, limit: int = 75) -> str:
