@@ -33,3 +33,11 @@ def test_ckan_jobs_worker_runs_a_job_on_conveyor_with_ckans_lines(cli: Any) -> N
     assert f'starts job {job.id} from queue "q8"' in result.output
     assert f'has finished job {job.id} from queue "q8"' in result.output
     assert jobs.job_from_id(job.id).get_status() == "finished"
+
+
+def test_conveyor_info_names_the_sites_ini_and_site(cli: Any, ckan_config: Any) -> None:
+    jobs.enqueue(jobs.test_job, ["the store exists"])
+    result = cli.invoke(ckan, ["conveyor", "info"])
+    assert result.exit_code == 0, result.output
+    assert f"Config file: {ckan_config['__file__']}" in result.output
+    assert f"Site id:     {ckan_config['ckan.site_id']}" in result.output

@@ -48,7 +48,8 @@ def from_site(site: Mapping[str, Any], env: Mapping[str, str] | None = None) -> 
     """The configuration a CKAN site's config mapping gives, validated like an ini's."""
     env = os.environ if env is None else env
     ini = site.get("__file__", None)
-    base_dir = Path(str(ini)).parent.resolve() if ini else Path.cwd()
+    ini_path = Path(str(ini)).resolve() if ini else None
+    base_dir = ini_path.parent if ini_path else Path.cwd()
     source = f"CKAN config {ini}" if ini else "CKAN config"
     settings: dict[str, Any] = {}
     for setting in _config.SETTINGS:
@@ -56,7 +57,13 @@ def from_site(site: Mapping[str, Any], env: Mapping[str, str] | None = None) -> 
         if value is not None:
             settings[setting.key] = value
     try:
-        return _config.with_settings(_config.Config(base_dir=base_dir, source=source), settings)
+        blank = _config.Config(
+            base_dir=base_dir,
+            source=source,
+            config_file=ini_path,  # the site's ini, given to `ckan -c` (or CKAN_INI)
+            config_origin="given" if ini_path else "none",
+        )
+        return _config.with_settings(blank, settings)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
 
