@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,6 +143,7 @@ def test_a_producer_saves_meta_of_a_job_in_any_state(store: conveyor.Config) -> 
     ("meta", "why"),
     [
         ({"when": object()}, "JSON"),
+        ({"when": dt.date(2026, 1, 1)}, "JSON"),  # meta is plain JSON: no tagged values
         ({"nul": "a\x00b"}, "NUL"),
         ({"bad": "\udc80"}, "surrogate"),
         ({1: "int key"}, "keys must be strings"),
@@ -155,6 +157,17 @@ def test_meta_no_store_could_keep_alike_is_refused_and_nothing_changes(
     with pytest.raises(conveyor.SerializationError, match=why):
         job.save_meta()
     assert conveyor.job_from_id(job.id).meta == {"kept": True, "title": None}
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\udc80"])
+def test_enqueue_refuses_meta_text_no_store_could_keep_alike(
+    store: conveyor.Config, text: str
+) -> None:
+    with pytest.raises(
+        conveyor.SerializationError, match=r"meta (must not contain NUL|has a lone)"
+    ):
+        conveyor.enqueue(conveyor_test_jobs.succeed, meta={"nested": [{"k": text}]})
+    assert conveyor.job_count() == 0
 
 
 def test_meta_of_a_job_that_is_gone_is_not_saved(store: conveyor.Config) -> None:

@@ -116,6 +116,8 @@ class Alarm:
         self.fired = False
         self.timeout = timeout
         if timeout >= 0:
+            if signal.getsignal(signal.SIGALRM) != self._ring:  # an earlier job replaced it
+                signal.signal(signal.SIGALRM, self._ring)
             self.deadline = time.monotonic() + timeout
             self.armed = self._pending = True
             signal.setitimer(signal.ITIMER_REAL, max(float(timeout), 0.001))

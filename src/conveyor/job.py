@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from conveyor import serializer
+from conveyor import limits, serializer
 from conveyor.backends import Backend, JobRecord, JobState, shared_backend
 from conveyor.backends.base import ENDED_STATES, ErrorInfo, split_queue_name
 from conveyor.config import Config
@@ -377,27 +377,9 @@ def _storable_meta(meta: dict[str, Any]) -> dict[str, Any]:
     for key in stored:
         if not isinstance(key, str):
             raise SerializationError(f"meta keys must be strings, not {key!r}")
-    serializer.dumps(stored, "json", what="meta")
-    _check_text(stored)
+    serializer.check_json(stored, "meta")  # stored as plain JSON, as at enqueue
+    limits.check_meta_text(stored)
     return stored
-
-
-def _check_text(value: Any) -> None:
-    """Refuse text no store can keep alike: NUL characters and lone surrogates."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise SerializationError(f"meta cannot hold a NUL character: {value!r}")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise SerializationError(f"meta cannot hold a lone surrogate: {value!r}") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(key)
-            _check_text(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _check_text(item)
 
 
 def _shortened(text: str, limit: int = 75) -> str:
