@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from conveyor import DuplicateJobError, JobStateError
-from conveyor.backends import Backend, pop_url_option
+from conveyor.backends import Backend
 from conveyor.backends.base import ApiToken, WorkerInfo, split_queue_name
 from conveyor.backends.sqlite import SQLiteBackend
+from conveyor.backends.urls import pop_url_option
 
 
 def test_a_backend_without_from_url_cannot_be_made() -> None:

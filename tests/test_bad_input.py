@@ -9,7 +9,11 @@ at the bounds are accepted by every store and survive a run.
 
 from __future__ import annotations
 
+import datetime as dt
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +26,7 @@ from conveyor.exceptions import InvalidJobError
 from conveyor.testing import run_jobs
 
 BIG = 10**20
+CONVEYOR = str(Path(sys.executable).parent / "conveyor")
 
 
 @pytest.fixture(params=["sqlite", "redis", "postgresql"])
@@ -72,6 +77,11 @@ BAD_CALLS: list[tuple[dict[str, Any], str]] = [
     ({"title": "lone \ud800 surrogate"}, "title has a lone surrogate at position 5"),
     ({"rq_kwargs": {"description": "a\x00b"}}, "description must not contain NUL"),
     ({"rq_kwargs": {"description": "\udfff"}}, "description has a lone surrogate"),
+    ({"meta": {"note": "a\x00b"}}, "meta must not contain NUL"),
+    ({"meta": {"\x00key": 1}}, "meta must not contain NUL"),
+    ({"rq_kwargs": {"meta": {"deep": [{"x": "\ud800"}]}}}, "meta has a lone surrogate"),
+    ({"meta": {"ratio": float("nan")}}, "meta holds nan, which standard JSON cannot store"),
+    ({"meta": {"deep": [float("-inf")]}}, "meta holds -inf"),
 ]
 
 
@@ -139,3 +149,74 @@ def test_the_checks_are_reusable_for_other_enqueue_spellings() -> None:
     assert limits.check_ttl("ttl", None, 5) == 5
     assert limits.check_flag("at_front", None) is False
     assert limits.check_text("title", "x" * 10) == "x" * 10
+
+
+@pytest.mark.parametrize(
+    "message", ["nul\x00inside", "lone \ud800 surrogate"], ids=["nul", "surrogate"]
+)
+def test_an_error_text_no_store_could_keep_is_recorded_escaped_on_every_store(
+    store: str, message: str, subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    job = conveyor.enqueue(conveyor_test_jobs.raise_error, [message])
+    env = {**subprocess_env, "CONVEYOR_BACKEND": config.current().backend}
+    subprocess.run(
+        [CONVEYOR, "jobs", "worker", "--burst"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    failed = conveyor.job_from_id(job.id)
+    assert failed.state is JobState.FAILED
+    expected = message.replace("\x00", "\\x00").replace("\ud800", "\\ud800")
+    assert failed.error is not None
+    assert ascii(failed.error.message) == ascii(
+        expected
+    )  # ascii(): a failure report xdist can send
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        (lambda: conveyor.enqueue_in(BIG, conveyor_test_jobs.succeed), "at most 315360000"),
+        (lambda: conveyor.enqueue_in(-BIG, conveyor_test_jobs.succeed), "not before 1970"),
+        (
+            lambda: conveyor.enqueue_in(dt.timedelta.max, conveyor_test_jobs.succeed),
+            "at most 315360000",
+        ),
+        (lambda: conveyor.enqueue_at(dt.datetime.max, conveyor_test_jobs.succeed), "ten years"),
+        (lambda: conveyor.enqueue_at(dt.datetime.min, conveyor_test_jobs.succeed), "out of"),
+        (lambda: conveyor.get_queue().enqueue_in(BIG, conveyor_test_jobs.succeed), "ten years"),
+        (
+            lambda: conveyor.get_queue().enqueue(conveyor_test_jobs.succeed, job_timeout=BIG),
+            "timeout must be between 1 and 315360000",
+        ),
+        (
+            lambda: conveyor.get_queue().enqueue(conveyor_test_jobs.succeed, at_front="yes"),
+            "at_front must be True or False",
+        ),
+    ],
+    ids=[
+        "in-huge",
+        "in-huge-negative",
+        "in-timedelta-max",
+        "at-datetime-max",
+        "at-datetime-min",
+        "queue-enqueue_in",
+        "queue-job_timeout",
+        "queue-at_front",
+    ],
+)
+def test_scheduling_and_rq_spellings_are_bounded_alike(
+    store: str, schedule: Any, message: str
+) -> None:
+    before = snapshot()
+    with pytest.raises(InvalidJobError, match=message):
+        schedule()
+    assert snapshot() == before
+
+
+def test_a_job_scheduled_at_the_bound_is_stored_on_every_store(store: str) -> None:
+    job = conveyor.enqueue_in(limits.MAX_SECONDS - 60, conveyor_test_jobs.succeed)
+    assert conveyor.job_from_id(job.id).state is JobState.SCHEDULED

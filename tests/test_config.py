@@ -524,3 +524,9 @@ def test_a_relative_sqlite_path_is_resolved_against_the_found_file(
     assert loaded.config_origin == "found"
     assert loaded.base_dir == tmp_path
     assert "found from the working directory" in config.describe_source(loaded)
+
+
+def test_a_byte_order_mark_at_the_start_of_the_file_is_no_error(tmp_path: Path) -> None:
+    ini = tmp_path / "bom.ini"
+    ini.write_bytes(b"\xef\xbb\xbf[conveyor]\nconveyor.site_id = bom\n")
+    assert config.load(ini, env={}).site_id == "bom"

@@ -411,7 +411,11 @@ def test_supervisor_runs_restarts_and_warm_stops_the_generated_worker(
         lambda: "('A test job',)" in log_text(tmp_path, "conveyor-worker.stdout.log"),
         "the test job's output in the stdout log",
     )
-    assert conveyor.job_from_id(test_job_id.group(1)).state is JobState.FINISHED
+    # The child prints before its supervisor records the outcome: wait for the record too.
+    wait_for(
+        lambda: conveyor.job_from_id(test_job_id.group(1)).state is JobState.FINISHED,
+        "the test job recorded as finished",
+    )
 
     # `supervisorctl restart` gives a new worker process.
     restarted = supervisor.ctl("restart", "conveyor-worker:*")

@@ -284,6 +284,32 @@ def test_a_failing_migration_leaves_the_store_as_it_was(
     assert sqlite_catalog(sqlite_path) == before
 
 
+def test_migration_files_must_be_numbered_from_one_without_gaps(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("not a migration")
+    (tmp_path / "0002_second.sql").write_text("SELECT 2;")
+    (tmp_path / "0001_first.sql").write_text("SELECT 1;")
+    assert [(m.version, m.name, m.sql) for m in migrations.load(tmp_path)] == [
+        (1, "first", "SELECT 1;"),
+        (2, "second", "SELECT 2;"),
+    ]
+    (tmp_path / "0004_fourth.sql").write_text("SELECT 4;")
+    with pytest.raises(RuntimeError, match=r"numbered \[1, 2, 4\], not 1, 2, 3"):
+        migrations.load(tmp_path)
+
+
+def test_a_misnamed_migration_file_is_refused_rather_than_skipped(tmp_path: Path) -> None:
+    (tmp_path / "0001_first.sql").write_text("SELECT 1;")
+    (tmp_path / "002_second.sql").write_text("SELECT 2;")
+    with pytest.raises(RuntimeError, match=r"'002_second\.sql' is not named NNNN_what_it_does"):
+        migrations.load(tmp_path)
+
+
+def test_the_shipped_migrations_of_both_sql_stores_go_in_step() -> None:
+    sqlite = [(m.version, m.name) for m in migrations.migrations("sqlite")]
+    assert sqlite == [(m.version, m.name) for m in migrations.migrations("postgresql")]
+    assert sqlite[:2] == [(1, "initial"), (2, "job_options")]
+
+
 # -- PostgreSQL ----------------------------------------------------------------------------
 
 
@@ -371,6 +397,62 @@ def test_a_migrated_postgresql_store_has_the_layout_of_a_fresh_one(postgresql_ur
         with psycopg.connect(server, autocommit=True) as admin:
             admin.execute(f'DROP SCHEMA IF EXISTS "{fresh}" CASCADE')
     assert ("conveyor_jobs", "options") in {row[:2] for row in migrated["columns"]}
+
+
+def test_create_tables_migrates_an_old_schema_in_the_applications_transaction(
+    postgresql_url: str,
+) -> None:
+    psycopg = pytest.importorskip("psycopg")
+    from conveyor.backends.postgresql import SCHEMA_VERSION, create_tables
+
+    now = time.time()
+    rows = legacy_rows("conveyor:site:default", now)
+    create_legacy_postgresql(postgresql_url, rows)
+    server, schema = split_schema(postgresql_url)
+    with psycopg.connect(server, options=f"-c search_path={schema}") as conn:
+        conn.execute("SELECT 1")  # the application's transaction has begun
+        create_tables(conn)
+        conn.rollback()  # the application changed its mind: nothing was migrated
+        assert postgresql_catalog(server, schema)["versions"] == [("1",)]
+        create_tables(conn)
+        conn.commit()
+    layout = postgresql_catalog(server, schema)
+    assert layout["versions"] == [(str(v),) for v in range(1, SCHEMA_VERSION + 1)]
+    store = open_backend(postgresql_url)
+    try:
+        for row in rows:
+            assert store.get(row["id"]) == expected(row)
+    finally:
+        store.close()
+
+
+def test_concurrent_first_opens_of_an_old_postgresql_schema_migrate_it_once(
+    postgresql_url: str,
+) -> None:
+    create_legacy_postgresql(postgresql_url, legacy_rows("conveyor:site:default", time.time()))
+    opened: list[Backend] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def open_one() -> None:
+        try:
+            barrier.wait(30)
+            opened.append(open_backend(postgresql_url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for store in opened:
+        store.close()
+    assert errors == []
+    assert len(opened) == 4
+    server, schema = split_schema(postgresql_url)
+    versions = postgresql_catalog(server, schema)["versions"]
+    assert versions == [(str(v),) for v in range(1, migrations.latest("postgresql") + 1)]
 
 
 # -- Redis ---------------------------------------------------------------------------------
@@ -489,5 +571,15 @@ def test_a_redis_store_newer_than_this_conveyor_is_refused_and_left_alone(redis_
             f" {LAYOUT_VERSION}: a newer conveyor wrote it; upgrade conveyor to open it"
         )
         assert int(client.get(version_key(redis_url))) == LAYOUT_VERSION + 1
+    finally:
+        client.close()
+
+
+def test_a_redis_version_key_that_is_not_a_number_is_reported(redis_url: str) -> None:
+    client = redis_client()
+    try:
+        client.set(version_key(redis_url), "two")
+        with pytest.raises(conveyor.BackendError, match="holds b'two', not a conveyor layout"):
+            open_backend(redis_url)
     finally:
         client.close()

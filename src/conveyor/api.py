@@ -41,6 +41,12 @@ RQ_KWARGS = frozenset(
 )
 #: Every keyword option enqueue() accepts.
 _OPTIONS = RQ_KWARGS | {"max_attempts"}
+#: Options only the worker reads, by keyword: each one's check, which returns
+#: the JSON value to keep or raises InvalidJobError. They travel in
+#: NewJob.options, which every backend stores as one opaque value, so a new
+#: one is an entry here and the worker code that reads it (ARCHITECTURE.md,
+#: "Adding a job option"). None yet.
+_WORKER_OPTIONS: dict[str, Callable[[Any], Any]] = {}
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _MAX_QUEUE_NAME = 200
 
@@ -210,6 +216,15 @@ def _max_attempts(value: Any, policy: Retry | None, config: _config.Config) -> i
     return max(config.max_attempts, policy.max + 1 if policy else 1)
 
 
+def _worker_options(opts: Mapping[str, Any]) -> dict[str, Any]:
+    """The worker-only options given, checked, by name (None counts as not given)."""
+    return {
+        name: check(opts[name])
+        for name, check in _WORKER_OPTIONS.items()
+        if opts.get(name) is not None
+    }
+
+
 def build_job(
     fn: Callable[..., Any] | str,
     args: Sequence[Any] | None = None,
@@ -225,8 +240,9 @@ def build_job(
     """Validate one enqueue() call and build the job to store, or raise InvalidJobError."""
     opts = _options(rq_kwargs, options)
     if not opts.keys() <= _OPTIONS:
-        unknown = sorted(set(opts) - _OPTIONS)
-        raise InvalidJobError(f"Unknown enqueue option(s): {', '.join(unknown)}")
+        unknown = sorted(set(opts) - _OPTIONS - _WORKER_OPTIONS.keys())
+        if unknown:
+            raise InvalidJobError(f"Unknown enqueue option(s): {', '.join(unknown)}")
     limits.check_text("title", title)
     job_id = opts.get("job_id")
     if job_id is None:
@@ -240,7 +256,7 @@ def build_job(
         raise InvalidJobError(f"meta must be a dict, not {type(meta).__name__}")
     if meta:
         serializer.check_json(dict(meta), "meta")
-        limits.check_meta_text(dict(meta))
+        limits.check_json_text("meta", meta)
     policy = _retry_policy(opts.get("retry"), config)
     description = limits.check_text("description", opts.get("description"))
     return assemble(
@@ -265,7 +281,7 @@ def build_job(
             "retry": policy.to_dict() if policy else None,
             "at_front": limits.check_flag("at_front", opts.get("at_front")),
             "run_at": None,
-            "options": {},  # worker-only options go here, by name: no backend changes
+            "options": _worker_options(opts) if _WORKER_OPTIONS else {},
         },
     )
 
@@ -383,7 +399,10 @@ def timestamp_of(when: Any) -> float:
     """Epoch seconds of a datetime (a naive one is local time, as RQ reads it)."""
     if not isinstance(when, dt.datetime):
         raise InvalidJobError(f"The time to run a job must be a datetime, not {when!r}")
-    return when.timestamp()
+    try:
+        return when.timestamp()
+    except (OverflowError, OSError, ValueError):  # datetime.min / max, local time
+        raise InvalidJobError(f"{when!r} is out of the range of times a job can run at") from None
 
 
 def seconds_of(delay: Any) -> float:
@@ -396,7 +415,8 @@ def seconds_of(delay: Any) -> float:
 
 
 def for_later(job: NewJob, run_at: float) -> NewJob:
-    """``job``, to be stored as scheduled until ``run_at``."""
+    """``job``, to be stored as scheduled until ``run_at`` (checked: conveyor.limits)."""
+    limits.check_run_at(run_at, job.created_at)
     return assemble(NewJob, {**job.__dict__, "run_at": run_at})
 
 

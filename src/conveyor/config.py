@@ -174,6 +174,14 @@ def _log_format(text: str) -> str:
     return value
 
 
+def _modules(text: str) -> tuple[str, ...]:
+    names = tuple(text.replace(",", " ").split())
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*", name):
+            raise ValueError(f"{name!r} is not a module name such as 'myapp.jobs'")
+    return names
+
+
 @dataclass(frozen=True)
 class Setting:
     """One declared configuration key."""
@@ -222,6 +230,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("conveyor.worker.path", "worker_path", _dirs),
     Setting("conveyor.worker.name", "worker_name", _worker_name),
     Setting("conveyor.log_format", "log_format", _log_format),
+    Setting("conveyor.periodic.modules", "periodic_modules", _modules),
 )
 KNOWN_KEYS = {s.key for s in SETTINGS}
 
@@ -252,6 +261,11 @@ class Config:
     log_format: str = "text"  # or "json": one object per line
     #: Seconds a timed-out job gets to end after its JobTimeoutException, before it is killed.
     timeout_grace: float = 5.0
+    #: Modules a worker imports for the periodic jobs they declare in code.
+    periodic_modules: tuple[str, ...] = ()
+    #: Each ``[conveyor:periodic:NAME]`` section as (NAME, its raw (key, value)
+    #: pairs), read by :mod:`conveyor.periodic_jobs`; tuples keep Config hashable.
+    periodic_sections: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     #: The directory relative backend paths are resolved against.
     base_dir: Path = field(default_factory=Path.cwd)
     #: Where the values came from, for error messages.
@@ -311,7 +325,7 @@ def _parse_ini(path: Path) -> configparser.RawConfigParser:
     parser = configparser.RawConfigParser(strict=True, interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (some Windows editors) is no error
         parser.read_string(text, source=str(path))
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist") from None
@@ -343,6 +357,26 @@ def _read_ini(path: Path) -> dict[str, str]:
                 )
             values[key] = raw.replace("%(here)s", here)
     return values
+
+
+PERIODIC_SECTION = "conveyor:periodic:"
+
+
+def _read_periodic_sections(path: Path) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """The keys of each ``[conveyor:periodic:NAME]`` section of the file, by NAME.
+
+    Keys a section inherits from ``[DEFAULT]`` are not its own, and are left out.
+    """
+    parser = _parse_ini(path)
+    defaults = parser.defaults()
+    return tuple(
+        (
+            section[len(PERIODIC_SECTION) :],
+            tuple((k, v) for k, v in parser.items(section) if k not in defaults),
+        )
+        for section in parser.sections()
+        if section.startswith(PERIODIC_SECTION)
+    )
 
 
 def _env_name(key: str) -> str:
@@ -401,12 +435,14 @@ def load(
         path = find_config()
         origin = "found"
     file_values: dict[str, str] = {}
+    values_periodic: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     base_dir = Path.cwd()
     source = "defaults and environment"
     config_file = None
     if path is not None:
         ini = Path(path)
         file_values = _read_ini(ini)
+        values_periodic = _read_periodic_sections(ini)
         base_dir = ini.parent.resolve()
         source = str(ini)
         config_file = ini.resolve()
@@ -426,6 +462,7 @@ def load(
         source=source,
         config_file=config_file,
         config_origin=origin if config_file else "none",
+        periodic_sections=values_periodic,
         **values,
     )
 

@@ -20,7 +20,9 @@
     ├── WaitTimeoutError         (also a TimeoutError) wait(): the job did not end in time
     ├── ValidationError          (also a ValueError) a management call got bad input
     ├── DuplicateTokenError      an API token of that name exists already on this site
-    └── NoSuchTokenError         (also a KeyError) no API token of that name on this site
+    ├── NoSuchTokenError         (also a KeyError) no API token of that name on this site
+    ├── PeriodicJobError         a periodic job's declaration is malformed
+    └── NoSuchPeriodicJob        (also a KeyError) no periodic job of that name on this site
 
 Each class's docstring says when it is raised; the instance's message says
 what exactly was wrong.
@@ -209,6 +211,21 @@ class NoSuchTokenError(ConveyorError, KeyError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f'There is no API token named "{name}"')
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class PeriodicJobError(ConveyorError):
+    """A periodic job was declared with a schedule, name or option that cannot work."""
+
+
+class NoSuchPeriodicJob(ConveyorError, KeyError):
+    """This site has no periodic job of that name (declared here or known to the store)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f'There is no periodic job named "{name}"')
 
     def __str__(self) -> str:
         return str(self.args[0])

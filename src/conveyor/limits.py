@@ -18,7 +18,7 @@ import math
 import re
 from typing import Any
 
-from conveyor.exceptions import InvalidJobError, SerializationError
+from conveyor.exceptions import InvalidJobError
 
 #: Longest timeout, result_ttl, failure_ttl or retry delay: ten years of seconds.
 #: Use -1 (no limit / keep forever) for longer.
@@ -114,6 +114,19 @@ def check_seconds(option: str, value: Any) -> float:
     return float(value)
 
 
+def check_run_at(run_at: float, now: float) -> float:
+    """When a scheduled job is due: not before 1970, at most MAX_SECONDS after ``now``.
+
+    A time in the past is allowed (the job is due at once), as in RQ.
+    """
+    if not 0 <= run_at <= now + MAX_SECONDS:  # also refuses NaN and infinities
+        raise InvalidJobError(
+            f"A job can be scheduled at most {MAX_SECONDS} seconds (ten years) ahead and"
+            f" not before 1970, not at {run_at!r} (epoch seconds)"
+        )
+    return run_at
+
+
 def check_flag(option: str, value: Any, default: bool = False) -> bool:
     """A boolean option: ``True``, ``False`` or ``None`` (the default); nothing else."""
     if value is None:
@@ -142,26 +155,37 @@ def check_text(option: str, value: Any) -> str | None:
     return value
 
 
-def check_meta_text(value: Any, option: str = "meta") -> None:
-    """Refuse text in job meta (JSON data) that not every store keeps: NUL, lone surrogates.
-
-    PostgreSQL's ``jsonb`` refuses ``\\u0000`` where SQLite and Redis would
-    keep it; refusing it everywhere keeps the stores alike.
-    """
+def _check_json_strings(option: str, value: Any) -> None:
     if isinstance(value, str):
-        if "\x00" in value:
-            raise SerializationError(f"{option} cannot hold a NUL character: {value!r}")
-        if not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise SerializationError(
-                    f"{option} cannot hold a lone surrogate: {value!r}"
-                ) from None
+        check_text(option, value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidJobError(f"{option} holds {value!r}, which standard JSON cannot store")
     elif isinstance(value, dict):
         for key, item in value.items():
-            check_meta_text(key, option)
-            check_meta_text(item, option)
-    elif isinstance(value, list | tuple):
+            _check_json_strings(option, key)
+            _check_json_strings(option, item)
+    elif isinstance(value, (list, tuple)):
         for item in value:
-            check_meta_text(item, option)
+            _check_json_strings(option, item)
+
+
+def check_json_text(option: str, value: Any) -> None:
+    """JSON data (``meta``) every store can keep: text without NUL or lone surrogates
+    (keys included), and finite numbers.
+
+    PostgreSQL's ``jsonb`` refuses a NUL, a lone surrogate, NaN and infinities,
+    which SQLite and Redis would keep; all three refuse them here, before the store.
+    """
+    _check_json_strings(option, value)
+
+
+def storable_text(text: str) -> str:
+    """``text`` with what a store cannot keep (NUL, lone surrogates) written as escapes.
+
+    For text conveyor records but must not refuse, such as a job's error
+    message: ``"a\\x00b"`` becomes ``"a\\\\x00b"`` (a backslash, then ``x00``).
+    """
+    if "\x00" not in text and text.isascii():
+        return text
+    escaped = text.replace("\x00", "\\x00")
+    return escaped.encode("utf-8", "backslashreplace").decode("utf-8")

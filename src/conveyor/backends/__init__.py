@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from conveyor.backends.base import (
     Backend,
@@ -93,21 +93,6 @@ def open_backend(url: str, base_dir: Path | None = None, *, create: bool = True)
     if missing is not None:  # said once, so a store made in the wrong place is noticed
         log.info("Created a new job store at %s", missing, extra={"store": str(missing)})
     return opened
-
-
-def pop_url_option(url: str, name: str) -> tuple[str, list[str]]:
-    """``url`` without the query option ``name`` (a backend's own), and its values there.
-
-    What is left goes to the driver, which would refuse an option it does
-    not know. A URL without the option comes back as it was.
-    """
-    parts = urlsplit(url)
-    options = parse_qsl(parts.query, keep_blank_values=True)
-    values = [value for key, value in options if key == name]
-    if not values:
-        return url, []
-    rest = urlencode([(key, value) for key, value in options if key != name])
-    return urlunsplit(parts._replace(query=rest)), values
 
 
 _lock = threading.Lock()

@@ -27,6 +27,9 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from conveyor.backends.periodic import PeriodicStore
+from conveyor.limits import storable_text
+
 _Frozen = TypeVar("_Frozen")
 
 
@@ -97,6 +100,15 @@ class ErrorInfo:
             at=float(data.get("at", 0.0)),
             started_at=None if started_at is None else float(started_at),
         )
+
+    def __post_init__(self) -> None:
+        # An error's text comes from the job; a NUL or a lone surrogate in it could not
+        # be kept by every store (PostgreSQL's jsonb refuses both), so it is escaped,
+        # on every store alike, rather than refused: the failure must be recorded.
+        for name in ("type", "message", "traceback"):
+            text = getattr(self, name)
+            if not text.isascii() or "\x00" in text:
+                object.__setattr__(self, name, storable_text(text))
 
 
 def assemble(cls: type[_Frozen], values: dict[str, Any]) -> _Frozen:
@@ -426,8 +438,11 @@ def page_across(queues: Sequence[str], offset: int, limit: int | None, page_of: 
     return Page(items=tuple(items), total=total)
 
 
-class Backend(ABC):
-    """A job store. One instance belongs to one process; never share it across a fork."""
+class Backend(PeriodicStore, ABC):
+    """A job store. One instance belongs to one process; never share it across a fork.
+
+    Its periodic-job operations are declared in :class:`~conveyor.backends.periodic.PeriodicStore`.
+    """
 
     @classmethod
     @abstractmethod
@@ -670,5 +685,5 @@ class Backend(ABC):
         """The token with this hash, whichever its site, or None."""
 
     # -- lifecycle -------------------------------------------------------
-    def close(self) -> None:  # noqa: B027 -- optional hook, most backends hold one connection
+    def close(self) -> None:  # an optional hook: most backends hold one connection
         """Release connections. The instance is not used afterwards."""

@@ -9,6 +9,9 @@ Idle workers wait by watching ``PRAGMA data_version`` (which changes when
 another connection commits) instead of opening write transactions, so a
 dozen idle workers cost next to nothing.
 
+The tables are built, and upgraded, by the numbered migrations in
+``migrations/sqlite/`` when a backend opens the file (see :meth:`_migrate`).
+
 Durability: ``synchronous=NORMAL`` by default, which survives any process
 crash (kill -9) but may lose the last transactions on power loss; add
 ``?synchronous=full`` to the URL to trade speed for that too.
@@ -26,7 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from conveyor.backends import migrations
+from conveyor.backends import migrations, sqlite_periodic
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -43,6 +46,7 @@ from conveyor.backends.base import (
     page_across,
     record_from_row,
 )
+from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
 from conveyor.backends.urls import sqlite_location
 from conveyor.exceptions import (
     BackendError,
@@ -208,6 +212,9 @@ class SQLiteBackend(Backend):
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock, self._translated():
+            if self._db.in_transaction:  # inside our own write (claim_tick's enqueue): part of it
+                yield self._db
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -778,6 +785,31 @@ class SQLiteBackend(Backend):
             (token_hash,),
         )
         return ApiToken.from_dict(rows[0]) if rows else None
+
+    # -- periodic jobs (table conveyor_periodic) ---------------------------------
+    def declare_periodic(self, declarations: Sequence[PeriodicDeclaration], *, now: float) -> None:
+        with self._write() as db:
+            sqlite_periodic.declare(db, declarations, now)
+
+    def claim_tick(self, name: str, tick: float, job: NewJob | None, *, now: float) -> bool:
+        with self._write() as db:
+            taken = sqlite_periodic.take(db, name, tick, job.id if job else None, now)
+            if taken and job is not None:
+                self.enqueue([job], now=now)  # the same transaction: both or neither
+            return taken
+
+    def periodic_entries(self, prefix: str) -> list[PeriodicEntry]:
+        with self._write() as db:
+            return sqlite_periodic.entries(db, prefix)
+
+    def set_periodic_enabled(self, name: str, enabled: bool) -> PeriodicEntry | None:
+        with self._write() as db:
+            sqlite_periodic.set_enabled(db, name, enabled)
+            return sqlite_periodic.get(db, name)
+
+    def forget_periodic(self, name: str) -> bool:
+        with self._write() as db:
+            return sqlite_periodic.forget(db, name)
 
     def close(self) -> None:
         with self._lock:

@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from conveyor.exceptions import ConfigError
 
@@ -181,3 +181,18 @@ def check_url(url: str) -> str:
     elif scheme in {"redis", "rediss", "unix"}:
         _check_redis(parts, url)
     return url
+
+
+def pop_url_option(url: str, name: str) -> tuple[str, list[str]]:
+    """``url`` without the query option ``name`` (a backend's own), and its values there.
+
+    What is left goes to the driver, which would refuse an option it does
+    not know. A URL without the option comes back as it was.
+    """
+    parts = urlsplit(url)
+    options = parse_qsl(parts.query, keep_blank_values=True)
+    values = [value for key, value in options if key == name]
+    if not values:
+        return url, []
+    rest = urlencode([(key, value) for key, value in options if key != name])
+    return urlunsplit(parts._replace(query=rest)), values

@@ -16,6 +16,7 @@ from conveyor.__about__ import __version__
 from conveyor.cli.deploy import deploy
 from conveyor.cli.info import info
 from conveyor.cli.jobs import jobs
+from conveyor.cli.periodic import periodic
 from conveyor.cli.serve import serve, token
 from conveyor.cli.text import escape
 from conveyor.exceptions import ConveyorError, NoSuchJobError
@@ -63,3 +64,4 @@ main.add_command(deploy)
 main.add_command(serve)
 main.add_command(token)
 main.add_command(info)
+main.add_command(periodic)

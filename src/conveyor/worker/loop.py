@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import selectors
 import socket
@@ -94,6 +95,7 @@ class Loop:
         self.next_maintenance = now  # recover lost jobs at start-up
         self.idle_since = now  # the last claim, or when the worker last ran out of work
         self.working = False  # a job was running or buffered at the last step
+        self.next_periodic = now if worker.ticker else math.inf  # periodic jobs' ticks
         self.started_at = time.time()
         self.backoff = 0.0
         # poll(2), not epoll: an epoll registration belongs to the open file, and
@@ -120,6 +122,7 @@ class Loop:
         self._enforce_deadlines()
         self._heartbeat_if_due()
         self._maintain_if_due()
+        self._periodic_if_due()
         self._release_held()
         self._dispatch()
         claimed = self._refill(burst)
@@ -210,7 +213,8 @@ class Loop:
             recorder.flush(self.store)
 
     def _idle_wait(self) -> float:
-        until_timer = min(self.next_heartbeat, self.next_maintenance) - time.monotonic()
+        first = min(self.next_heartbeat, self.next_maintenance, self.next_periodic)
+        until_timer = first - time.monotonic()
         return max(0.0, min(_IDLE_WAIT, until_timer))
 
     def _release_held(self) -> None:
@@ -348,7 +352,7 @@ class Loop:
 
     def _collect_timeout(self) -> float:
         now = time.monotonic()
-        first = min(self.next_heartbeat, self.next_maintenance)
+        first = min(self.next_heartbeat, self.next_maintenance, self.next_periodic)
         if self.recorder.pending:
             first = min(first, self.recorder.oldest + _FLUSH_AFTER)
         if self.buffer:
@@ -537,6 +541,13 @@ class Loop:
         purged = self.store.purge(now=time.time())
         if purged:
             log.debug("Purged %d expired job records", purged)
+
+    def _periodic_if_due(self) -> None:
+        """Take the periodic jobs' due ticks (see conveyor.periodic_jobs.ticker)."""
+        ticker = self.worker.ticker
+        if ticker is None or time.monotonic() < self.next_periodic or self.worker.stopping:
+            return
+        self.next_periodic = time.monotonic() + ticker.poll(self.store)
 
     # -- stopping ------------------------------------------------------------------
     def shutdown(self) -> None:

@@ -28,6 +28,8 @@ from conveyor.api import DEFAULT_QUEUE_NAME, backend, check_queue_name
 from conveyor.backends import Backend
 from conveyor.exceptions import BackendUnavailable, ConfigError
 from conveyor.functions import import_function
+from conveyor.periodic_jobs.declare import declared
+from conveyor.periodic_jobs.ticker import Ticker, check
 from conveyor.worker.child import ChildSettings
 from conveyor.worker.loop import Loop, backend_backoff
 from conveyor.worker.pool import Pool
@@ -113,7 +115,9 @@ class Worker:
     the front of ``sys.path`` when the worker is made, so children inherit
     them). ``name`` is how log lines name the worker (default
     ``conveyor.worker.name``, else ``host.pid``); its unique ``key`` is what
-    job records and the registry hold.
+    job records and the registry hold. With ``periodic`` (the default) the worker also
+    enqueues the periodic jobs of its queues at their ticks (see
+    ``conveyor.periodic``).
     """
 
     def __init__(
@@ -126,6 +130,7 @@ class Worker:
         before_fork: Callable[[], Any] | str | None = None,
         name: str | None = None,
         paths: Sequence[str | os.PathLike[str]] = (),
+        periodic: bool = True,
     ) -> None:
         if isinstance(queues, str):
             queues = [queues]
@@ -159,6 +164,12 @@ class Worker:
         #: Most jobs claimed ahead of free children (``conveyor.worker.prefetch``).
         self.prefetch = self.config.worker_prefetch
         self._loop: Loop | None = None
+        #: Takes the ticks of the periodic jobs of this worker's queues (None: not this worker).
+        self.ticker: Ticker | None = None
+        if periodic:
+            ticker = Ticker(declared(self.config).values(), self.queues, self.config)
+            check(ticker.jobs, self.config, time.time())
+            self.ticker = ticker if ticker.jobs else None
         self._stop_requests = 0
         self._wake_r, self._wake_w = -1, -1
 

@@ -20,10 +20,14 @@ import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from conveyor.exceptions import StoreVersionError
 
-__all__ = ["Migration", "latest", "migrations", "pending"]
+if TYPE_CHECKING:
+    from importlib.abc import Traversable  # importlib.resources.abc from Python 3.11
+
+__all__ = ["Migration", "latest", "load", "migrations", "pending"]
 
 _FILE_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 
@@ -39,23 +43,33 @@ class Migration:
 
 @functools.cache
 def migrations(store: str) -> tuple[Migration, ...]:
-    """The migrations of ``store`` ("sqlite" or "postgresql"), in order.
+    """The migrations of ``store`` ("sqlite" or "postgresql"), in order."""
+    return load(resources.files(__package__ or __name__).joinpath(store))
 
-    A folder whose numbers do not run 1, 2, 3, ... is a packaging mistake,
-    reported as such rather than applied in a surprising order.
+
+def load(folder: Traversable) -> tuple[Migration, ...]:
+    """The migrations in ``folder``, in order.
+
+    A misnamed ``.sql`` file, or numbers that do not run 1, 2, 3, ..., are a
+    packaging mistake, reported as such rather than skipped or applied in a
+    surprising order.
     """
-    folder = resources.files(__package__ or __name__).joinpath(store)
     found: list[Migration] = []
     for entry in folder.iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
         match = _FILE_NAME.fullmatch(entry.name)
         if match is None:
-            continue
+            raise RuntimeError(
+                f"Migration file {entry.name!r} is not named NNNN_what_it_does.sql"
+                " (four digits, then lowercase letters, digits and '_')"
+            )
         text = entry.read_text(encoding="utf-8")
         found.append(Migration(int(match[1]), match[2], text))
     found.sort(key=lambda migration: migration.version)
     numbers = [migration.version for migration in found]
     if numbers != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"The {store} migrations are numbered {numbers}, not 1, 2, 3, ...")
+        raise RuntimeError(f"The migrations in {folder} are numbered {numbers}, not 1, 2, 3, ...")
     return tuple(found)
 
 

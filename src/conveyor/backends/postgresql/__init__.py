@@ -2,8 +2,9 @@
 
 Jobs live in tables prefixed ``conveyor_`` in one schema of the
 application's database (the connection's current schema, or the one named by
-``?schema=NAME``), created on first open. The SQL lives in ``sql/``, one
-file per query, loaded by name (:mod:`.queries`).
+``?schema=NAME``), created or upgraded on open by the numbered migrations in
+``migrations/postgresql/``. The SQL lives in ``sql/``, one file per query,
+loaded by name (:mod:`.queries`).
 
 - Claims lock rows with ``FOR UPDATE SKIP LOCKED``: claimers never wait for
   each other, never take the same job, and mark what they take in the same
@@ -42,7 +43,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow, dict_row
 
-from conveyor.backends import migrations, pop_url_option
+from conveyor.backends import migrations
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -57,6 +58,8 @@ from conveyor.backends.base import (
     check_completions,
     page_across,
 )
+from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
+from conveyor.backends.postgresql import periodic
 from conveyor.backends.postgresql.queries import query, record, store, token, translated, where
 from conveyor.backends.postgresql.transactions import (
     applied,
@@ -66,6 +69,7 @@ from conveyor.backends.postgresql.transactions import (
     in_transaction,
     migrate,
 )
+from conveyor.backends.urls import pop_url_option
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -599,6 +603,28 @@ class PostgreSQLBackend(Backend):
     def find_token(self, token_hash: str) -> ApiToken | None:
         rows = self._rows("find_token", {"hash": token_hash})
         return token(rows[0]) if rows else None
+
+    # -- periodic jobs (table conveyor_periodic) ---------------------------------
+    def declare_periodic(self, declarations: Sequence[PeriodicDeclaration], *, now: float) -> None:
+        if declarations:
+            with self._session() as conn:
+                periodic.declare(conn, declarations, now)
+
+    def claim_tick(self, name: str, tick: float, job: NewJob | None, *, now: float) -> bool:
+        with self._session() as conn:
+            return periodic.take(conn, name, tick, job, now)
+
+    def periodic_entries(self, prefix: str) -> list[PeriodicEntry]:
+        with self._session() as conn:
+            return periodic.entries(conn, prefix)
+
+    def set_periodic_enabled(self, name: str, enabled: bool) -> PeriodicEntry | None:
+        with self._session() as conn:
+            return periodic.set_enabled(conn, name, enabled)
+
+    def forget_periodic(self, name: str) -> bool:
+        with self._session() as conn:
+            return periodic.forget(conn, name)
 
     def close(self) -> None:
         with self._lock:

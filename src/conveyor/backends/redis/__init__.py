@@ -16,16 +16,20 @@ change is atomic however many clients race. Keys (``conveyor:...``):
   of an enqueue without polling;
 - ``tokens``: web API tokens (hashes only), one JSON field per
   ``<site_id>:<name>``;
+- ``periodic:<name>``, ``periodic-names``: periodic-job entries and their
+  names (see :mod:`.periodic`; layout version 3);
 - ``version``: the data layout's version (:data:`LAYOUT_VERSION`), checked
   when a backend opens: a store without it holding ``conveyor`` keys was
   written before the key existed and counts as version 1; a newer one is
   refused with StoreVersionError. Version 2 added a job hash's optional
-  ``options`` field, so a version-1 store is read as it is.
+  ``options`` field, so a version-1 store is read as it is; version 3 the
+  periodic-job keys, which an older store simply lacks.
 - ``waiters``: processes in ``wait_ended()`` (a sorted set, by expiry);
   while it is not empty, a completion that ends jobs publishes on the
   channel ``ended`` (one message a batch).
 
-Listing and clearing touch only the queue's own keys, never ``KEYS``/``SCAN``.
+Listing and clearing touch only the queue's own keys, never ``KEYS``/``SCAN``
+(the one ``SCAN`` is at the first open of a namespace without ``version``).
 Requires Redis 6.2 or newer, a single server or a primary (not Redis Cluster).
 """
 
@@ -46,7 +50,6 @@ from typing import Any
 import redis
 from redis.commands.core import Script
 
-from conveyor.backends import pop_url_option
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -64,7 +67,9 @@ from conveyor.backends.base import (
     page_across,
     split_queue_name,
 )
-from conveyor.backends.urls import check_url, redact
+from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
+from conveyor.backends.redis import periodic
+from conveyor.backends.urls import check_url, pop_url_option, redact
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -83,8 +88,8 @@ except ImportError:  # pragma: no cover - redis-py packs in Python instead
 
 NAMESPACE = "conveyor"
 #: The version of the data layout this code writes and expects; a change to it
-#: is a new number here and, if stored data must move, a step in _upgrade().
-LAYOUT_VERSION = 2
+#: is a new number here and, if stored data must move, a step in _check_layout().
+LAYOUT_VERSION = 3
 # Raise the stored layout version to ARGV[1] unless it is there or beyond (a
 # newer conveyor may have raised it meanwhile); the version found, 0 for none.
 _RAISE_VERSION = """
@@ -222,6 +227,12 @@ class RedisBackend(Backend):
         self._scripts: dict[str, Script] = {
             name: self._redis.register_script(common + "\n" + self._lua(name)) for name in _SCRIPTS
         }
+        # Taking a tick runs into enqueue.lua, so the tick's job is stored in the same script.
+        self._scripts["periodic_take"] = self._redis.register_script(
+            "\n".join((common, self._lua("periodic_take"), self._lua("enqueue")))
+        )
+        for name in ("periodic_declare", "periodic_enable"):
+            self._scripts[name] = self._redis.register_script(common + "\n" + self._lua(name))
         with self._translated():
             self._check_layout()
 
@@ -241,7 +252,9 @@ class RedisBackend(Backend):
             or not names[0]
             or not names[0].replace("-", "").replace("_", "").isalnum()
         ):
-            raise ConfigError(f"Invalid namespace in {url!r}: use letters, digits, '-' or '_'")
+            raise ConfigError(
+                f"Invalid namespace in {redact(url)!r}: use letters, digits, '-' or '_'"
+            )
         return cls(rest, namespace=names[0])
 
     def _check_layout(self) -> None:
@@ -255,10 +268,15 @@ class RedisBackend(Backend):
         if raw is None:
             written = next(iter(self._redis.scan_iter(match=f"{self.ns}:*", count=1000)), None)
             found = 0 if written is None else 1
-        else:
+        elif raw.isdigit():
             found = int(raw)
+        else:
+            raise BackendError(
+                f"Redis at {self._where()}: the key {key} holds {raw!r}, not a conveyor layout"
+                " version"
+            )
         if found < LAYOUT_VERSION:
-            # Version 2 only added an optional field: no stored data moves.
+            # Versions 2 and 3 only added an optional field and new keys: no stored data moves.
             found = max(found, int(self._redis.eval(_RAISE_VERSION, 1, key, LAYOUT_VERSION)))
         if found > LAYOUT_VERSION:
             where = f"in Redis at {self._where()}, namespace {self.ns}"
@@ -308,6 +326,13 @@ class RedisBackend(Backend):
 
     # -- producing ---------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
+        reply = self._run("enqueue", self._enqueue_args(jobs, now))
+        if int(reply[0]) == 1:
+            raise DuplicateJobError(reply[1].decode())
+
+    @staticmethod
+    def _enqueue_args(jobs: Sequence[NewJob], now: float) -> list[Any]:
+        """The arguments of ``enqueue.lua`` after the namespace."""
         # enqueue.lua reads each job's values by position; only the optional
         # fields go as field/value pairs, after their count.
         args: list[Any] = [_text(now), len(jobs)]
@@ -336,9 +361,7 @@ class RedisBackend(Backend):
                 len(optional) // 2,
                 *optional,
             ]
-        reply = self._run("enqueue", args)
-        if int(reply[0]) == 1:
-            raise DuplicateJobError(reply[1].decode())
+        return args
 
     # -- consuming ---------------------------------------------------------
     def claim(
@@ -752,6 +775,44 @@ class RedisBackend(Backend):
             if hmac.compare_digest(token.hash, token_hash):
                 return token
         return None
+
+    # -- periodic jobs (keys periodic:<name>, periodic-names) ---------------------
+    def declare_periodic(self, declarations: Sequence[PeriodicDeclaration], *, now: float) -> None:
+        if declarations:
+            self._run("periodic_declare", periodic.declare_args(declarations, now))
+
+    def claim_tick(self, name: str, tick: float, job: NewJob | None, *, now: float) -> bool:
+        args = self._enqueue_args([job] if job else [], now)
+        reply = self._run("periodic_take", [*args, name, _text(tick), job.id if job else ""])
+        if int(reply[0]) == 1:
+            raise DuplicateJobError(reply[1].decode())
+        return int(reply[0]) == 0
+
+    def _periodic_entry(self, name: str) -> PeriodicEntry | None:
+        with self._translated():
+            return periodic.entry(self._redis.hmget(self._key("periodic", name), periodic.FIELDS))
+
+    def periodic_entries(self, prefix: str) -> list[PeriodicEntry]:
+        with self._translated():
+            names = sorted(n.decode() for n in self._redis.smembers(self._key("periodic-names")))
+            pipe = self._redis.pipeline(transaction=False)
+            for name in (n for n in names if n.startswith(prefix)):
+                pipe.hmget(self._key("periodic", name), periodic.FIELDS)
+            found = [periodic.entry(values) for values in pipe.execute()]
+        return [entry for entry in found if entry is not None]
+
+    def set_periodic_enabled(self, name: str, enabled: bool) -> PeriodicEntry | None:
+        if not self._run("periodic_enable", [name, "1" if enabled else "0"]):
+            return None
+        return self._periodic_entry(name)
+
+    def forget_periodic(self, name: str) -> bool:
+        with self._translated():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(self._key("periodic", name))
+            pipe.srem(self._key("periodic-names"), name)
+            deleted, _ = pipe.execute()
+        return bool(deleted)
 
     def close(self) -> None:
         self._redis.close()

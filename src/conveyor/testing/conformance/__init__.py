@@ -24,6 +24,7 @@ from conveyor.testing.conformance.enqueue import EnqueueConformance
 from conveyor.testing.conformance.leases import LeaseConformance
 from conveyor.testing.conformance.listing import ListingConformance
 from conveyor.testing.conformance.meta import MetaConformance
+from conveyor.testing.conformance.periodic import PeriodicConformance
 from conveyor.testing.conformance.requeue import RequeueConformance
 from conveyor.testing.conformance.retention import RetentionConformance
 from conveyor.testing.conformance.scheduling import IdReuseConformance, SchedulingConformance
@@ -42,6 +43,7 @@ __all__ = [
     "LeaseConformance",
     "ListingConformance",
     "MetaConformance",
+    "PeriodicConformance",
     "RequeueConformance",
     "RetentionConformance",
     "SchedulingConformance",
@@ -67,6 +69,7 @@ class BackendConformance(
     WaitConformance,
     WorkerRegistryConformance,
     TokenConformance,
+    PeriodicConformance,
 ):
     """Every conformance test; subclass it and provide the two fixtures.
 

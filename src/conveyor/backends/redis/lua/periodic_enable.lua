@@ -1,0 +1,5 @@
+-- ARGV: ns, name, "1" or "0". Sets an existing entry's enabled flag; 1 if it exists, else 0.
+local key = NS .. ':periodic:' .. ARGV[2]
+if redis.call('EXISTS', key) == 0 then return 0 end
+redis.call('HSET', key, 'enabled', ARGV[3])
+return 1

@@ -1,0 +1,77 @@
+"""The SQLite backend's periodic-job entries (table ``conveyor_periodic``, migration 0003).
+
+Functions over a connection inside the backend's write transaction, so
+taking a tick and enqueueing its job commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
+
+
+def declare(
+    db: sqlite3.Connection, declarations: Sequence[PeriodicDeclaration], now: float
+) -> None:
+    db.executemany(
+        "INSERT INTO conveyor_periodic (name, schedule, timezone, func, queue, last_tick,"
+        " declared_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET schedule=excluded.schedule,"
+        " timezone=excluded.timezone, func=excluded.func, queue=excluded.queue,"
+        " declared_at=excluded.declared_at",
+        [(d.name, d.schedule, d.timezone, d.func, d.queue, d.baseline, now) for d in declarations],
+    )
+
+
+def take(db: sqlite3.Connection, name: str, tick: float, job_id: str | None, now: float) -> bool:
+    """The compare-and-set: move ``last_tick`` to ``tick`` if enabled and before it."""
+    run = job_id is not None
+    cursor = db.execute(
+        "UPDATE conveyor_periodic SET last_tick=?,"
+        " last_job_id=CASE WHEN ? THEN ? ELSE last_job_id END,"
+        " last_enqueued_at=CASE WHEN ? THEN ? ELSE last_enqueued_at END"
+        " WHERE name=? AND enabled=1 AND (last_tick IS NULL OR last_tick < ?)",
+        (tick, run, job_id, run, now, name, tick),
+    )
+    return cursor.rowcount == 1
+
+
+def entries(db: sqlite3.Connection, prefix: str) -> list[PeriodicEntry]:
+    rows = db.execute(
+        "SELECT * FROM conveyor_periodic WHERE substr(name, 1, ?)=? ORDER BY name",
+        (len(prefix), prefix),
+    ).fetchall()
+    return [entry(row) for row in rows]
+
+
+def get(db: sqlite3.Connection, name: str) -> PeriodicEntry | None:
+    row = db.execute("SELECT * FROM conveyor_periodic WHERE name=?", (name,)).fetchone()
+    return None if row is None else entry(row)
+
+
+def set_enabled(db: sqlite3.Connection, name: str, enabled: bool) -> bool:
+    cursor = db.execute(
+        "UPDATE conveyor_periodic SET enabled=? WHERE name=?", (1 if enabled else 0, name)
+    )
+    return cursor.rowcount == 1
+
+
+def forget(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("DELETE FROM conveyor_periodic WHERE name=?", (name,)).rowcount == 1
+
+
+def entry(row: sqlite3.Row) -> PeriodicEntry:
+    return PeriodicEntry(
+        name=row["name"],
+        schedule=row["schedule"],
+        timezone=row["timezone"],
+        func=row["func"],
+        queue=row["queue"],
+        enabled=bool(row["enabled"]),
+        last_tick=row["last_tick"],
+        last_job_id=row["last_job_id"],
+        last_enqueued_at=row["last_enqueued_at"],
+        declared_at=row["declared_at"],
+    )
