@@ -256,7 +256,7 @@ def build_job(
         raise InvalidJobError(f"meta must be a dict, not {type(meta).__name__}")
     if meta:
         serializer.check_json(dict(meta), "meta")
-        limits.check_json_text("meta", meta)
+        limits.check_meta_text(meta)
     policy = _retry_policy(opts.get("retry"), config)
     description = limits.check_text("description", opts.get("description"))
     return assemble(

@@ -378,7 +378,7 @@ def _storable_meta(meta: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(key, str):
             raise SerializationError(f"meta keys must be strings, not {key!r}")
     serializer.check_json(stored, "meta")  # stored as plain JSON, as at enqueue
-    limits.check_json_text("meta", stored)
+    limits.check_meta_text(stored)
     return stored
 
 

@@ -18,7 +18,7 @@ import math
 import re
 from typing import Any
 
-from conveyor.exceptions import InvalidJobError
+from conveyor.exceptions import InvalidJobError, SerializationError
 
 #: Longest timeout, result_ttl, failure_ttl or retry delay: ten years of seconds.
 #: Use -1 (no limit / keep forever) for longer.
@@ -189,3 +189,11 @@ def storable_text(text: str) -> str:
         return text
     escaped = text.replace("\x00", "\\x00")
     return escaped.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def check_meta_text(value: Any, option: str = "meta") -> None:
+    """``check_json_text`` for meta saved from a Job: the same checks, as a SerializationError."""
+    try:
+        check_json_text(option, value)
+    except InvalidJobError as exc:
+        raise SerializationError(str(exc)) from None
