@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench chaos clean
+.PHONY: install demo test lint typecheck unit package bench chaos clean ckan-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,19 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -n 2 -p no:cacheprovider
 
+## Build the sdist and wheel into dist/, check them as PyPI would, install the wheel in a fresh
+## venv and run a burst worker with it (tests/test_package.py).
+package: install
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/pytest -p no:cacheprovider -m package tests/test_package.py
+
+## conveyor as the job system of a real CKAN 2.12 site, with ckanext-xloader (own venv:
+## .venv-ckan; PostgreSQL and Redis as for `make test`). See docs/ckan.md.
+ckan-test:
+	bash tests/ckan/run.sh
+
 ## conveyor against RQ, Celery, Dramatiq and Huey on the local Redis (own venv: .venv-bench).
 bench:
 	bash bench/setup.sh
@@ -40,4 +53,4 @@ chaos: install
 	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-bench .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-bench .venv-ckan tests/ckan/.run .demo .pytest_cache .mypy_cache .ruff_cache dist

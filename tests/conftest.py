@@ -15,6 +15,8 @@ from conveyor import backends
 from conveyor import config as conveyor_config
 
 TESTS_DIR = Path(__file__).parent
+# tests/ckan runs in its own venv with CKAN installed (`make ckan-test`), not here.
+collect_ignore = ["ckan"]
 SITE_ID = "test.conveyor"
 
 # Job functions live in an importable module so children (and CLI workers

@@ -1,0 +1,75 @@
+"""Links between the pages lead somewhere, and the package's own description has none to follow."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from docs_snippets import ROOT, pages
+
+_LINK = re.compile(r"\[[^\]]*\]\((?P<target>[^)\s]+)\)")
+_HEADING = re.compile(r"^#{1,6}\s+(?P<text>.+?)\s*#*\s*$")
+_FENCE = re.compile(r"^\s*`{3,}[^`]*$")  # an opening or closing fence, not inline code
+
+
+def prose(path: Path) -> list[tuple[int, str]]:
+    """(line number, text) of every line outside fenced code blocks."""
+    found, inside = [], False
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if _FENCE.match(line):
+            inside = not inside
+        elif not inside:
+            found.append((number, line))
+    return found
+
+
+def anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives the page's headings."""
+    seen: dict[str, int] = {}
+    for _, line in prose(path):
+        heading = _HEADING.match(line)
+        if heading is None:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", heading["text"].lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        if count:
+            seen[f"{slug}-{count}"] = 1
+    return set(seen)
+
+
+def links(path: Path) -> list[tuple[int, str]]:
+    return [
+        (number, match["target"]) for number, line in prose(path) for match in _LINK.finditer(line)
+    ]
+
+
+def test_the_anchors_are_githubs() -> None:
+    page = ROOT / "docs" / "configuration.md"
+    assert "conveyorjobsretries-and-conveyorjobsretry_interval" in anchors(page)
+    assert "changing-the-configuration-in-code" in anchors(page)
+
+
+@pytest.mark.parametrize("page", [path.relative_to(ROOT).as_posix() for path in pages()])
+def test_relative_links_lead_to_a_page_and_heading(page: str) -> None:
+    source = ROOT / page
+    dead = []
+    for number, target in links(source):
+        if re.match(r"^[a-z]+:", target):
+            continue  # http(s), mailto: not checked here
+        name, _, anchor = target.partition("#")
+        linked = (source.parent / name).resolve() if name else source
+        if not linked.exists():
+            dead.append(f"{page}:{number}: {target} (no such file)")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+            dead.append(f"{page}:{number}: {target} (no such heading)")
+    assert dead == []
+
+
+def test_the_package_description_has_no_relative_link() -> None:
+    description = ROOT / "README.pypi.md"
+    relative = [t for _, t in links(description) if not t.startswith("https://")]
+    assert relative == []
+    assert "README.pypi.md" in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
