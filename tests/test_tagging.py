@@ -141,3 +141,9 @@ def test_tagged_arguments_reach_the_job_function_with_their_types() -> None:
     job.refresh()
     assert job.state is conveyor.JobState.FINISHED
     assert job.result == ("datetime America/Sao_Paulo", "UUID", "tuple")
+
+
+def test_a_dollar_type_key_of_the_user_s_own_beside_a_tagged_value_round_trips() -> None:
+    # kwargs alone is plain JSON, but args needs tags: the payload is read with the tag hook.
+    payload = serializer.dump_call([(1, 2)], {"$type": False}, "json")
+    assert serializer.load_call(payload, allow_pickle=False) == ([(1, 2)], {"$type": False})
