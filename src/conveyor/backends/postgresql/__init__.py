@@ -56,6 +56,7 @@ from conveyor.backends.base import (
     Recovery,
     WorkerInfo,
     check_completions,
+    check_new_jobs,
     page_across,
 )
 from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
@@ -240,6 +241,7 @@ class PostgreSQLBackend(Backend):
     def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
         if not jobs:
             return
+        check_new_jobs(jobs)
         app = current_connection()
         if app is not None:
             enqueue_in(app, jobs, now=now, schema=self.schema)

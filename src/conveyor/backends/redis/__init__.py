@@ -64,6 +64,7 @@ from conveyor.backends.base import (
     WorkerInfo,
     assemble,
     check_completions,
+    check_new_jobs,
     page_across,
     split_queue_name,
 )
@@ -326,6 +327,7 @@ class RedisBackend(Backend):
 
     # -- producing ---------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
+        check_new_jobs(jobs)
         reply = self._run("enqueue", self._enqueue_args(jobs, now))
         if int(reply[0]) == 1:
             raise DuplicateJobError(reply[1].decode())
