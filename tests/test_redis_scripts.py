@@ -8,13 +8,14 @@ with a batch whose last item is bad, and show the store unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from conveyor.backends import open_backend
 from conveyor.backends.base import Backend, Completion, JobState
+from conveyor.backends.periodic import PeriodicDeclaration
 from conveyor.testing.conformance.support import LEASE, NOW, QUEUE, WORKER, new_job
 
 redis = pytest.importorskip("redis")
@@ -138,3 +139,77 @@ def test_extend_with_a_bad_argument_changes_nothing(backend: Any, why: str, args
     with pytest.raises(redis.ResponseError, match="conveyor: "):
         run(backend, "extend", args(leases))
     assert snapshot(backend) == before, why
+
+
+# -- the other scripts: each checks its arguments before its first write -----------------------
+PERIODIC = "conveyor:conformance:nightly"
+
+
+@pytest.fixture
+def busy(backend: Any) -> Any:
+    """A store with some of everything: started, queued and due scheduled jobs, a periodic job."""
+    started(backend, 2)
+    backend.enqueue([new_job("queued-1"), new_job("due-1", run_at=NOW - 10)], now=NOW)
+    backend.declare_periodic(
+        [PeriodicDeclaration(PERIODIC, "every 60", "UTC", "m:f", QUEUE, NOW - 60)], now=NOW
+    )
+    return backend
+
+
+def _claim_short_of_tokens(backend: Any) -> list[Any]:
+    # A limit of 2 with one token: the due job would be promoted, then the claim fail.
+    return [WORKER, NOW + 60, NOW, 2, 1, QUEUE, "token-1"]
+
+
+def _declare_short(backend: Any) -> list[Any]:
+    entry = ["conveyor:conformance:other", "every 5", "UTC", "m:g", QUEUE, NOW]
+    return [NOW, 2, *entry]
+
+
+def _take_with_a_bad_job(backend: Any) -> list[Any]:
+    args = backend._enqueue_args([new_job("tick-job")], NOW)
+    args[2 + 2] = "tomorrow"  # its placement: no time
+    return [*args, PERIODIC, NOW, "tick-job"]
+
+
+@pytest.mark.parametrize(
+    ("script", "args"),
+    [
+        ("claim", _claim_short_of_tokens),
+        ("recover", lambda backend: ["soon", 10]),
+        ("purge", lambda backend: ["soon", 10]),
+        ("clear", lambda backend: [QUEUE, "all"]),
+        ("requeue", lambda backend: ["now-ish", "job-0"]),
+        ("cancel", lambda backend: ["now-ish", "job-0"]),
+        ("periodic_declare", _declare_short),
+        ("periodic_enable", lambda backend: [PERIODIC, "maybe"]),
+        ("periodic_take", _take_with_a_bad_job),
+    ],
+)
+def test_a_script_with_a_bad_argument_fails_before_any_write(
+    busy: Any, script: str, args: Callable[[Any], list[Any]]
+) -> None:
+    before = snapshot(busy)
+    with pytest.raises(redis.ResponseError, match="conveyor: "):
+        run(busy, script, args(busy))
+    assert snapshot(busy) == before
+
+
+def test_stored_values_no_script_can_use_never_break_recover_or_cancel(backend: Any) -> None:
+    """A record written by an older version or by hand: recovered and canceled whole."""
+    leases = started(backend, 3)
+    client, ns = backend._redis, backend.ns
+    client.hset(f"{ns}:job:{leases[0][0]}", "attempts", "many")
+    client.hset(f"{ns}:job:{leases[1][0]}", mapping={"max_attempts": "1", "failure_ttl": 10**16})
+    recovered = backend.recover(now=NOW + LEASE + 1)
+    assert sorted(r.job_id for r in recovered) == sorted(job_id for job_id, _ in leases)
+    assert client.zcard(f"{ns}:leases") == 0
+    assert client.pttl(f"{ns}:job:{leases[1][0]}") == -1  # failed, kept (no PEXPIRE)
+    backend.enqueue([new_job("to-cancel")], now=NOW)
+    (claimed,) = backend.claim([QUEUE], worker=WORKER, lease=LEASE, now=NOW, limit=1)
+    client.hset(f"{ns}:job:{claimed.id}", "failure_ttl", 10**16)
+    assert backend.cancel(claimed.id, now=NOW) is not None
+    record = backend.get(claimed.id)
+    assert record is not None
+    assert record.state is JobState.CANCELED
+    assert client.pttl(f"{ns}:job:{claimed.id}") == -1

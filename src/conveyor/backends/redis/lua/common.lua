@@ -38,6 +38,9 @@ end
 -- version may hold any value): beyond about 300,000 years, or unreadable, the
 -- record is kept until deleted (-1) rather than fail the script partway.
 local MAX_TTL = 1e13
+-- Set by a script that runs before enqueue.lua in one (periodic_take.lua): its
+-- own writes, which enqueue.lua makes once its checks have passed.
+local before_writes = nil
 local function stored_ttl(value)
     local n = tonumber(value)
     if n == nil or n ~= n or n > MAX_TTL or n < -1 then return -1 end

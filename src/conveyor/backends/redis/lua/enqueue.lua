@@ -38,6 +38,7 @@ for n = 1, count do
     need_args(lasts[n])
     i = lasts[n] + 1
 end
+if before_writes then before_writes() end
 for _, id in ipairs(replaced) do
     local old = redis.call('HMGET', job_key(id), 'state', 'queue')
     redis.call('ZREM', ended_key(old[2], old[1]), id)
