@@ -18,6 +18,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ import conveyor
 import conveyor_test_jobs as test_jobs
 import fencing_jobs
 from conveyor import JobState
+from conveyor.backends import open_backend
 from support import SHORT_LEASE as LEASE
 from support import WorkerProcess, free_port, is_gone, lines, state_of, wait_until
 
@@ -271,3 +273,39 @@ def test_a_job_past_its_timeout_is_killed_while_the_store_is_locked(
         assert job.attempts == 1
         assert [e.type for e in job.errors] == ["JobTimeoutError"]
     assert is_gone(int(lines(log)[0].split()[1]))
+
+
+# -- every store call has its own bound ------------------------------------------------------
+def test_every_postgresql_session_bounds_its_statements_and_lock_waits(
+    postgresql_url: str,
+) -> None:
+    store = open_backend(postgresql_url)
+    try:
+        with store._session() as conn:
+            lock = conn.execute("SHOW lock_timeout").fetchone()
+            statement = conn.execute("SHOW statement_timeout").fetchone()
+    finally:
+        store.close()
+    assert lock is not None
+    assert statement is not None
+    assert (lock["lock_timeout"], statement["statement_timeout"]) == ("20s", "1min")
+
+
+def test_a_postgresql_url_may_set_its_own_bounds(postgresql_url: str) -> None:
+    store = open_backend(f"{postgresql_url}&options=--statement_timeout%3D5s")
+    try:
+        with store._session() as conn:
+            row = conn.execute("SHOW statement_timeout").fetchone()
+            assert row is not None
+            assert row["statement_timeout"] == "5s"
+    finally:
+        store.close()
+
+
+def test_every_redis_call_has_a_socket_timeout(redis_url: str) -> None:
+    store: Any = open_backend(redis_url)
+    try:
+        kwargs = store._redis.connection_pool.connection_kwargs
+        assert 0 < kwargs["socket_timeout"] <= 60
+    finally:
+        store.close()

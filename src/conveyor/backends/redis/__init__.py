@@ -208,6 +208,11 @@ def _record(values: Sequence[bytes | None]) -> JobRecord:
     )
 
 
+#: How long any one call waits for Redis's reply before it fails like an outage
+#: (the worker backs off and retries); longer than any blocking wait conveyor asks for.
+_SOCKET_TIMEOUT = 30.0
+
+
 class RedisBackend(Backend):
     """Jobs in a Redis server."""
 
@@ -219,7 +224,10 @@ class RedisBackend(Backend):
         self._redis: Any
         try:
             self._redis = redis.Redis.from_url(
-                url, socket_connect_timeout=5, health_check_interval=30
+                url,
+                socket_connect_timeout=5,
+                socket_timeout=_SOCKET_TIMEOUT,
+                health_check_interval=30,
             )
         except ValueError as exc:
             raise ConfigError(f"Invalid Redis URL {redact(url)!r}: {exc}") from None
@@ -397,7 +405,8 @@ class RedisBackend(Backend):
             with self._translated():
                 _, reply = self._pipelined(
                     [
-                        ("BLPOP", *wake_keys, max(remaining, 0.001)),
+                        # Within the socket timeout: a longer wait goes round again.
+                        ("BLPOP", *wake_keys, min(max(remaining, 0.001), _SOCKET_TIMEOUT / 2)),
                         self._script_call("claim", args("after")),
                     ]
                 )
