@@ -302,10 +302,14 @@ def test_a_postgresql_url_may_set_its_own_bounds(postgresql_url: str) -> None:
         store.close()
 
 
-def test_every_redis_call_has_a_socket_timeout(redis_url: str) -> None:
+def test_every_redis_connection_detects_a_dead_peer(redis_url: str) -> None:
+    """TCP keepalive and TCP_USER_TIMEOUT bound a call to a Redis gone from the network."""
     store: Any = open_backend(redis_url)
     try:
         kwargs = store._redis.connection_pool.connection_kwargs
-        assert 0 < kwargs["socket_timeout"] <= 60
+        assert kwargs["socket_keepalive"] is True
+        options = kwargs["socket_keepalive_options"]
+        assert options[socket.TCP_USER_TIMEOUT] == 30_000
+        assert options[socket.TCP_KEEPIDLE] * 2 <= 30
     finally:
         store.close()

@@ -40,6 +40,7 @@ import hmac
 import json
 import os
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -208,9 +209,28 @@ def _record(values: Sequence[bytes | None]) -> JobRecord:
     )
 
 
-#: How long any one call waits for Redis's reply before it fails like an outage
-#: (the worker backs off and retries); longer than any blocking wait conveyor asks for.
-_SOCKET_TIMEOUT = 30.0
+#: The bound of a call to a Redis that stopped answering at the network level
+#: (host gone, partition): TCP keepalive probes and TCP_USER_TIMEOUT, which cost
+#: nothing per call, unlike a socket timeout (a poll(2) before every read: about
+#: a fifth more client CPU per enqueue). Past it the call fails like an outage
+#: and the worker backs off and retries. ``?socket_timeout=`` bounds every call.
+_DEAD_PEER_SECONDS = 30
+_SOCKET_TIMEOUT = 30.0  # the longest blocking wait conveyor asks of Redis in one call
+
+
+def _keepalive() -> dict[str, Any]:
+    """redis-py's options for TCP keepalive, where the platform has them."""
+    options: dict[int, int] = {}
+    for name, value in (
+        ("TCP_KEEPIDLE", 5),
+        ("TCP_KEEPINTVL", 5),
+        ("TCP_KEEPCNT", _DEAD_PEER_SECONDS // 5 - 1),
+        ("TCP_USER_TIMEOUT", _DEAD_PEER_SECONDS * 1000),
+    ):
+        number = getattr(socket, name, None)
+        if number is not None:
+            options[number] = value
+    return {"socket_keepalive": True, "socket_keepalive_options": options}
 
 
 class RedisBackend(Backend):
@@ -226,7 +246,7 @@ class RedisBackend(Backend):
             self._redis = redis.Redis.from_url(
                 url,
                 socket_connect_timeout=5,
-                socket_timeout=_SOCKET_TIMEOUT,
+                **_keepalive(),
                 health_check_interval=30,
             )
         except ValueError as exc:
