@@ -37,6 +37,8 @@ import threading
 import time
 from pathlib import Path
 
+from conveyor.exceptions import BackendError
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -291,7 +293,11 @@ def main() -> int:
     next_kill = time.monotonic() + rng.uniform(*args.kill_every)
     try:
         while time.monotonic() < deadline:
-            counts = _states(env)
+            try:
+                counts = _states(env)
+            except BackendError:  # the store is locked by this run: ask again later
+                time.sleep(0.2)
+                continue
             if counts["finished"] + counts["failed"] >= args.jobs:
                 break
             fleet.thaw_due()
