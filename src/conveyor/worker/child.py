@@ -141,7 +141,11 @@ class Watchdog:
         self.running = False
 
     def job_started(self, timeout: int) -> None:
-        self.hard_deadline = time.monotonic() + timeout + self.grace if timeout >= 0 else 0.0
+        now = time.monotonic()
+        stop_by = self.fence.stop_by
+        if stop_by and now >= stop_by:  # its lease may be gone already: never start it
+            self._kill_group(Fence.LEASE)
+        self.hard_deadline = now + timeout + self.grace if timeout >= 0 else 0.0
         self.running = True
 
     def job_ended(self) -> None:

@@ -306,10 +306,14 @@ class Loop:
     def _start(self, record: JobRecord, claimed_at: float) -> None:
         assert record.lease_token is not None
         running = Running(record, record.lease_token)
+        stop_by = claimed_at + self.worker.lease - self.margin
+        if time.monotonic() >= stop_by:  # a claim that waited past its own fence
+            self.recorder.release(record, running.token, "claimed too late to start")
+            return
         self.recorder.started(record)
         try:
             child = self.pool.idle_child()
-            self.pool.start(child, running, claimed_at + self.worker.lease - self.margin)
+            self.pool.start(child, running, stop_by)
         except Exception:
             log.exception("Worker %s could not start a child process", self.worker.name)
             self.recorder.release(record, running.token, "not started", announced=True)
