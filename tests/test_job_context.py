@@ -146,6 +146,7 @@ def test_a_producer_saves_meta_of_a_job_in_any_state(store: conveyor.Config) -> 
         ({"when": dt.date(2026, 1, 1)}, "JSON"),  # meta is plain JSON: no tagged values
         ({"nul": "a\x00b"}, "NUL"),
         ({"bad": "\udc80"}, "surrogate"),
+        ({"nan": float("nan")}, "JSON cannot store"),
         ({1: "int key"}, "keys must be strings"),
     ],
 )

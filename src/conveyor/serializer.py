@@ -94,8 +94,10 @@ def _plain(value: Any) -> bool:
         return True
     if kind is list:  # a tuple is tagged, to come back as a tuple
         return all(map(_plain, value))
-    if kind is dict:
-        return all(type(key) is str and _plain(item) for key, item in value.items())
+    if kind is dict:  # a "$type" key of the user's own is escaped by the tagger
+        return tagging.TAG not in value and all(
+            type(key) is str and _plain(item) for key, item in value.items()
+        )
     return False
 
 
