@@ -304,7 +304,28 @@ def check_new_jobs(jobs: Iterable[NewJob]) -> None:
     up front, identically on every store, and never fails a later write
     partway through a batch.
     """
+    most = limits.MAX_SECONDS
     for job in jobs:
+        # The usual case in one expression (enqueue is a hot path); the checks
+        # below only run to name what is wrong.
+        timeout, kept, failed_kept, runs = (
+            job.timeout,
+            job.result_ttl,
+            job.failure_ttl,
+            job.max_attempts,
+        )
+        if (
+            type(timeout) is int
+            and (timeout == -1 or 1 <= timeout <= most)
+            and type(kept) is int
+            and -1 <= kept <= most
+            and type(failed_kept) is int
+            and -1 <= failed_kept <= most
+            and type(runs) is int
+            and 1 <= runs <= limits.MAX_ATTEMPTS
+            and job.run_at is None
+        ):
+            continue
         if job.timeout != -1:
             limits.check_count("timeout", job.timeout, 1, limits.MAX_SECONDS)
         limits.check_ttl("result_ttl", job.result_ttl, 0)
