@@ -1,15 +1,21 @@
-"""Chaos run: jobs through workers that are killed with SIGKILL at random.
+"""Chaos run: jobs through workers that are killed, frozen and locked out at random.
 
     python bench/chaos.py [--jobs 10000] [--workers 3] [--concurrency 2]
                           [--kill-every 0.5 2.0] [--lease 3] [--job-seconds 0.002]
+                          [--fork-every 50] [--faults kill,stop,lock]
                           [--backend URL] [--seed N]
 
-Enqueues N jobs, each of which appends its number to a log file, starts
-several `conveyor jobs worker` processes, and keeps killing a random one (its
-supervisor, or one of its children) with SIGKILL and starting a replacement,
-until every job has ended or the deadline passes. Then it prints how many jobs
-were enqueued, finished, failed, lost (never ended) and run more than once,
-and exits non-zero if any job was lost or is stuck.
+Enqueues N jobs, each of which appends its number to a log file while holding
+an exclusive lock of its own (every ``--fork-every``-th job also forks a
+grandchild), starts several `conveyor jobs worker` processes, and keeps
+hurting a random one until every job has ended or the deadline passes:
+SIGKILL of its supervisor or of one of its children (then a replacement is
+started), SIGSTOP of its supervisor for longer than the lease (then SIGCONT),
+or a lock on the store held for longer than the lease (SQLite and
+PostgreSQL). Then it prints how many jobs were enqueued, finished, failed,
+lost (never ended), run more than once, and overlapping (a run that found the
+job's lock held by another run: must be 0), and exits non-zero if any job was
+lost, stuck or overlapped.
 
 At-least-once delivery means "run more than once" may be above zero (a job
 whose worker died after running it but before recording it runs again); it
@@ -27,8 +33,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+from conveyor.exceptions import BackendError
 
 HERE = Path(__file__).resolve().parent
 
@@ -51,6 +60,7 @@ class Fleet:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.started = 0
         self.kills = collections.Counter[str]()
+        self.stopped: dict[int, float] = {}  # supervisors frozen (SIGSTOP), until when
 
     def start(self) -> None:
         self.started += 1
@@ -69,8 +79,27 @@ class Fleet:
         )
         log.close()
 
+    def freeze_one(self, rng: random.Random, seconds: float) -> None:
+        """SIGSTOP a supervisor for ``seconds`` (longer than the lease): its children fence."""
+        alive = [p for p in self.procs if p.poll() is None and p.pid not in self.stopped]
+        if not alive:
+            return
+        victim = rng.choice(alive)
+        victim.send_signal(signal.SIGSTOP)
+        self.stopped[victim.pid] = time.monotonic() + seconds
+        self.kills["supervisor_stopped"] += 1
+
+    def thaw_due(self, everything: bool = False) -> None:
+        now = time.monotonic()
+        for proc in self.procs:
+            until = self.stopped.get(proc.pid)
+            if until is not None and (everything or now >= until):
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGCONT)
+                del self.stopped[proc.pid]
+
     def kill_one(self, rng: random.Random) -> None:
-        alive = [p for p in self.procs if p.poll() is None]
+        alive = [p for p in self.procs if p.poll() is None and p.pid not in self.stopped]
         if not alive:
             return
         victim = rng.choice(alive)
@@ -86,6 +115,7 @@ class Fleet:
         self.start()
 
     def stop(self) -> None:
+        self.thaw_due(everything=True)
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -95,6 +125,50 @@ class Fleet:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+_locking = threading.Lock()  # one store lock at a time
+
+
+def _lock_store(url: str, seconds: float) -> bool:
+    """Hold a lock on the store for ``seconds``, in a thread; False where not supported."""
+    if not _locking.acquire(blocking=False):
+        return False
+    if url.startswith("sqlite:///"):
+        import sqlite3
+
+        def hold() -> None:
+            db = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, timeout=60)
+            db.execute("BEGIN EXCLUSIVE")
+            time.sleep(seconds)
+            db.execute("ROLLBACK")
+            db.close()
+
+    elif url.startswith("postgresql:"):
+        import psycopg
+
+        server, _, query = url.partition("?")
+        schema = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("schema")
+        table = f'"{schema}".conveyor_jobs' if schema else "conveyor_jobs"
+
+        def hold() -> None:
+            with psycopg.connect(server) as db:
+                db.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+                time.sleep(seconds)
+                db.rollback()
+
+    else:  # Redis is shared with others on this machine: never frozen here
+        _locking.release()
+        return False
+
+    def hold_once() -> None:
+        try:
+            hold()
+        finally:
+            _locking.release()
+
+    threading.Thread(target=hold_once, daemon=True).start()
+    return True
 
 
 def _states(env: dict[str, str]) -> collections.Counter[str]:
@@ -108,7 +182,7 @@ def _states(env: dict[str, str]) -> collections.Counter[str]:
     return counts
 
 
-def main() -> int:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=3)
@@ -119,12 +193,84 @@ def main() -> int:
     parser.add_argument("--deadline", type=float, default=600.0)
     parser.add_argument("--backend", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--seed", type=int, default=None)
-    args = parser.parse_args()
-    rng = random.Random(args.seed)
+    parser.add_argument("--fork-every", type=int, default=50, help="every Nth job forks; 0: none")
+    parser.add_argument(
+        "--faults", default="kill,stop,lock", help="of kill (SIGKILL), stop (SIGSTOP), lock"
+    )
+    parser.add_argument(
+        "--slow-share", type=float, default=0.2, help="share of faults that stop or lock"
+    )
+    return parser.parse_args()
 
+
+def _enqueue(args: argparse.Namespace, runs: Path) -> None:
+    import chaos_jobs
+
+    import conveyor
+
+    conveyor.job_clear()
+    for start in range(0, args.jobs, 1000):
+        conveyor.enqueue_many(
+            {
+                "fn": chaos_jobs.record,
+                "args": [
+                    n,
+                    str(runs),
+                    args.job_seconds,
+                    bool(args.fork_every) and n % args.fork_every == 0,
+                ],
+            }
+            for n in range(start, min(start + 1000, args.jobs))
+        )
+
+
+def _hurt(fleet: Fleet, args: argparse.Namespace, rng: random.Random, url: str) -> None:
+    """One fault, of those asked for: a kill, a frozen supervisor, or a locked store."""
+    faults = [f for f in args.faults.split(",") if f]
+    slow = [f for f in faults if f in {"stop", "lock"}]
+    fault = "kill"
+    if slow and (rng.random() < args.slow_share or "kill" not in faults):
+        fault = rng.choice(slow)
+    longer = args.lease * rng.uniform(1.2, 2.0)  # past the lease
+    if fault == "stop":
+        fleet.freeze_one(rng, longer)
+    elif fault == "lock" and _lock_store(url, longer):
+        fleet.kills["store_locked"] += 1
+    else:
+        fleet.kill_one(rng)
+
+
+def _report(
+    args: argparse.Namespace, env: dict[str, str], runs: Path, fleet: Fleet, began: float
+) -> dict[str, object]:
+    counts = _states(env)
+    ran = collections.Counter[int]()
+    overlaps = collections.Counter[int]()
+    for log in runs.glob("*.log"):
+        numbers = [int(line) for line in log.read_text().split()]
+        (overlaps if log.name.startswith("overlaps-") else ran).update(numbers)
+    return {
+        "jobs": args.jobs,
+        "finished": counts["finished"],
+        "failed": counts["failed"],
+        "lost_or_stuck": args.jobs - counts["finished"] - counts["failed"],
+        "never_ran": sum(1 for n in range(args.jobs) if ran[n] == 0),
+        "ran_more_than_once": sum(1 for n in ran if ran[n] > 1),
+        "overlapping_runs": sum(overlaps.values()),
+        "supervisors_killed": fleet.kills["supervisor"],
+        "children_killed": fleet.kills["child"],
+        "supervisors_stopped": fleet.kills["supervisor_stopped"],
+        "store_locked": fleet.kills["store_locked"],
+        "seconds": round(time.monotonic() - began, 1),
+    }
+
+
+def main() -> int:
+    args = _arguments()
+    rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="conveyor-chaos-"))
     runs = work / "runs"
-    runs.mkdir()
+    (runs / "locks").mkdir(parents=True)
     env = dict(os.environ)
     env.update(
         CONVEYOR_BACKEND=args.backend or f"sqlite:///{work}/chaos.sqlite3",
@@ -133,19 +279,11 @@ def main() -> int:
         CONVEYOR_JOBS_MAX_ATTEMPTS="1000",  # a killed run is retried, never given up
         PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")])),
     )
-    import chaos_jobs
-
-    import conveyor
     from conveyor import config
 
     config.install(config.load(env=env))
-    conveyor.job_clear()
     began = time.monotonic()
-    for start in range(0, args.jobs, 1000):
-        conveyor.enqueue_many(
-            {"fn": chaos_jobs.record, "args": [n, str(runs), args.job_seconds]}
-            for n in range(start, min(start + 1000, args.jobs))
-        )
+    _enqueue(args, runs)
     print(f"enqueued {args.jobs} jobs in {time.monotonic() - began:.1f}s ({work})")
 
     fleet = Fleet(env, args.concurrency, work)
@@ -155,35 +293,26 @@ def main() -> int:
     next_kill = time.monotonic() + rng.uniform(*args.kill_every)
     try:
         while time.monotonic() < deadline:
-            counts = _states(env)
+            try:
+                counts = _states(env)
+            except BackendError:  # the store is locked by this run: ask again later
+                time.sleep(0.2)
+                continue
             if counts["finished"] + counts["failed"] >= args.jobs:
                 break
+            fleet.thaw_due()
             if time.monotonic() >= next_kill:
-                fleet.kill_one(rng)
+                _hurt(fleet, args, rng, env["CONVEYOR_BACKEND"])
                 next_kill = time.monotonic() + rng.uniform(*args.kill_every)
             time.sleep(0.2)
     finally:
         fleet.stop()
 
-    counts = _states(env)
-    ran = collections.Counter[int]()
-    for log in runs.iterdir():
-        ran.update(int(line) for line in log.read_text().split())
-    never_ran = sum(1 for n in range(args.jobs) if ran[n] == 0)
-    report = {
-        "jobs": args.jobs,
-        "finished": counts["finished"],
-        "failed": counts["failed"],
-        "lost_or_stuck": args.jobs - counts["finished"] - counts["failed"],
-        "never_ran": never_ran,
-        "ran_more_than_once": sum(1 for n in ran if ran[n] > 1),
-        "supervisors_killed": fleet.kills["supervisor"],
-        "children_killed": fleet.kills["child"],
-        "seconds": round(time.monotonic() - began, 1),
-    }
+    report = _report(args, env, runs, fleet, began)
     print(json.dumps(report, indent=2))
-    ok = report["lost_or_stuck"] == 0 and report["failed"] == 0 and never_ran == 0
-    print("OK: no job lost" if ok else "FAIL: jobs lost, stuck or failed")
+    ok = report["lost_or_stuck"] == 0 and report["failed"] == 0 and report["never_ran"] == 0
+    ok = ok and report["overlapping_runs"] == 0
+    print("OK: no job lost, none overlapped" if ok else "FAIL: lost, stuck, failed or overlapped")
     return 0 if ok else 1
 
 

@@ -119,7 +119,7 @@ def test_the_supervisor_saves_meta_only_while_the_job_holds_its_lease(
     [claimed] = store.claim([job.origin], worker="w", lease=60, now=time.time())
     assert claimed.lease_token is not None
     supervisor_end, child_end = Pipe()
-    child = Child(process=None, conn=supervisor_end, gate=None)  # type: ignore[arg-type]
+    child = Child(process=None, conn=supervisor_end, gate=None, fence=None, exit_fd=-1)  # type: ignore[arg-type]
     child.running = Running(claimed, claimed.lease_token)
     channel = Channel(child_end)
     channel.running = job.id

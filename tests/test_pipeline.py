@@ -71,7 +71,7 @@ def test_a_busy_child_is_sent_as_many_jobs_as_cover_the_pipe_ahead(loop: Loop) -
     first, *rest = loop.store.claim(
         worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=12
     )
-    loop._start(first)
+    loop._start(first, time.monotonic())
     child = loop.pool.children[0]
     child.running.began = time.monotonic() + 60  # "just started", for as long as the test runs
     loop.buffer.extend((record, time.monotonic()) for record in rest)
@@ -113,7 +113,7 @@ def test_a_job_the_child_started_before_the_take_back_runs_once_and_is_recorded(
     first, second = loop.store.claim(
         worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=2
     )
-    loop._start(first)
+    loop._start(first, time.monotonic())
     child = loop.pool.children[0]
     loop._queue(child, second)
     wait_until(marker.exists)  # the child ran A, then went straight on to B
@@ -148,7 +148,7 @@ def one_running_two_waiting(
     first, second, third = loop.store.claim(
         worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=3
     )
-    loop._start(first)
+    loop._start(first, time.monotonic())
     child = loop.pool.children[0]
     loop._queue(child, second)
     loop._queue(child, third)

@@ -27,6 +27,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from conveyor import limits
 from conveyor.backends.periodic import PeriodicStore
 from conveyor.limits import storable_text
 
@@ -292,6 +293,46 @@ class Completion:
     run_at: float | None = None
     started_at: float | None = None
     count_attempt: bool = True
+
+
+def check_new_jobs(jobs: Iterable[NewJob]) -> None:
+    """Refuse, before anything is stored, a job whose numbers some store cannot hold.
+
+    The API checks every option (conveyor.limits); a backend called directly
+    checks again, so that a value no store can keep (a retention too long
+    for Redis's PEXPIRE, a timeout beyond PostgreSQL's integer) is refused
+    up front, identically on every store, and never fails a later write
+    partway through a batch.
+    """
+    most = limits.MAX_SECONDS
+    for job in jobs:
+        # The usual case in one expression (enqueue is a hot path); the checks
+        # below only run to name what is wrong.
+        timeout, kept, failed_kept, runs = (
+            job.timeout,
+            job.result_ttl,
+            job.failure_ttl,
+            job.max_attempts,
+        )
+        if (
+            type(timeout) is int
+            and (timeout == -1 or 1 <= timeout <= most)
+            and type(kept) is int
+            and -1 <= kept <= most
+            and type(failed_kept) is int
+            and -1 <= failed_kept <= most
+            and type(runs) is int
+            and 1 <= runs <= limits.MAX_ATTEMPTS
+            and job.run_at is None
+        ):
+            continue
+        if job.timeout != -1:
+            limits.check_count("timeout", job.timeout, 1, limits.MAX_SECONDS)
+        limits.check_ttl("result_ttl", job.result_ttl, 0)
+        limits.check_ttl("failure_ttl", job.failure_ttl, 0)
+        limits.check_count("max_attempts", job.max_attempts, 1, limits.MAX_ATTEMPTS)
+        if job.run_at is not None:
+            limits.check_run_at(job.run_at, job.created_at)
 
 
 def check_completions(completions: Iterable[Completion]) -> None:

@@ -43,6 +43,7 @@ from conveyor.backends.base import (
     Recovery,
     WorkerInfo,
     check_completions,
+    check_new_jobs,
     page_across,
     record_from_row,
 )
@@ -240,6 +241,7 @@ class SQLiteBackend(Backend):
 
     # -- producing ---------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
+        check_new_jobs(jobs)
         with self._write() as db:
             ends: dict[tuple[str, bool], int] = {}
             rows = []

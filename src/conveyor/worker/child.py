@@ -33,6 +33,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -86,6 +87,93 @@ class Request(NamedTuple):
 
 #: The first element of a reply to a Request: ``(REPLY, ok, value or error message)``.
 REPLY = "reply"
+
+
+class Fence:
+    """What keeps a child inside its lease and its timeout, in memory shared with the supervisor.
+
+    The supervisor writes, each time it claims or renews the leases of the
+    child's jobs, the ``time.monotonic()`` (one clock for every process on
+    Linux) by which the child must have stopped unless renewed again: the
+    lease's expiry less a safety margin (see docs/reliability.md). A
+    watchdog thread in the child kills the child's whole process group when
+    that moment passes while a job runs, or when the running job outlives
+    its timeout and grace, whether or not the supervisor is scheduled, and
+    first notes why, for the supervisor to read once it learns of the death.
+    Plain doubles, no lock: each is written by one side only.
+    """
+
+    #: Why a child's watchdog killed it (``reason``).
+    NONE, LEASE, TIMEOUT = 0.0, 1.0, 2.0
+
+    def __init__(self, context: multiprocessing.context.BaseContext) -> None:
+        self._cells = context.RawArray("d", 2)  # stop-by (monotonic; 0: none), reason
+
+    @property
+    def stop_by(self) -> float:
+        value: float = self._cells[0]
+        return value
+
+    @stop_by.setter
+    def stop_by(self, when: float) -> None:
+        self._cells[0] = when
+
+    @property
+    def reason(self) -> float:
+        value: float = self._cells[1]
+        return value
+
+    @reason.setter
+    def reason(self, why: float) -> None:
+        self._cells[1] = why
+
+
+_WATCH_TICK = 0.05  # how often a child's watchdog looks at the clock (seconds)
+
+
+class Watchdog:
+    """In the child: kills its own process group past the lease fence or the hard timeout."""
+
+    def __init__(self, fence: Fence, grace: float) -> None:
+        self.fence = fence
+        self.grace = grace
+        self.hard_deadline = 0.0  # monotonic; 0: no job running, or no timeout
+        self.running = False
+
+    def job_started(self, timeout: int) -> None:
+        now = time.monotonic()
+        stop_by = self.fence.stop_by
+        if stop_by and now >= stop_by:  # its lease may be gone already: never start it
+            self._kill_group(Fence.LEASE)
+        self.hard_deadline = now + timeout + self.grace if timeout >= 0 else 0.0
+        self.running = True
+
+    def job_ended(self) -> None:
+        self.running = False
+
+    def start(self) -> None:
+        threading.Thread(target=self._watch, name="conveyor-watchdog", daemon=True).start()
+
+    def _watch(self) -> None:
+        fence = self.fence
+        while True:
+            time.sleep(_WATCH_TICK)
+            if not self.running:
+                continue
+            now = time.monotonic()
+            stop_by = fence.stop_by
+            if stop_by and now >= stop_by:
+                self._kill_group(Fence.LEASE)
+            hard = self.hard_deadline
+            if hard and now >= hard:
+                self._kill_group(Fence.TIMEOUT)
+
+    def _kill_group(self, why: float) -> None:
+        self.fence.reason = why
+        pid = os.getpid()
+        if os.getpgrp() == pid:  # never the supervisor's group
+            os.killpg(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
 
 
 class Gate:
@@ -242,10 +330,16 @@ class ChildSettings:
 
 
 def run_task(
-    task: Task, settings: ChildSettings, channel: Channel, alarm: Alarm | None = None
+    task: Task,
+    settings: ChildSettings,
+    channel: Channel,
+    alarm: Alarm | None = None,
+    watchdog: Watchdog | None = None,
 ) -> Outcome:
     """Run one job in this process and describe how it went."""
     channel.running = task.job_id
+    if watchdog is not None:
+        watchdog.job_started(task.timeout)
     ran = run_job(
         task.func,
         task.payload,
@@ -257,6 +351,8 @@ def run_task(
         functions=_functions,
     )
     channel.running = None
+    if watchdog is not None:
+        watchdog.job_ended()
     return Outcome(
         task.seq,
         task.job_id,
@@ -295,10 +391,21 @@ def _die_with_supervisor(supervisor_pid: int) -> None:
         os._exit(1)
 
 
+def _own_group() -> None:
+    """Lead a process group of its own: the supervisor kills the whole group, grandchildren too."""
+    with contextlib.suppress(OSError):  # the supervisor may have made it one already
+        os.setpgid(0, 0)
+
+
 def child_main(
-    conn: Connection, settings: ChildSettings, gate: Gate, inherited: Sequence[Any]
+    conn: Connection,
+    settings: ChildSettings,
+    gate: Gate,
+    inherited: Sequence[Any],
+    fence: Fence | None = None,
 ) -> None:
     """The body of a child process."""
+    _own_group()
     _die_with_supervisor(settings.supervisor_pid)
     # Ctrl+C reaches the whole process group; only the supervisor decides to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -309,6 +416,10 @@ def child_main(
     _run_init(settings.init)
     channel = Channel(conn)
     alarm = Alarm()
+    watchdog = None
+    if fence is not None:
+        watchdog = Watchdog(fence, settings.timeout_grace)
+        watchdog.start()
     done = 0
     # A child that reached its job limit still runs what it was already sent.
     while settings.max_jobs == 0 or done < settings.max_jobs or channel.pending():
@@ -318,7 +429,7 @@ def child_main(
             return
         if task is None:
             return
-        outcome = run_task(task, settings, channel, alarm)
+        outcome = run_task(task, settings, channel, alarm, watchdog)
         sys.stdout.flush()
         sys.stderr.flush()
         try:

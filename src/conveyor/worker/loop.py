@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING
 
 from conveyor.backends import Backend, JobRecord, WorkerInfo
 from conveyor.exceptions import BackendError
-from conveyor.worker.child import Request, receive_outcome
+from conveyor.worker.child import Fence, Request, receive_outcome
 from conveyor.worker.outcomes import Recorder, short
-from conveyor.worker.pool import Child, Pool, Running
+from conveyor.worker.pool import Child, Pool, Running, exited
 from conveyor.worker.requests import answer
 
 if TYPE_CHECKING:
@@ -60,6 +60,17 @@ _PIPE_DEPTH = 8  # and never more jobs than this
 # Larger jobs are never queued in a busy child's pipe, so a send to a child can
 # never block on a full pipe (_PIPE_DEPTH of them fit in a socket's buffer).
 _PIPE_TASK_MAX = 16 * 1024
+_FENCE_SHARE = 0.25  # a child stops this share of its lease before the lease expires
+_FENCE_MAX = 5.0  # ... but never more than this many seconds before
+
+
+def fence_margin(lease: float) -> float:
+    """How long before its lease expires a child stops itself, unrenewed (``M``).
+
+    Recovery waits the same margin after a lease expired: see "Fencing" in
+    docs/reliability.md for why no two runs of a job can then overlap.
+    """
+    return min(lease * _FENCE_SHARE, _FENCE_MAX)
 
 
 def backend_backoff(worker_name: str, exc: Exception, previous: float) -> float:
@@ -98,6 +109,7 @@ class Loop:
         self.next_periodic = now if worker.ticker else math.inf  # periodic jobs' ticks
         self.started_at = time.time()
         self.backoff = 0.0
+        self.margin = fence_margin(worker.lease)
         # poll(2), not epoll: an epoll registration belongs to the open file, and
         # forked children hold copies of earlier children's pipes, so closing a
         # dead child's fd would leave its registration firing (under a number
@@ -178,6 +190,8 @@ class Loop:
         limit = self.pool.free_slots() + target - len(self.buffer)
         waiting_is_fine = not (self.pool.busy() or self.buffer or burst)
         batch = self.recorder.take()
+        # The leases claimed run from before the call: a child's fence is counted from here.
+        claimed_at = time.monotonic()
         try:
             accepted, claimed = self.store.complete_and_claim(
                 batch,
@@ -192,7 +206,6 @@ class Loop:
             self.recorder.restore(batch)
             raise
         self.recorder.recorded(batch, accepted)
-        claimed_at = time.monotonic()
         self.buffer.extend((record, claimed_at) for record in claimed)
         if claimed:
             self.ran_any = True
@@ -245,10 +258,10 @@ class Loop:
     def _dispatch(self) -> None:
         """Give buffered jobs to free children, then queue them behind quick ones."""
         while self.buffer and not self.worker.stopping:
-            record, _ = self.buffer[0]
+            record, claimed_at = self.buffer[0]
             if self.pool.free_slots() > 0:
                 self.buffer.popleft()
-                self._start(record)
+                self._start(record, claimed_at)
                 continue
             child = self._pipeline_slot(record)
             if child is None:
@@ -290,13 +303,17 @@ class Loop:
     # A job queued behind a running one is announced when it is sent, as the
     # supervisor only learns later that it started; were it then taken back,
     # "put back on its queue" follows at INFO.
-    def _start(self, record: JobRecord) -> None:
+    def _start(self, record: JobRecord, claimed_at: float) -> None:
         assert record.lease_token is not None
         running = Running(record, record.lease_token)
+        stop_by = claimed_at + self.worker.lease - self.margin
+        if time.monotonic() >= stop_by:  # a claim that waited past its own fence
+            self.recorder.release(record, running.token, "claimed too late to start")
+            return
         self.recorder.started(record)
         try:
             child = self.pool.idle_child()
-            self.pool.start(child, running)
+            self.pool.start(child, running, stop_by)
         except Exception:
             log.exception("Worker %s could not start a child process", self.worker.name)
             self.recorder.release(record, running.token, "not started", announced=True)
@@ -345,7 +362,7 @@ class Loop:
                 with contextlib.suppress(KeyError, ValueError):
                     self.selector.unregister(fd)
         for child in current - self.watched.keys():
-            fds = (child.conn.fileno(), child.process.sentinel)
+            fds = (child.conn.fileno(), child.exit_fd)
             self.selector.register(fds[0], selectors.EVENT_READ, (child, "conn"))
             self.selector.register(fds[1], selectors.EVENT_READ, (child, "sentinel"))
             self.watched[child] = fds
@@ -394,6 +411,8 @@ class Loop:
             queued = child.queued.popleft()
             queued.start_clock()
             child.running = queued
+        elif outcome.timed_out:  # whatever the job forked goes with it: a new child next
+            self._kill(child)
         else:
             self.pool.retire_if_spent(child)
         self._dispatch()  # the next job first: the child should not wait for our bookkeeping
@@ -420,10 +439,15 @@ class Loop:
             if child not in self.pool.children:
                 return
         running = child.running
-        child.process.join(1.0)
+        exited(child, 1.0)
         how = child.describe_exit()
+        timed_out = child.fence.reason == Fence.TIMEOUT  # its watchdog enforced the timeout
         self._kill(child)
-        if running is not None:
+        if running is None:
+            return
+        if timed_out:
+            self.recorder.timed_out(running, time.monotonic())
+        else:
             self.recorder.died(running, how)
 
     def _kill(self, child: Child) -> None:
@@ -455,9 +479,14 @@ class Loop:
         leases += [(record.id, record.lease_token or "") for record, _ in self.buffer]
         if not leases:
             return
+        sent = time.monotonic()  # the leases renewed run from before the call
         held = self.store.extend(leases, lease=self.worker.lease, now=time.time())
+        stop_by = sent + self.worker.lease - self.margin
         for child, still_held in zip(busy, held, strict=False):
-            if still_held or child.running is None:
+            if still_held:
+                child.fence.stop_by = stop_by
+                continue
+            if child.running is None:
                 continue
             self.recorder.lost_lease(child.running.record)
             self._kill(child)
@@ -530,7 +559,9 @@ class Loop:
         self.recorder.flush(self.store)
         self.next_heartbeat = now
         self._heartbeat_if_due()
-        for recovery in self.store.recover(now=time.time()):
+        # Only leases expired over a margin ago: by then their children have
+        # stopped themselves, a margin before expiry (docs/reliability.md, "Fencing").
+        for recovery in self.store.recover(now=time.time() - self.margin):
             log.warning(
                 "Job %s was lost by its worker (lease expired); %s (attempt %d)",
                 recovery.job_id,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
+import select
+import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -13,7 +16,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from conveyor.backends import JobRecord
-from conveyor.worker.child import ChildSettings, Gate, Task, child_main, send
+from conveyor.worker.child import ChildSettings, Fence, Gate, Task, child_main, send
 
 _FORK = multiprocessing.get_context("fork")
 
@@ -49,6 +52,8 @@ class Child:
     process: BaseProcess
     conn: Connection
     gate: Gate  # settles whether a queued job starts or is taken back
+    fence: Fence  # the moment its lease runs out, less the margin; why its watchdog killed it
+    exit_fd: int  # readable once the process has exited (a pidfd; its sentinel elsewhere)
     jobs_done: int = 0
     running: Running | None = None
     # Sent, to start in this order when ``running`` ends.
@@ -63,6 +68,8 @@ class Child:
         code = self.process.exitcode
         if code is None:
             return "is still running"
+        if self.fence.reason == Fence.LEASE:
+            return "stopped itself: its lease was not renewed in time"
         if code < 0:
             return f"was killed by signal {-code}"
         return f"exited with code {code}"
@@ -99,16 +106,23 @@ class Pool:
             self.before_fork()
         parent_end, child_end = _FORK.Pipe(duplex=True)
         inherited = [*self._keep, parent_end, *(c.conn for c in self.children)]
-        gate = Gate(_FORK)
+        inherited += [_ExitFd(c) for c in self.children]
+        gate, fence = Gate(_FORK), Fence(_FORK)
         process = _FORK.Process(
             target=child_main,
-            args=(child_end, self.settings, gate, inherited),
+            args=(child_end, self.settings, gate, inherited, fence),
             name="conveyor-child",
             daemon=False,
         )
         process.start()
         child_end.close()
-        child = Child(process=process, conn=parent_end, gate=gate)
+        pid = process.pid
+        assert pid is not None
+        with contextlib.suppress(OSError):  # the child does it too: whichever comes first
+            os.setpgid(pid, pid)
+        child = Child(
+            process=process, conn=parent_end, gate=gate, fence=fence, exit_fd=_exit_fd(process)
+        )
         self.children.append(child)
         return child
 
@@ -119,8 +133,9 @@ class Pool:
                 return child
         return self._spawn()
 
-    def start(self, child: Child, running: Running) -> None:
-        """Hand a claimed job to an idle ``child``, to run now."""
+    def start(self, child: Child, running: Running, stop_by: float) -> None:
+        """Hand a claimed job to an idle ``child``: it runs now, stopping by ``stop_by``."""
+        child.fence.stop_by = stop_by
         self._send(child, running)
         running.start_clock()
         child.running = running
@@ -170,22 +185,33 @@ class Pool:
             self.remove(child, wait=1.0)
 
     def remove(self, child: Child, wait: float = 0.0) -> None:
-        """Forget ``child``, killing it unless it exits within ``wait`` seconds."""
-        child.process.join(wait)
-        if child.process.is_alive():
-            self.kill(child)
-            return
-        self._forget(child)
+        """Forget ``child`` and its process group, killing it unless it exits within ``wait``."""
+        if wait > 0:
+            exited(child, wait)
+        self.kill(child)
 
     def kill(self, child: Child) -> None:
-        """Stop ``child`` at once (SIGKILL) and forget it."""
-        if child.process.is_alive():
-            child.process.kill()
-        child.process.join(5.0)
+        """Stop ``child`` and its whole process group at once (SIGKILL) and forget it.
+
+        Once SIGKILLed the child's own process is gone in an instant: waiting
+        for it (``waitpid``, not its sentinel, a pipe a grandchild may hold)
+        never blocks for long.
+        """
+        pid = child.pid
+        if pid is not None:
+            # Once reaped, its pid is free for reuse: then only its group, which
+            # Linux keeps (and never hands out as a pid) while any member lives.
+            kill_group(pid, reaped=child.process.exitcode is not None)
+            if child.process.exitcode is None:
+                child.process.join()  # waitpid: the process is SIGKILLed
         self._forget(child)
 
     def _forget(self, child: Child) -> None:
         child.conn.close()
+        if child.exit_fd != child.process.sentinel:
+            with contextlib.suppress(OSError):
+                os.close(child.exit_fd)
+        child.exit_fd = -1
         if child.process.exitcode is not None:
             child.process.close()
         if child in self.children:
@@ -200,3 +226,51 @@ class Pool:
                 send(child.conn, None)
         for child in idle:
             self.remove(child, wait=max(deadline - time.monotonic(), 0.0))
+
+
+def kill_group(pid: int, reaped: bool = False) -> None:
+    """SIGKILL the process group led by ``pid`` (a child and whatever it forked), and ``pid``."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    if not reaped:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # not yet in its own group
+
+
+def exited(child: Child, wait: float) -> bool:
+    """Whether ``child``'s process has exited, waiting up to ``wait`` seconds for it."""
+    if child.process.exitcode is not None:
+        return True
+    poller = select.poll()
+    poller.register(child.exit_fd, select.POLLIN)
+    if poller.poll(wait * 1000):
+        return child.process.exitcode is not None
+    return False
+
+
+def _exit_fd(process: BaseProcess) -> int:
+    """A descriptor that turns readable when ``process`` exits, held by nobody else.
+
+    A pidfd where Linux has them: multiprocessing's sentinel is a pipe, and a
+    job that forks leaves a copy of it in the grandchild, so it would only
+    signal the end of the last process holding it.
+    """
+    pid = process.pid
+    assert pid is not None
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is not None:
+        with contextlib.suppress(OSError):
+            fd: int = pidfd_open(pid)
+            return fd
+    return process.sentinel
+
+
+class _ExitFd:
+    """Lets a new child close its siblings' pidfds."""
+
+    def __init__(self, child: Child) -> None:
+        self.fd = child.exit_fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)

@@ -56,6 +56,7 @@ from conveyor.backends.base import (
     Recovery,
     WorkerInfo,
     check_completions,
+    check_new_jobs,
     page_across,
 )
 from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
@@ -102,6 +103,10 @@ def _redacted(conninfo: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+#: The bounds of each statement on conveyor's own sessions (issue 15).
+_BOUNDS = "-c lock_timeout=20s -c statement_timeout=60s"
+
+
 class PostgreSQLBackend(Backend):
     """Jobs in a PostgreSQL database."""
 
@@ -122,10 +127,15 @@ class PostgreSQLBackend(Backend):
             "connect_timeout": params.get("connect_timeout", 5),
             "application_name": params.get("application_name", "conveyor"),
         }
+        # Every store call has a bound: a statement waits at most this long for a
+        # lock or in all, then fails like an unreachable server (the worker backs
+        # off and retries). Options in the URL come after, so they win.
+        options = f"{_BOUNDS} {params.get('options', '')}".strip()
         if schema is not None:
             if not _SCHEMA_NAME.fullmatch(schema):
                 raise ConfigError(f"Invalid PostgreSQL schema name {schema!r}")
-            extra["options"] = f"{params.get('options', '')} -c search_path={schema}".strip()
+            options += f" -c search_path={schema}"
+        extra["options"] = options
         self._conninfo = make_conninfo(conninfo, **extra)
         #: The server, as messages name it: host:port/dbname.
         self.where = where(params)
@@ -240,6 +250,7 @@ class PostgreSQLBackend(Backend):
     def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
         if not jobs:
             return
+        check_new_jobs(jobs)
         app = current_connection()
         if app is not None:
             enqueue_in(app, jobs, now=now, schema=self.schema)

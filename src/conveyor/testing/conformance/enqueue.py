@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from conveyor.backends.base import (
     JobRecord,
     JobState,
 )
-from conveyor.exceptions import DuplicateJobError
+from conveyor.exceptions import DuplicateJobError, InvalidJobError
 from conveyor.testing.conformance.support import (
     ALL_STATES,
     LEASE,
@@ -30,6 +31,27 @@ from conveyor.testing.conformance.support import (
 
 class EnqueueConformance:
     """Storing jobs."""
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"result_ttl": 10**16},  # PEXPIRE overflows on Redis (issue 15, finding 1)
+            {"failure_ttl": 10**16},
+            {"result_ttl": -2},
+            {"timeout": 2**40},  # beyond PostgreSQL's integer
+            {"max_attempts": 0},
+            {"run_at": float("nan")},
+        ],
+    )
+    def test_a_batch_with_a_number_no_store_can_hold_is_refused_whole(
+        self, backend: Backend, change: dict[str, Any]
+    ) -> None:
+        # Straight to the backend, past the API's checks: refused up front, nothing stored.
+        batch = [new_job("job-1"), new_job("job-2", **change), new_job("job-3")]
+        with pytest.raises(InvalidJobError):
+            backend.enqueue(batch, now=NOW)
+        assert backend.count([QUEUE]) == {QUEUE: {}}
+        assert backend.claim([QUEUE], worker=WORKER, lease=LEASE, now=NOW) == []
 
     def test_enqueued_job_is_stored_as_queued_with_every_field(self, backend: Backend) -> None:
         job = new_job(

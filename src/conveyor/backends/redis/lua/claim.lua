@@ -7,8 +7,11 @@
 -- scheduled job of these queues, a number) if there is one, so the wait that
 -- follows ends when that job is due.
 local worker = ARGV[2]
-local limit = tonumber(ARGV[5])
-local nqueues = tonumber(ARGV[6])
+need_number(ARGV[3], 'lease expiry')
+need_number(ARGV[4], 'now')
+local limit = need_count(ARGV[5], 'limit')
+local nqueues = need_count(ARGV[6], 'queue count')
+need_args(6 + nqueues + limit)  -- every token: checked before the first write
 local queues = {}
 for q = 1, nqueues do queues[q] = ARGV[6 + q] end
 local tokens_at = 7 + nqueues

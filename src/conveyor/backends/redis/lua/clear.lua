@@ -1,6 +1,6 @@
 -- ARGV: ns, queue, batch. Deletes up to batch queued/scheduled jobs of one queue; returns how many.
 local q = ARGV[2]
-local batch = tonumber(ARGV[3])
+local batch = need_count(ARGV[3], 'batch')
 local removed = 0
 for _, key in ipairs({queued_key(q), scheduled_key(q)}) do
     local ids = redis.call('ZRANGE', key, 0, batch - removed - 1)

@@ -10,6 +10,42 @@ local function wake_key(q) return NS .. ':wake:' .. q end
 local LEASES = NS .. ':leases'
 local EXPIRY = NS .. ':expiry'
 local SEP = '\31'
+
+-- All or nothing: Redis never rolls a script back, so a script checks every
+-- argument it will use before its first write, and fails (changing nothing)
+-- on a bad one, rather than stop partway through a batch.
+local function need_number(value, what)
+    local n = tonumber(value)
+    if n == nil or n ~= n or n == math.huge or n == -math.huge then
+        error('conveyor: ' .. what .. ' must be a number, not ' .. tostring(value))
+    end
+    return n
+end
+local function need_count(value, what)
+    local n = need_number(value, what)
+    if n < 0 or n ~= math.floor(n) then
+        error('conveyor: ' .. what .. ' must be a whole number, not ' .. tostring(value))
+    end
+    return n
+end
+-- Check that ARGV holds at least ``last`` arguments: a short batch fails up front.
+local function need_args(last)
+    if ARGV[last] == nil then
+        error('conveyor: ' .. last .. ' arguments expected, ' .. #ARGV .. ' given')
+    end
+end
+-- A stored retention Redis can express as a PEXPIRE (a record from an older
+-- version may hold any value): beyond about 300,000 years, or unreadable, the
+-- record is kept until deleted (-1) rather than fail the script partway.
+local MAX_TTL = 1e13
+-- Set by a script that runs before enqueue.lua in one (periodic_take.lua): its
+-- own writes, which enqueue.lua makes once its checks have passed.
+local before_writes = nil
+local function stored_ttl(value)
+    local n = tonumber(value)
+    if n == nil or n ~= n or n > MAX_TTL or n < -1 then return -1 end
+    return n
+end
 -- A job record as the scripts return it: these hash fields, in this order
 -- (RECORD_FIELDS in __init__.py must match).
 local RECORD_FIELDS = {'id', 'queue', 'func', 'payload', 'state', 'created_at', 'enqueued_at', 'timeout', 'title', 'description', 'meta', 'result_ttl', 'failure_ttl', 'max_attempts', 'retry', 'attempts', 'run_at', 'started_at', 'ended_at', 'worker', 'lease_token', 'lease_expires_at', 'result', 'errors', 'options'}

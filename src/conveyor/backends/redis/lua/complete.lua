@@ -5,16 +5,30 @@
 -- one publishes on <ns>:ended.
 -- A finished job costs an HMGET, an HDEL, an HSET and a PEXPIRE of its own; the
 -- index updates (leases, started, ended, expiry) are one call per key per batch.
-local now = tonumber(ARGV[2])
-local count = tonumber(ARGV[3])
+local now = need_number(ARGV[2], 'now')
+local count = need_count(ARGV[3], 'count')
+need_args(3 + count * 9)
 local out = {}
 local ended = false
+-- First every check (and every read), then the writes: all or nothing.
+local OUTCOMES = {finished = true, failed = true, scheduled = true, queued = true}
+local current = {}
+for n = 0, count - 1 do
+    local base = 4 + n * 9
+    local state = ARGV[base + 2]
+    if not OUTCOMES[state] then error('conveyor: a job cannot be completed as ' .. state) end
+    if state == 'scheduled' then need_number(ARGV[base + 6], 'run_at') end
+    if ARGV[base + 7] ~= '' then need_number(ARGV[base + 7], 'started_at') end
+    local cur = redis.call('HMGET', job_key(ARGV[base]), 'state', 'lease_token', 'queue',
+        'result_ttl', 'failure_ttl', 'attempts')
+    cur[4], cur[5], cur[6] = stored_ttl(cur[4]), stored_ttl(cur[5]), tonumber(cur[6]) or 1
+    current[n] = cur
+end
 for n = 0, count - 1 do
     local base = 4 + n * 9
     local id, token, state = ARGV[base], ARGV[base + 1], ARGV[base + 2]
     local key = job_key(id)
-    local cur = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'result_ttl', 'failure_ttl',
-        'attempts')
+    local cur = current[n]
     if cur[1] ~= 'started' or cur[2] ~= token then
         out[#out + 1] = 0
     else
@@ -34,18 +48,18 @@ for n = 0, count - 1 do
                 fields[#fields + 1] = ARGV[base + 7]
             end
             redis.call('HSET', key, unpack(fields))
-            retire(id, q, 'finished', now, tonumber(cur[4]))
+            retire(id, q, 'finished', now, cur[4])
             ended = true
         elseif state == 'failed' then
             redis.call('HSET', key, 'state', 'failed', 'ended_at', ARGV[2])
             append_error(id, ARGV[base + 5])
-            retire(id, q, 'failed', now, tonumber(cur[5]))
+            retire(id, q, 'failed', now, cur[5])
             ended = true
         elseif state == 'scheduled' then
             local run_at = ARGV[base + 6]
             redis.call('HSET', key, 'state', 'scheduled', 'run_at', run_at)
             if ARGV[base + 8] == '1' then
-                local attempts = tonumber(cur[6]) - 1
+                local attempts = cur[6] - 1
                 if attempts < 0 then attempts = 0 end
                 redis.call('HSET', key, 'attempts', attempts)
             end
@@ -53,7 +67,7 @@ for n = 0, count - 1 do
             redis.call('ZADD', scheduled_key(q), run_at, id)
             wake(q)
         else -- queued: put back at the front, the attempt not counted
-            local attempts = tonumber(cur[6]) - 1
+            local attempts = cur[6] - 1
             if attempts < 0 then attempts = 0 end
             redis.call('HSET', key, 'state', 'queued', 'attempts', attempts)
             redis.call('HDEL', key, 'started_at', 'worker')

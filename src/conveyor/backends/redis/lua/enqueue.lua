@@ -11,7 +11,8 @@ local FIXED = 11  -- id, queue, placement, payload, func, created_at,
 -- placement: "0" the back of the queue, "1" its front, anything else the time
 -- (epoch seconds) the job is due: it is stored as scheduled until then.
 local now = ARGV[2]
-local count = tonumber(ARGV[3])
+need_number(now, 'now')
+local count = need_count(ARGV[3], 'count')
 local starts, lasts, keys, seen, replaced = {}, {}, {}, {}, {}
 local i = 4
 for n = 1, count do
@@ -27,9 +28,17 @@ for n = 1, count do
     end
     seen[id] = true
     starts[n], keys[n] = i, key
-    lasts[n] = i + FIXED + tonumber(ARGV[i + FIXED]) * 2  -- the job's last argument
+    -- Every number checked before the first write (all or nothing).
+    local place = ARGV[i + 2]
+    if place ~= '0' and place ~= '1' then need_number(place, 'run_at') end
+    need_number(ARGV[i + 5], 'created_at')
+    need_number(ARGV[i + 6], 'timeout')
+    for k = 8, 10 do need_number(ARGV[i + k], 'result_ttl, failure_ttl or max_attempts') end
+    lasts[n] = i + FIXED + need_count(ARGV[i + FIXED], 'optional fields') * 2  -- its last argument
+    need_args(lasts[n])
     i = lasts[n] + 1
 end
+if before_writes then before_writes() end
 for _, id in ipairs(replaced) do
     local old = redis.call('HMGET', job_key(id), 'state', 'queue')
     redis.call('ZREM', ended_key(old[2], old[1]), id)

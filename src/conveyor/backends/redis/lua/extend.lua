@@ -1,7 +1,9 @@
 -- ARGV: ns, now, new expiry, count, then id, token pairs. Returns 1/0 per lease (0: lost).
-local now = tonumber(ARGV[2])
+local now = need_number(ARGV[2], 'now')
 local expires = ARGV[3]
-local count = tonumber(ARGV[4])
+need_number(expires, 'lease expiry')
+local count = need_count(ARGV[4], 'count')
+need_args(4 + count * 2)
 local out = {}
 for n = 0, count - 1 do
     local id, token = ARGV[5 + n * 2], ARGV[6 + n * 2]

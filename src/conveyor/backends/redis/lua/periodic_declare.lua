@@ -2,8 +2,12 @@
 -- Creates or updates periodic-job entries (hash periodic:<name>, indexed in the
 -- set periodic-names); an existing entry keeps enabled, last_tick and its last job.
 local now = ARGV[2]
+need_number(now, 'now')
+local count = need_count(ARGV[3], 'count')
+need_args(3 + count * 6)
+for n = 0, count - 1 do need_number(ARGV[9 + n * 6], 'baseline') end
 local i = 4
-for _ = 1, tonumber(ARGV[3]) do
+for _ = 1, count do
     local name = ARGV[i]
     local key = NS .. ':periodic:' .. name
     if redis.call('EXISTS', key) == 0 then

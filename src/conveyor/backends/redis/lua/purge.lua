@@ -1,6 +1,6 @@
 -- ARGV: ns, now, limit. Drops ended records (and their index entries) whose retention passed.
-local now = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
+local now = need_number(ARGV[2], 'now')
+local limit = need_count(ARGV[3], 'limit')
 local members = redis.call('ZRANGEBYSCORE', EXPIRY, '-inf', ARGV[2], 'LIMIT', 0, limit)
 local purged = 0
 for _, member in ipairs(members) do

@@ -1,7 +1,7 @@
 -- ARGV: ns, now, limit. Requeues (or fails, attempts spent) jobs whose lease expired.
 -- Returns a flat list: id, queue, new state, attempts for each job recovered.
-local now = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
+local now = need_number(ARGV[2], 'now')
+local limit = need_count(ARGV[3], 'limit')
 local out = {}
 local ids = redis.call('ZRANGEBYSCORE', LEASES, '-inf', '(' .. ARGV[2], 'LIMIT', 0, limit)
 for _, id in ipairs(ids) do
@@ -10,7 +10,7 @@ for _, id in ipairs(ids) do
         'failure_ttl')
     redis.call('ZREM', LEASES, id)
     if cur[1] == 'started' then
-        local q, attempts = cur[2], tonumber(cur[4])
+        local q, attempts = cur[2], tonumber(cur[4]) or 1
         local message = 'Worker ' .. (cur[3] or '?') ..
             ' was lost while running the job (its lease expired)'
         local error_json = cjson.encode({type = 'WorkerLost', message = message, traceback = '',
@@ -18,7 +18,7 @@ for _, id in ipairs(ids) do
         release_lease(id, q)
         append_error(id, error_json)
         local state
-        if attempts < tonumber(cur[5]) then
+        if attempts < (tonumber(cur[5]) or 1) then
             state = 'queued'
             redis.call('HSET', key, 'state', 'queued')
             redis.call('HDEL', key, 'worker')
@@ -27,7 +27,7 @@ for _, id in ipairs(ids) do
         else
             state = 'failed'
             redis.call('HSET', key, 'state', 'failed', 'ended_at', ARGV[2])
-            retire(id, q, 'failed', now, tonumber(cur[6]))
+            retire(id, q, 'failed', now, stored_ttl(cur[6]))
         end
         out[#out + 1] = id
         out[#out + 1] = q

@@ -1,5 +1,6 @@
 -- ARGV: ns, now, ids... Puts failed or canceled jobs back at the end of their queue.
 -- Returns the ids moved.
+need_number(ARGV[2], 'now')
 local moved = {}
 for n = 3, #ARGV do
     local id = ARGV[n]
