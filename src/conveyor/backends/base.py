@@ -27,6 +27,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from conveyor.backends.control import ControlStore
 from conveyor.backends.periodic import PeriodicStore
 from conveyor.limits import storable_text
 
@@ -438,10 +439,11 @@ def page_across(queues: Sequence[str], offset: int, limit: int | None, page_of: 
     return Page(items=tuple(items), total=total)
 
 
-class Backend(PeriodicStore, ABC):
+class Backend(PeriodicStore, ControlStore, ABC):
     """A job store. One instance belongs to one process; never share it across a fork.
 
-    Its periodic-job operations are declared in :class:`~conveyor.backends.periodic.PeriodicStore`.
+    Its periodic-job operations are declared in :class:`~conveyor.backends.periodic.PeriodicStore`;
+    pausing queues and commanding workers in :class:`~conveyor.backends.control.ControlStore`.
     """
 
     @classmethod
