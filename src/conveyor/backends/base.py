@@ -338,7 +338,7 @@ class WorkerInfo:
     jobs: tuple[str, ...] = ()  # ids of the jobs it is running
     finished: int = 0  # jobs finished
     failed: int = 0  # jobs failed for good
-    state: str = "idle"  # idle, busy or stopping
+    state: str = "idle"  # idle, busy, quiet or stopping
     retried: int = 0  # attempts failed and tried again
     name: str = ""  # how its log lines name it
 

@@ -10,6 +10,7 @@ import click
 import conveyor
 from conveyor import limits, manage
 from conveyor.backends import JobState
+from conveyor.cli import steering
 from conveyor.cli.info import info as info_command
 from conveyor.cli.info import reads_store, require_store
 from conveyor.cli.logs import LOG_FORMATS, configure_logging
@@ -364,7 +365,7 @@ def workers(as_json: bool) -> None:
     """List the live workers of this site.
 
     One line per worker: its name (as its log lines give it), state (busy,
-    idle or stopping), the queues it listens on, when it started, its counts
+    idle, quiet or stopping), the queues it listens on, when it started, its counts
     since then (jobs finished, jobs failed for good, attempts that failed and
     were retried), its host and pid, and its key (as job records give it);
     then the jobs it is running. A worker that stopped
@@ -405,9 +406,13 @@ def queues(as_json: bool) -> None:
     if not found:
         click.secho("There are no queues.", fg="green")
         return
+    paused = set(conveyor.paused_queues())
     for queue in found:
         counts = " ".join(f"{state}={queue[state]}" for state in STATES)
-        click.echo(f"{queue['name']} {counts}")
+        mark = " (paused)" if queue["name"] in paused else ""
+        click.echo(f"{queue['name']}{mark} {counts}")
 
 
 jobs.add_command(info_command)
+for _command in (steering.pause, steering.resume, steering.quiet, steering.stop):
+    jobs.add_command(_command)
