@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Any
 
@@ -88,6 +89,13 @@ def jobs() -> None:
     help="Accepted for CKAN compatibility; conveyor workers always queue scheduled jobs"
     " when they are due.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT/metrics"
+    " (needs the metrics extra).",
+)
 @click.argument("queues", nargs=-1)
 def worker(
     burst: bool,
@@ -99,6 +107,7 @@ def worker(
     log_level: str | None,
     log_format: str | None,
     with_scheduler: bool,
+    metrics_port: int | None,
     queues: tuple[str, ...],
 ) -> None:
     """Start a worker that fetches jobs from queues and executes them.
@@ -131,6 +140,13 @@ def worker(
     runner = conveyor.Worker(
         list(queues), concurrency=concurrency, isolation=isolation, name=name, paths=paths
     )
+    if metrics_port is not None:
+        try:
+            metrics = importlib.import_module("conveyor.metrics")  # the optional extra
+        except ImportError as exc:
+            raise click.UsageError(str(exc)) from None
+        runner.metrics = metrics.WorkerMetrics()
+        metrics.serve_worker_metrics(runner.metrics, metrics_port)
     runner.work(burst=burst, max_idle_time=max_idle_time)
 
 

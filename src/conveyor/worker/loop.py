@@ -84,6 +84,7 @@ class Loop:
         self.store = store
         self.pool = pool
         self.recorder = Recorder(worker.name)
+        self.recorder.metrics = worker.metrics
         self.buffer: deque[tuple[JobRecord, float]] = deque()  # claimed ahead, when
         self.avg_duration: float | None = None
         self.target = 0  # _prefetch_target(), kept current as durations come in
@@ -312,6 +313,8 @@ class Loop:
         try:
             child = self.pool.idle_child()
             self.pool.start(child, running)
+            if self.recorder.metrics:
+                self.recorder.metrics.started(record)
         except Exception:
             log.exception("Worker %s could not start a child process", self.worker.name)
             self.recorder.release(record, running.token, "not started", announced=True)
@@ -409,6 +412,8 @@ class Loop:
             queued = child.queued.popleft()
             queued.start_clock()
             child.running = queued
+            if self.recorder.metrics:
+                self.recorder.metrics.started(queued.record)
         else:
             self.pool.retire_if_spent(child)
         self._dispatch()  # the next job first: the child should not wait for our bookkeeping
@@ -560,6 +565,8 @@ class Loop:
         self.next_heartbeat = now
         self._heartbeat_if_due()
         for recovery in self.store.recover(now=time.time()):
+            if self.recorder.metrics:
+                self.recorder.metrics.recovered(recovery.queue)
             log.warning(
                 "Job %s was lost by its worker (lease expired); %s (attempt %d)",
                 recovery.job_id,
