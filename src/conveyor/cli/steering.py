@@ -23,8 +23,7 @@ def pause(queues: tuple[str, ...]) -> None:
     notice within a heartbeat (two seconds at most). `conveyor jobs resume`
     undoes it; `conveyor jobs queues` marks the paused queues.
     """
-    for name in queues:
-        manage.check_queue_names([name])
+    manage.check_queue_names(list(queues))  # all or none
     for name in queues:
         if manage.queue_pause(name):
             click.secho(f'Paused queue "{escape(name)}"', fg="green")
@@ -37,8 +36,7 @@ def pause(queues: tuple[str, ...]) -> None:
 @reads_store
 def resume(queues: tuple[str, ...]) -> None:
     """Let workers claim jobs from the given paused queues again (within two seconds)."""
-    for name in queues:
-        manage.check_queue_names([name])
+    manage.check_queue_names(list(queues))  # all or none
     for name in queues:
         if manage.queue_resume(name):
             click.secho(f'Resumed queue "{escape(name)}"', fg="green")
