@@ -186,6 +186,11 @@ def test_the_cli_pauses_resumes_quiets_and_stops(conveyor_env: conveyor.Config) 
     assert 'Paused queue "beta"' in paused.output
     assert 'Queue "alpha" was paused already' in cli("pause", "alpha").output
     assert "alpha (paused) queued=1" in cli("queues").output
+    assert "beta (paused) queued=0" in cli("queues").output  # listed, though it has no job
+    assert [(q["name"], q["paused"]) for q in conveyor.queue_list()] == [
+        ("alpha", True),
+        ("beta", True),
+    ]
     resumed = cli("resume", "alpha", "gamma")
     assert 'Resumed queue "alpha"' in resumed.output
     assert 'Queue "gamma" was not paused' in resumed.output

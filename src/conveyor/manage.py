@@ -230,13 +230,22 @@ def job_requeue_failed(queues: Sequence[str] | None = None) -> list[str]:
 
 
 def queue_list() -> list[dict[str, Any]]:
-    """This site's queues, each with its number of jobs in every state."""
+    """This site's queues, each with its number of jobs in every state, and whether paused.
+
+    The queues that hold any job record, and the paused ones (with or without jobs).
+    """
     config = _config.current()
-    names = backend(config).queue_names(config.queue_prefix)
-    counts = backend(config).count(names)
+    store = backend(config)
+    paused = store.paused_queues(config.queue_prefix)
+    names = sorted(set(store.queue_names(config.queue_prefix)) | set(paused))
+    counts = store.count(names)
     prefix = len(config.queue_prefix)
     return [
-        {"name": name[prefix:], **{state.value: counts[name].get(state, 0) for state in JobState}}
+        {
+            "name": name[prefix:],
+            **{state.value: counts.get(name, {}).get(state, 0) for state in JobState},
+            "paused": name in paused,
+        }
         for name in names
     ]
 

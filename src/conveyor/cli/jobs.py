@@ -413,7 +413,7 @@ def queues(as_json: bool) -> None:
     """List this site's queues with the number of jobs in each state.
 
     A queue is listed while it holds any job record (waiting, running, or
-    kept after it ended).
+    kept after it ended), or while it is paused (marked "(paused)").
     """
     found = conveyor.queue_list()
     if as_json:
@@ -422,10 +422,9 @@ def queues(as_json: bool) -> None:
     if not found:
         click.secho("There are no queues.", fg="green")
         return
-    paused = set(conveyor.paused_queues())
     for queue in found:
         counts = " ".join(f"{state}={queue[state]}" for state in STATES)
-        mark = " (paused)" if queue["name"] in paused else ""
+        mark = " (paused)" if queue["paused"] else ""
         click.echo(f"{queue['name']}{mark} {counts}")
 
 

@@ -110,8 +110,8 @@ COMPONENTS: dict[str, JsonSchema] = {
         "One attempt of a job: its number, times, outcome and error.",
     ),
     "Queue": _record(
-        {"name": _TEXT, **{state: _COUNT for state in _STATES}},
-        "A queue and the number of its jobs in each state.",
+        {"name": _TEXT, **{state: _COUNT for state in _STATES}, "paused": {"type": "boolean"}},
+        "A queue, the number of its jobs in each state, and whether it is paused.",
     ),
     "Worker": _record(
         {
