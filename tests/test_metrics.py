@@ -6,18 +6,15 @@ import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
+import prometheus_client  # the dev extra holds the metrics extra's client
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 import conveyor
 import conveyor_test_jobs
-from conveyor import JobState
+from conveyor import JobState, metrics
 from conveyor.web import auth, create_app
 from support import WorkerProcess, free_port, state_of, wait_until
-
-prometheus_client = pytest.importorskip("prometheus_client")
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-
-from conveyor import metrics  # noqa: E402
 
 SUCCEED = "conveyor_test_jobs:succeed"
 FAIL = "conveyor_test_jobs:failing_job"
