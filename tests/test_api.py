@@ -511,15 +511,17 @@ def test_the_public_names_are_pinned() -> None:
         "DEFAULT_JOB_LIST_LIMIT", "DEFAULT_QUEUE_NAME", "DuplicateJobError", "DuplicateTokenError",
         "FunctionNotImportable", "InvalidJobError", "Job", "JobFailedError", "JobState",
         "JobStateError", "JobTimeoutException", "NoStoreError", "NoSuchJobError",
-        "NoSuchPeriodicJob", "NoSuchTokenError", "PeriodicJob", "PeriodicJobError", "Queue",
+        "NoSuchPeriodicJob", "NoSuchTokenError", "NoSuchWorkerError", "PeriodicJob",
+        "PeriodicJobError", "Queue",
         "Retry", "SerializationError", "StoreVersionError", "ValidationError", "WaitTimeoutError",
         "Worker", "__version__", "add_queue_name_prefix", "configure", "dictize_job", "enqueue",
         "enqueue_at", "enqueue_in", "enqueue_job", "enqueue_many", "get_all_queues",
         "get_current_job", "get_job_queue", "get_queue", "job_cancel", "job_clear", "job_count",
-        "job_from_id", "job_list", "job_requeue", "job_requeue_failed", "job_show", "periodic",
-        "periodic_disable", "periodic_enable", "periodic_forget", "periodic_list", "queue_list",
-        "register_periodic", "remove_queue_name_prefix", "send_task", "set_progress", "task",
-        "test_job", "wait_for_job", "worker_list",
+        "job_from_id", "job_list", "job_requeue", "job_requeue_failed", "job_show",
+        "paused_queues", "periodic", "periodic_disable", "periodic_enable", "periodic_forget",
+        "periodic_list", "queue_list", "queue_pause", "queue_resume", "register_periodic",
+        "remove_queue_name_prefix", "send_task", "set_progress", "task", "test_job",
+        "wait_for_job", "worker_list", "worker_quiet", "worker_stop",
     ]  # fmt: skip
     for name in conveyor.__all__:
         assert hasattr(conveyor, name), name

@@ -327,4 +327,5 @@ def test_the_queues_command_counts_each_queue_by_state(cli: Invoke) -> None:
         "finished": 0,
         "failed": 0,
         "canceled": 0,
+        "paused": False,
     }

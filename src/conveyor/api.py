@@ -318,6 +318,9 @@ def _stored(job: NewJob, now: float) -> Job:
     return Job(record, _config.current())
 
 
+#: Called with (full queue name, function path) for each job stored by store().
+enqueue_hooks: list[Callable[[str, str], None]] = []
+
 #: What enqueue() does with the jobs it validated and built (all of one call).
 Dispatch = Callable[[Sequence[NewJob], _config.Config, float], list[Job]]
 
@@ -326,6 +329,9 @@ def store(jobs: Sequence[NewJob], config: _config.Config, now: float) -> list[Jo
     """Store built jobs as queued, all or none, and log them: the normal dispatch."""
     if jobs:
         backend(config).enqueue(jobs, now=now)
+        for hook in enqueue_hooks:  # conveyor.metrics.count_enqueues(); empty unless asked
+            for job in jobs:
+                hook(job.queue, job.func)
     prefix = len(config.queue_prefix)
     for job in jobs:
         _log_enqueued(job, job.queue[prefix:])

@@ -216,6 +216,17 @@ class NoSuchTokenError(ConveyorError, KeyError):
         return str(self.args[0])
 
 
+class NoSuchWorkerError(ConveyorError, KeyError):
+    """No live worker of this site has that key or name."""
+
+    def __init__(self, key_or_name: str) -> None:
+        self.key_or_name = key_or_name
+        super().__init__(f'There is no live worker with key or name "{key_or_name}"')
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class PeriodicJobError(ConveyorError):
     """A periodic job was declared with a schedule, name or option that cannot work."""
 

@@ -17,10 +17,37 @@ from conveyor import config as _config
 from conveyor import limits
 from conveyor.api import backend, check_queue_name, job_from_id
 from conveyor.backends import JobState
-from conveyor.exceptions import InvalidJobError, JobStateError, NoSuchJobError, ValidationError
+from conveyor.backends.control import QUIET, STOP
+from conveyor.exceptions import (
+    InvalidJobError,
+    JobStateError,
+    NoSuchJobError,
+    NoSuchWorkerError,
+    ValidationError,
+)
 from conveyor.job import Job, dictize_job, format_time
+from conveyor.steering import check_queue_names, paused_queues, queue_pause, queue_resume
 
 log = logging.getLogger("conveyor.jobs")
+
+__all__ = [
+    "check_queue_names",
+    "clear_queues",
+    "job_cancel",
+    "job_clear",
+    "job_count",
+    "job_list",
+    "job_requeue",
+    "job_requeue_failed",
+    "job_show",
+    "paused_queues",
+    "queue_list",
+    "queue_pause",
+    "queue_resume",
+    "worker_list",
+    "worker_quiet",
+    "worker_stop",
+]
 
 
 def _queue_list(queues: object) -> list[str] | None:
@@ -203,13 +230,22 @@ def job_requeue_failed(queues: Sequence[str] | None = None) -> list[str]:
 
 
 def queue_list() -> list[dict[str, Any]]:
-    """This site's queues, each with its number of jobs in every state."""
+    """This site's queues, each with its number of jobs in every state, and whether paused.
+
+    The queues that hold any job record, and the paused ones (with or without jobs).
+    """
     config = _config.current()
-    names = backend(config).queue_names(config.queue_prefix)
-    counts = backend(config).count(names)
+    store = backend(config)
+    paused = store.paused_queues(config.queue_prefix)
+    names = sorted(set(store.queue_names(config.queue_prefix)) | set(paused))
+    counts = store.count(names)
     prefix = len(config.queue_prefix)
     return [
-        {"name": name[prefix:], **{state.value: counts[name].get(state, 0) for state in JobState}}
+        {
+            "name": name[prefix:],
+            **{state.value: counts.get(name, {}).get(state, 0) for state in JobState},
+            "paused": name in paused,
+        }
         for name in names
     ]
 
@@ -238,3 +274,51 @@ def worker_list() -> list[dict[str, Any]]:
             }
         )
     return found
+
+
+def _live_worker(key_or_name: object) -> dict[str, Any]:
+    """The worker_list() entry whose key, or else whose name, is ``key_or_name``."""
+    if not isinstance(key_or_name, str) or not key_or_name:
+        raise ValidationError({"worker": ["Missing value"]})
+    workers = worker_list()
+    found = [w for w in workers if w["key"] == key_or_name]
+    found = found or [w for w in workers if w["name"] == key_or_name]
+    if not found:
+        raise NoSuchWorkerError(key_or_name)
+    if len(found) > 1:
+        keys = ", ".join(w["key"] for w in found)
+        raise ValidationError(
+            {"worker": [f"{len(found)} workers are named {key_or_name!r}: give a key ({keys})"]}
+        )
+    return found[0]
+
+
+def _command(key_or_name: str, command: str) -> dict[str, Any]:
+    worker = _live_worker(key_or_name)
+    backend().command_worker(worker["key"], command, now=time.time())
+    log.info(
+        "Asked worker %s to %s",
+        worker["name"],
+        "stop" if command == STOP else "stop claiming jobs",
+        extra={"worker": worker["name"], "worker_key": worker["key"]},
+    )
+    return worker
+
+
+def worker_quiet(key_or_name: str) -> dict[str, Any]:
+    """Ask a live worker to stop claiming jobs; the worker as listed before the change.
+
+    It finishes the jobs it runs and stays registered, in state "quiet",
+    until it is stopped. ``key_or_name`` is its key, or its name if no
+    worker has that key (a name shared by several workers is refused).
+    """
+    return _command(key_or_name, QUIET)
+
+
+def worker_stop(key_or_name: str) -> dict[str, Any]:
+    """Ask a live worker to shut down warmly, as SIGTERM does; the worker as listed before.
+
+    It stops claiming, finishes its running jobs, and exits. ``key_or_name``
+    as for :func:`worker_quiet`.
+    """
+    return _command(key_or_name, STOP)

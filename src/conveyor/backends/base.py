@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from conveyor import limits
+from conveyor.backends.control import ControlStore
 from conveyor.backends.periodic import PeriodicStore
 from conveyor.limits import storable_text
 
@@ -378,7 +379,7 @@ class WorkerInfo:
     jobs: tuple[str, ...] = ()  # ids of the jobs it is running
     finished: int = 0  # jobs finished
     failed: int = 0  # jobs failed for good
-    state: str = "idle"  # idle, busy or stopping
+    state: str = "idle"  # idle, busy, quiet or stopping
     retried: int = 0  # attempts failed and tried again
     name: str = ""  # how its log lines name it
 
@@ -479,10 +480,11 @@ def page_across(queues: Sequence[str], offset: int, limit: int | None, page_of: 
     return Page(items=tuple(items), total=total)
 
 
-class Backend(PeriodicStore, ABC):
+class Backend(PeriodicStore, ControlStore, ABC):
     """A job store. One instance belongs to one process; never share it across a fork.
 
-    Its periodic-job operations are declared in :class:`~conveyor.backends.periodic.PeriodicStore`.
+    Its periodic-job operations are declared in :class:`~conveyor.backends.periodic.PeriodicStore`;
+    pausing queues and commanding workers in :class:`~conveyor.backends.control.ControlStore`.
     """
 
     @classmethod

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from conveyor.backends import migrations, sqlite_periodic
+from conveyor.backends import migrations, sqlite_control, sqlite_periodic
 from conveyor.backends.base import (
     ENDED_STATES,
     ApiToken,
@@ -47,6 +47,7 @@ from conveyor.backends.base import (
     page_across,
     record_from_row,
 )
+from conveyor.backends.control import WorkerControl
 from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
 from conveyor.backends.urls import sqlite_location
 from conveyor.exceptions import (
@@ -812,6 +813,27 @@ class SQLiteBackend(Backend):
     def forget_periodic(self, name: str) -> bool:
         with self._write() as db:
             return sqlite_periodic.forget(db, name)
+
+    # -- paused queues and worker commands (migration 0004) ---------------------
+    def set_paused(self, queues: Sequence[str], paused: bool, *, now: float) -> list[str]:
+        with self._write() as db:
+            return sqlite_control.set_paused(db, queues, paused, now)
+
+    def paused_queues(self, prefix: str) -> list[str]:
+        with self._lock, self._translated():
+            return sqlite_control.paused_queues(self._db, prefix)
+
+    def command_worker(self, key: str, command: str, *, now: float) -> None:
+        with self._write() as db:
+            sqlite_control.command_worker(db, key, command, now)
+
+    def worker_control(self, key: str, queues: Sequence[str]) -> WorkerControl:
+        with self._lock, self._translated():
+            return sqlite_control.worker_control(self._db, key, queues)
+
+    def forget_worker_command(self, key: str) -> None:
+        with self._write() as db:
+            sqlite_control.forget_worker_command(db, key)
 
     def close(self) -> None:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Any
 
@@ -10,6 +11,7 @@ import click
 import conveyor
 from conveyor import limits, manage
 from conveyor.backends import JobState
+from conveyor.cli import steering
 from conveyor.cli.info import info as info_command
 from conveyor.cli.info import reads_store, require_store
 from conveyor.cli.logs import LOG_FORMATS, configure_logging
@@ -87,6 +89,13 @@ def jobs() -> None:
     help="Accepted for CKAN compatibility; conveyor workers always queue scheduled jobs"
     " when they are due.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT/metrics"
+    " (needs the metrics extra).",
+)
 @click.argument("queues", nargs=-1)
 def worker(
     burst: bool,
@@ -98,6 +107,7 @@ def worker(
     log_level: str | None,
     log_format: str | None,
     with_scheduler: bool,
+    metrics_port: int | None,
     queues: tuple[str, ...],
 ) -> None:
     """Start a worker that fetches jobs from queues and executes them.
@@ -130,6 +140,13 @@ def worker(
     runner = conveyor.Worker(
         list(queues), concurrency=concurrency, isolation=isolation, name=name, paths=paths
     )
+    if metrics_port is not None:
+        try:
+            metrics = importlib.import_module("conveyor.metrics")  # the optional extra
+        except ImportError as exc:
+            raise click.UsageError(str(exc)) from None
+        runner.metrics = metrics.WorkerMetrics()
+        metrics.serve_worker_metrics(runner.metrics, metrics_port)
     runner.work(burst=burst, max_idle_time=max_idle_time)
 
 
@@ -364,7 +381,7 @@ def workers(as_json: bool) -> None:
     """List the live workers of this site.
 
     One line per worker: its name (as its log lines give it), state (busy,
-    idle or stopping), the queues it listens on, when it started, its counts
+    idle, quiet or stopping), the queues it listens on, when it started, its counts
     since then (jobs finished, jobs failed for good, attempts that failed and
     were retried), its host and pid, and its key (as job records give it);
     then the jobs it is running. A worker that stopped
@@ -396,7 +413,7 @@ def queues(as_json: bool) -> None:
     """List this site's queues with the number of jobs in each state.
 
     A queue is listed while it holds any job record (waiting, running, or
-    kept after it ended).
+    kept after it ended), or while it is paused (marked "(paused)").
     """
     found = conveyor.queue_list()
     if as_json:
@@ -407,7 +424,10 @@ def queues(as_json: bool) -> None:
         return
     for queue in found:
         counts = " ".join(f"{state}={queue[state]}" for state in STATES)
-        click.echo(f"{queue['name']} {counts}")
+        mark = " (paused)" if queue["paused"] else ""
+        click.echo(f"{queue['name']}{mark} {counts}")
 
 
 jobs.add_command(info_command)
+for _command in (steering.pause, steering.resume, steering.quiet, steering.stop):
+    jobs.add_command(_command)

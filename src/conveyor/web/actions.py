@@ -44,6 +44,10 @@ STATES = Param(
     "Job states to include. Default: queued.",
 )
 JOB_ID = Param("id", Text(MAX_ID_LENGTH), "The job's id.", required=True)
+QUEUE = Param("queue", Text(MAX_QUEUE_NAME), "A queue name, without the site prefix.", True)
+WORKER = Param(
+    "worker", Text(MAX_ID_LENGTH), "A live worker's key, or its name if unique.", required=True
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class Action:
     run: Callable[[dict[str, Any]], Any]
     changes_state: bool = False  # POST only, and only with a full token
     public: bool = False  # callable without a token
-    finds_jobs: bool = False  # may answer 404 for an unknown job id
+    finds_jobs: bool = False  # may answer 404 for an unknown job id (or worker)
 
 
 def _job_list(values: dict[str, Any]) -> Any:
@@ -211,6 +215,60 @@ _TABLE = (
         params=(),
         result={"type": "array", "items": ref("Worker")},
         run=lambda values: manage.worker_list(),
+    ),
+    Action(
+        name="queue_pause",
+        summary="Pause a queue: no worker claims its jobs.",
+        description=(
+            "Stop every worker claiming jobs from the queue named `queue`. Its queued and"
+            " scheduled jobs stay and running ones finish; workers notice within a"
+            " heartbeat (two seconds at most). Returns true, or false if it was paused"
+            " already."
+        ),
+        params=(QUEUE,),
+        result={"type": "boolean"},
+        run=lambda values: manage.queue_pause(values["queue"]),
+        changes_state=True,
+    ),
+    Action(
+        name="queue_resume",
+        summary="Resume a paused queue.",
+        description=(
+            "Let workers claim jobs from the paused queue named `queue` again (within two"
+            " seconds). Returns true, or false if it was not paused."
+        ),
+        params=(QUEUE,),
+        result={"type": "boolean"},
+        run=lambda values: manage.queue_resume(values["queue"]),
+        changes_state=True,
+    ),
+    Action(
+        name="worker_quiet",
+        summary="Tell a worker to claim no more jobs.",
+        description=(
+            "Tell the live worker whose key (or else name) is `worker` to claim no more"
+            " jobs: it finishes the ones it runs and stays registered, in state quiet."
+            " Returns the worker as it was listed; 404 if no live worker matches."
+        ),
+        params=(WORKER,),
+        result=ref("Worker"),
+        run=lambda values: manage.worker_quiet(values["worker"]),
+        changes_state=True,
+        finds_jobs=True,
+    ),
+    Action(
+        name="worker_stop",
+        summary="Tell a worker to shut down gracefully.",
+        description=(
+            "Tell the live worker whose key (or else name) is `worker` to shut down as on"
+            " SIGTERM: it claims no more jobs, finishes the ones it runs, and exits."
+            " Returns the worker as it was listed; 404 if no live worker matches."
+        ),
+        params=(WORKER,),
+        result=ref("Worker"),
+        run=lambda values: manage.worker_stop(values["worker"]),
+        changes_state=True,
+        finds_jobs=True,
     ),
 )
 

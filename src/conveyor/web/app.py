@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 from conveyor.web import auth, openapi
 from conveyor.web.actions import ACTIONS, Action
 from conveyor.web.errors import bad_request, error_object, too_large
+from conveyor.web.metrics import add_metrics_route
 from conveyor.web.schemas import shown, validate
 
 log = logging.getLogger("conveyor.web")
@@ -192,6 +193,7 @@ def create_app(*, max_body_size: int = DEFAULT_MAX_BODY) -> Flask:
     """A Flask application serving only the web API, answering JSON to everything."""
     app = Flask("conveyor.web")
     app.register_blueprint(create_blueprint(max_body_size=max_body_size))
+    add_metrics_route(app)  # GET /metrics, when the metrics extra is installed
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

@@ -21,6 +21,7 @@ from conveyor.exceptions import (
     BackendUnavailable,
     JobStateError,
     NoSuchJobError,
+    NoSuchWorkerError,
     ValidationError,
 )
 from conveyor.web.auth import NotAuthorized
@@ -70,7 +71,7 @@ def _refusal(exc: BaseException) -> tuple[int, str, str]:
         return exc.status, exc.type, exc.message
     if isinstance(exc, NotAuthorized):
         return 403, "Authorization Error", f"Access denied: {exc}"
-    if isinstance(exc, NoSuchJobError):
+    if isinstance(exc, (NoSuchJobError, NoSuchWorkerError)):
         return 404, "Not Found Error", f"Not found: {exc}"
     if isinstance(exc, HTTPException):
         status = exc.code or 500

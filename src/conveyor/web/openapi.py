@@ -110,8 +110,8 @@ COMPONENTS: dict[str, JsonSchema] = {
         "One attempt of a job: its number, times, outcome and error.",
     ),
     "Queue": _record(
-        {"name": _TEXT, **{state: _COUNT for state in _STATES}},
-        "A queue and the number of its jobs in each state.",
+        {"name": _TEXT, **{state: _COUNT for state in _STATES}, "paused": {"type": "boolean"}},
+        "A queue, the number of its jobs in each state, and whether it is paused.",
     ),
     "Worker": _record(
         {
@@ -119,7 +119,7 @@ COMPONENTS: dict[str, JsonSchema] = {
             "host": _TEXT,
             "pid": {"type": "integer"},
             "queues": {"type": "array", "items": _TEXT},
-            "state": {"type": "string", "enum": ["idle", "busy", "stopping"]},
+            "state": {"type": "string", "enum": ["idle", "busy", "quiet", "stopping"]},
             "started": _TIME,
             "heartbeat": _TIME,
             "concurrency": {"type": "integer", "minimum": 1},
@@ -155,7 +155,7 @@ COMPONENTS: dict[str, JsonSchema] = {
 _ERRORS = {
     "400": "Malformed request: the body is not a JSON object.",
     "403": "No token, an invalid token, or a read-only token for an action that changes state.",
-    "404": "There is no job with that id on this site.",
+    "404": "There is no job (or live worker) of that id on this site.",
     "409": "Validation Error: the fields named in the error object are wrong.",
     "413": "The request body is larger than the limit.",
     "414": "The query string is larger than the limit.",

@@ -35,6 +35,7 @@ from multiprocessing.connection import wait as wait_for
 from typing import TYPE_CHECKING
 
 from conveyor.backends import Backend, JobRecord, WorkerInfo
+from conveyor.backends.control import QUIET, STOP
 from conveyor.exceptions import BackendError
 from conveyor.worker.child import Fence, Request, receive_outcome
 from conveyor.worker.outcomes import Recorder, short
@@ -94,6 +95,7 @@ class Loop:
         self.store = store
         self.pool = pool
         self.recorder = Recorder(worker.name)
+        self.recorder.metrics = worker.metrics
         self.buffer: deque[tuple[JobRecord, float]] = deque()  # claimed ahead, when
         self.avg_duration: float | None = None
         self.target = 0  # _prefetch_target(), kept current as durations come in
@@ -110,6 +112,8 @@ class Loop:
         self.started_at = time.time()
         self.backoff = 0.0
         self.margin = fence_margin(worker.lease)
+        self.paused: frozenset[str] = frozenset()  # of its queues, as read at the heartbeat
+        self.quiet = False  # told to claim no more (worker_quiet)
         # poll(2), not epoll: an epoll registration belongs to the open file, and
         # forked children hold copies of earlier children's pipes, so closing a
         # dead child's fd would leave its registration firing (under a number
@@ -182,6 +186,12 @@ class Loop:
         if self.worker.stopping:
             self._flush_if_due()
             return False
+        if self.quiet or not self._claimable():
+            self._flush_if_due()
+            if not (self.pool.busy() or self.buffer or burst):
+                wait_for([self.worker.wake_fd], self._idle_wait())
+                self._drain_wake()
+            return False
         target = self.target
         starving = self.pool.free_slots() > len(self.buffer)
         if not starving and (target == 0 or len(self.buffer) > target // 2 or self._stalled()):
@@ -195,7 +205,7 @@ class Loop:
         try:
             accepted, claimed = self.store.complete_and_claim(
                 batch,
-                self.worker.queues,
+                self._claimable(),
                 worker=self.worker.key,
                 lease=self.worker.lease,
                 now=time.time(),
@@ -211,6 +221,12 @@ class Loop:
             self.ran_any = True
             self.idle_since = claimed_at
         return bool(claimed)
+
+    def _claimable(self) -> list[str]:
+        """The worker's queues in claim order, less the paused ones."""
+        if not self.paused:
+            return self.worker.queues
+        return [queue for queue in self.worker.queues if queue not in self.paused]
 
     def _stalled(self) -> bool:
         """Whether a running job has outlasted the hold: jobs claimed now would wait."""
@@ -314,6 +330,8 @@ class Loop:
         try:
             child = self.pool.idle_child()
             self.pool.start(child, running, stop_by)
+            if self.recorder.metrics:
+                self.recorder.metrics.started(record)
         except Exception:
             log.exception("Worker %s could not start a child process", self.worker.name)
             self.recorder.release(record, running.token, "not started", announced=True)
@@ -411,6 +429,8 @@ class Loop:
             queued = child.queued.popleft()
             queued.start_clock()
             child.running = queued
+            if self.recorder.metrics:
+                self.recorder.metrics.started(queued.record)
         elif outcome.timed_out:  # whatever the job forked goes with it: a new child next
             self._kill(child)
         else:
@@ -471,6 +491,7 @@ class Loop:
         if now < self.next_heartbeat:
             return
         self.next_heartbeat = now + min(self.worker.lease / 3, _HEARTBEAT_MAX)
+        self._read_control()
         busy = [c for c in self.pool.busy() if c.running is not None]
         self._register(busy)
         waiting = [(c, queued) for c in busy for queued in c.queued]
@@ -502,9 +523,22 @@ class Loop:
         if lost:  # buffered jobs canceled or taken over: never start them
             self.buffer = deque(entry for entry in self.buffer if entry[0].id not in lost)
 
+    def _read_control(self) -> None:
+        """Learn which queues are paused, and whether to go quiet or stop (conveyor.manage)."""
+        control = self.store.worker_control(self.worker.key, self.worker.queues)
+        self.paused = control.paused
+        if control.command == STOP and not self.worker.stopping:
+            log.info("Worker %s was asked to stop", self.worker.name)
+            self.worker.request_stop()
+        elif control.command == QUIET and not self.quiet:
+            log.info("Worker %s was asked to claim no more jobs", self.worker.name)
+            self.quiet = True
+
     def _state(self) -> str:
         if self.worker.stopping:
             return "stopping"
+        if self.quiet:
+            return "quiet"
         for child in self.pool.children:
             if child.running is not None:
                 return "busy"
@@ -528,7 +562,7 @@ class Loop:
     def _register(self, busy: list[Child]) -> None:
         """Tell the registry this worker is alive, and what it is doing."""
         worker = self.worker
-        state = "stopping" if worker.stopping else "busy" if busy else "idle"
+        state = self._state()
         now = time.time()
         info = WorkerInfo(
             key=worker.key,
@@ -562,6 +596,8 @@ class Loop:
         # Only leases expired over a margin ago: by then their children have
         # stopped themselves, a margin before expiry (docs/reliability.md, "Fencing").
         for recovery in self.store.recover(now=time.time() - self.margin):
+            if self.recorder.metrics:
+                self.recorder.metrics.recovered(recovery.queue)
             log.warning(
                 "Job %s was lost by its worker (lease expired); %s (attempt %d)",
                 recovery.job_id,
@@ -585,6 +621,7 @@ class Loop:
         """Stop children; interrupted and buffered jobs go back to their queues."""
         try:
             self.store.unregister_worker(self.worker.key)
+            self.store.forget_worker_command(self.worker.key)
         except BackendError as exc:
             log.warning("Worker %s could not unregister: %s", self.worker.name, exc)
         interrupted = [c for c in self.pool.busy() if c.running is not None]

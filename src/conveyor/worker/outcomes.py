@@ -13,13 +13,16 @@ import os
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor.backends import Backend, Completion, ErrorInfo, JobRecord, JobState
 from conveyor.backends.base import split_queue_name
 from conveyor.retry import Retry
 from conveyor.worker.child import Outcome
 from conveyor.worker.pool import Running
+
+if TYPE_CHECKING:
+    from conveyor.metrics import WorkerMetrics
 
 log = logging.getLogger("conveyor.worker")
 
@@ -125,6 +128,8 @@ class Recorder:
         self.failed = 0
         self.retried = 0
         self._emit = _Lines().emit
+        #: The worker's Prometheus metrics (jobs worker --metrics-port), or None.
+        self.metrics: WorkerMetrics | None = None
 
     def fields(self, record: JobRecord, **more: Any) -> dict[str, Any]:
         return {
@@ -154,6 +159,8 @@ class Recorder:
     def finished_ok(self, running: Running, outcome: Outcome) -> None:
         record = running.record
         self.finished += 1
+        if self.metrics:
+            self.metrics.ended(record, "finished", outcome.duration)
         if outcome.warning:
             self._emit(
                 logging.WARNING,
@@ -206,6 +213,8 @@ class Recorder:
             return
         delay = policy.delay(record.attempts)
         self.retried += 1
+        if self.metrics:
+            self.metrics.ended(record, "retried", outcome.duration)
         self._add(
             Completion(
                 record.id,
@@ -268,6 +277,8 @@ class Recorder:
     def fail(self, running: Running, error: ErrorInfo, duration: float) -> None:
         record = running.record
         self.failed += 1
+        if self.metrics:
+            self.metrics.ended(record, "failed", duration)
         self._add(
             Completion(
                 record.id,
@@ -310,6 +321,8 @@ class Recorder:
             extra=self.fields(record),
         )
         if retry:
+            if self.metrics:
+                self.metrics.ended(record, "retried", time.monotonic() - running.began)
             self._add(
                 Completion(
                     record.id,
@@ -332,6 +345,8 @@ class Recorder:
         """
         record = running.record
         message = f"Job exceeded maximum timeout value ({record.timeout} seconds)"
+        if self.metrics:
+            self.metrics.ended(record, "timed_out", 0.0)
         self._emit(
             logging.ERROR,
             "Job %s on worker %s timed out: %s%s",

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from conveyor import config as _config
@@ -33,6 +33,9 @@ from conveyor.periodic_jobs.ticker import Ticker, check
 from conveyor.worker.child import ChildSettings
 from conveyor.worker.loop import Loop, backend_backoff
 from conveyor.worker.pool import Pool
+
+if TYPE_CHECKING:
+    from conveyor.metrics import WorkerMetrics
 
 log = logging.getLogger("conveyor.worker")
 
@@ -172,6 +175,8 @@ class Worker:
             ticker = Ticker(declared(self.config).values(), self.queues, self.config)
             check(ticker.jobs, self.config, time.time())
             self.ticker = ticker if ticker.jobs else None
+        #: Prometheus metrics this worker's supervisor counts into (jobs worker --metrics-port).
+        self.metrics: WorkerMetrics | None = None
         self._stop_requests = 0
         self._wake_r, self._wake_w = -1, -1
 

@@ -59,6 +59,7 @@ from conveyor.backends.base import (
     check_new_jobs,
     page_across,
 )
+from conveyor.backends.control import COMMAND_TTL, WorkerControl
 from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
 from conveyor.backends.postgresql import periodic
 from conveyor.backends.postgresql.queries import query, record, store, token, translated, where
@@ -636,6 +637,38 @@ class PostgreSQLBackend(Backend):
     def forget_periodic(self, name: str) -> bool:
         with self._session() as conn:
             return periodic.forget(conn, name)
+
+    # -- paused queues and worker commands (migration 0004) ---------------------
+    def set_paused(self, queues: Sequence[str], paused: bool, *, now: float) -> list[str]:
+        if not queues:
+            return []
+        name = "pause_queues" if paused else "resume_queues"
+        rows = self._rows(name, {"queues": list(queues), "now": float(now)})
+        changed = {row["queue"] for row in rows}
+        return [queue for queue in dict.fromkeys(queues) if queue in changed]
+
+    def paused_queues(self, prefix: str) -> list[str]:
+        return [row["queue"] for row in self._rows("paused_queues", {"prefix": prefix})]
+
+    def command_worker(self, key: str, command: str, *, now: float) -> None:
+        params = {
+            "key": key,
+            "command": command,
+            "now": float(now),
+            "expires_at": float(now) + COMMAND_TTL,
+        }
+        self._rows("command_worker", params)
+
+    def worker_control(self, key: str, queues: Sequence[str]) -> WorkerControl:
+        rows = self._rows("worker_control", {"key": key, "queues": list(queues)})
+        commands = [row["command"] for row in rows if row["command"] is not None]
+        return WorkerControl(
+            paused=frozenset(row["queue"] for row in rows if row["queue"] is not None),
+            command=commands[0] if commands else None,
+        )
+
+    def forget_worker_command(self, key: str) -> None:
+        self._rows("forget_worker_command", {"key": key})
 
     def close(self) -> None:
         with self._lock:

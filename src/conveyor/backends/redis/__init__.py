@@ -69,6 +69,7 @@ from conveyor.backends.base import (
     page_across,
     split_queue_name,
 )
+from conveyor.backends.control import COMMAND_TTL, STOP, WorkerControl
 from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
 from conveyor.backends.redis import periodic
 from conveyor.backends.urls import check_url, pop_url_option, redact
@@ -844,6 +845,50 @@ class RedisBackend(Backend):
             pipe.srem(self._key("periodic-names"), name)
             deleted, _ = pipe.execute()
         return bool(deleted)
+
+    # -- paused queues and worker commands ---------------------------------------
+    # Keys (additive, no layout bump): "paused-queues", a set of full queue names,
+    # and "worker-command:<worker key>", a string that expires after COMMAND_TTL.
+    def set_paused(self, queues: Sequence[str], paused: bool, *, now: float) -> list[str]:
+        del now
+        names = list(dict.fromkeys(queues))
+        if not names:
+            return []
+        key = self._key("paused-queues")
+        with self._translated():
+            pipe = self._redis.pipeline(transaction=True)
+            for name in names:
+                (pipe.sadd if paused else pipe.srem)(key, name)
+            results = pipe.execute()
+        return [name for name, result in zip(names, results, strict=True) if result]
+
+    def paused_queues(self, prefix: str) -> list[str]:
+        with self._translated():
+            members = self._redis.smembers(self._key("paused-queues"))
+        return sorted(n for n in (m.decode() for m in members) if n.startswith(prefix))
+
+    def command_worker(self, key: str, command: str, *, now: float) -> None:
+        del now
+        ttl = int(COMMAND_TTL * 1000)
+        with self._translated():
+            # "stop" replaces anything; "quiet" never replaces a "stop" (nor itself).
+            self._redis.set(self._key("worker-command", key), command, px=ttl, nx=command != STOP)
+
+    def worker_control(self, key: str, queues: Sequence[str]) -> WorkerControl:
+        with self._translated():
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.smembers(self._key("paused-queues"))
+            pipe.get(self._key("worker-command", key))
+            members, command = pipe.execute()
+        paused = {m.decode() for m in members}
+        return WorkerControl(
+            paused=frozenset(q for q in queues if q in paused),
+            command=None if command is None else command.decode(),
+        )
+
+    def forget_worker_command(self, key: str) -> None:
+        with self._translated():
+            self._redis.delete(self._key("worker-command", key))
 
     def close(self) -> None:
         self._redis.close()

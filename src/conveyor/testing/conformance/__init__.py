@@ -20,6 +20,7 @@ from conveyor.testing.conformance.cancel import CancelConformance
 from conveyor.testing.conformance.claim import ClaimConformance
 from conveyor.testing.conformance.complete import CompleteConformance
 from conveyor.testing.conformance.complete_and_claim import CompleteAndClaimConformance
+from conveyor.testing.conformance.control import ControlConformance
 from conveyor.testing.conformance.enqueue import EnqueueConformance
 from conveyor.testing.conformance.leases import LeaseConformance
 from conveyor.testing.conformance.listing import ListingConformance
@@ -38,6 +39,7 @@ __all__ = [
     "ClaimConformance",
     "CompleteAndClaimConformance",
     "CompleteConformance",
+    "ControlConformance",
     "EnqueueConformance",
     "IdReuseConformance",
     "LeaseConformance",
@@ -70,6 +72,7 @@ class BackendConformance(
     WorkerRegistryConformance,
     TokenConformance,
     PeriodicConformance,
+    ControlConformance,
 ):
     """Every conformance test; subclass it and provide the two fixtures.
 
