@@ -62,7 +62,8 @@ def test_every_page_is_closed_until_sign_in_and_a_bad_token_is_refused(
 ) -> None:
     for path in ["/dashboard/", "/dashboard/jobs", "/dashboard/workers", "/dashboard/periodic"]:
         answer = client.get(path)
-        assert answer.status_code == 302 and answer.location.endswith("/dashboard/signin")
+        assert answer.status_code == 302
+        assert answer.location.endswith("/dashboard/signin")
     assert client.get("/dashboard/jobs/x/progress.json").status_code == 401
     csrf = _csrf(client.get("/dashboard/signin").get_data(as_text=True))
     refused = client.post("/dashboard/signin", data={"csrf": csrf, "token": "cvt_wrong"})
@@ -76,13 +77,16 @@ def test_sign_in_sets_a_safe_cookie_and_never_shows_the_token(client: FlaskClien
     csrf = _csrf(client.get("/dashboard/signin").get_data(as_text=True))
     answer = client.post("/dashboard/signin", data={"csrf": csrf, "token": token})
     cookie = answer.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/dashboard/" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Path=/dashboard/" in cookie
     assert token not in cookie
     page = client.get("/dashboard/")
     assert page.status_code == 200
     assert token not in page.get_data(as_text=True)
     policy = page.headers["Content-Security-Policy"]
-    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "script-src 'self'" in policy
+    assert "unsafe-inline" not in policy
     assert page.headers["Cache-Control"] == "no-store"
 
 
@@ -127,18 +131,23 @@ def test_every_page_renders_with_data_on_each_store(store: str, client: FlaskCli
     )
     sign_in(client, token)
     overview = client.get("/dashboard/").get_data(as_text=True)
-    assert 'data-queue="mail"' in overview and "<svg" in overview
+    assert 'data-queue="mail"' in overview
+    assert "<svg" in overview
     assert re.search(r'data-testid="workers-busy">1<', overview)
     queued = client.get("/dashboard/jobs?state=queued&queue=mail").get_data(as_text=True)
-    assert "waiting" in queued and 'data-testid="total">1 queued job' in queued
+    assert "waiting" in queued
+    assert 'data-testid="total">1 queued job' in queued
     started = client.get("/dashboard/jobs?state=started").get_data(as_text=True)
     assert claimed.id in started
     found = client.get("/dashboard/jobs?state=queued&q=WAIT").get_data(as_text=True)
-    assert "waiting" in found and "sent" not in found.split("<tbody>")[1]
+    assert "waiting" in found
+    assert "sent" not in found.split("<tbody>")[1]
     job_page = client.get(f"/dashboard/jobs/{claimed.id}").get_data(as_text=True)
-    assert 'data-testid="job-state">started<' in job_page and "<dd>w1</dd>" in job_page
+    assert 'data-testid="job-state">started<' in job_page
+    assert "<dd>w1</dd>" in job_page
     workers = client.get("/dashboard/workers").get_data(as_text=True)
-    assert "box.example" in workers and "4242" in workers
+    assert "box.example" in workers
+    assert "4242" in workers
     assert client.get("/dashboard/periodic").status_code == 200
     progress = client.get(f"/dashboard/jobs/{claimed.id}/progress.json").get_json()
     assert progress["state"] == "started"
@@ -153,9 +162,11 @@ def test_hostile_job_data_is_escaped(client: FlaskClient) -> None:
     sign_in(client, token)
     for path in ["/dashboard/jobs", f"/dashboard/jobs/{job.id}"]:
         page = client.get(path).get_data(as_text=True)
-        assert "<script>alert" not in page and "<img src=x" not in page
+        assert "<script>alert" not in page
+        assert "<img src=x" not in page
         assert "&lt;script&gt;alert" in page
-        assert "\x07" not in page and "\x1b" not in page
+        assert "\x07" not in page
+        assert "\x1b" not in page
         assert 'href="javascript' not in page
 
 
@@ -185,7 +196,8 @@ def test_actions_need_csrf_and_a_full_token_and_change_the_store(client: FlaskCl
         "/dashboard/action",
         data={"csrf": csrf, "action": "cancel", "ids": job.id, "next": "/dashboard/jobs"},
     )
-    assert answer.status_code == 302 and "Canceled+1+job" in answer.location
+    assert answer.status_code == 302
+    assert "Canceled+1+job" in answer.location
     assert api.backend().get(job.id) is None  # a queued job canceled is removed
 
     running = conveyor.enqueue(conveyor_test_jobs.succeed, queue="q")
