@@ -24,6 +24,7 @@ from conveyor.backends.base import JobRecord, JobState
 HISTORY_SCAN = 5000
 FILTER_SCAN = 2000
 PAGE_SIZE = 25
+CHART_WIDTH = 480.0  # SVG user units; both charts share it
 STATES = tuple(state.value for state in JobState)
 
 
@@ -46,6 +47,7 @@ class Chart:
     title: str
     bars: list[Bar]
     width: float
+    bar_width: float
     max_count: int
     max_wait: float
 
@@ -92,24 +94,24 @@ def _chart(
     top = max([1, *(a + b for a, b in zip(done, bad, strict=True))])
     means = [sum(w) / len(w) if w else None for w in waits]
     top_wait = max([0.001, *(m for m in means if m is not None)])
-    width = 8.0
+    width = CHART_WIDTH / count
     bars = []
     for index in range(count):
         label = time.strftime("%H:%M", time.gmtime(start + index * step))
         mean = means[index]
         bars.append(
             Bar(
-                x=index * width,
+                x=round(index * width, 2),
                 label=label,
                 finished=done[index],
                 failed=bad[index],
                 wait=mean,
-                h_finished=60.0 * done[index] / top,
-                h_failed=60.0 * bad[index] / top,
-                h_wait=0.0 if mean is None else 60.0 * mean / top_wait,
+                h_finished=round(45.0 * done[index] / top, 2),
+                h_failed=round(45.0 * bad[index] / top, 2),
+                h_wait=0.0 if mean is None else round(34.0 * mean / top_wait, 2),
             )
         )
-    return Chart(title, bars, width * count, top, top_wait)
+    return Chart(title, bars, CHART_WIDTH, round(width * 0.8, 2), top, top_wait)
 
 
 def overview() -> dict[str, Any]:
