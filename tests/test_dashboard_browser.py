@@ -21,6 +21,7 @@ import conveyor
 import conveyor_test_jobs
 from conveyor import api, config
 from conveyor.backends.base import JobState, WorkerInfo
+from conveyor.backends.periodic import PeriodicDeclaration
 from conveyor.web import auth
 from support import CONVEYOR, free_port, wait_until
 
@@ -156,6 +157,7 @@ def test_every_page_renders_with_data(
         ttl=300,
         now=time.time(),
     )
+    _declare_periodic()
     page = signed_in(browser, server, token)
     assert page.locator("[data-queue=mail] [data-count=queued]").inner_text() == "2"
     assert page.locator("[data-queue=mail] [data-count=started]").inner_text() == "1"
@@ -188,7 +190,41 @@ def test_every_page_renders_with_data(
     _shot(page, "workers")
 
     page.goto(f"{server.base}/dashboard/periodic")
-    assert page.locator("[data-testid=periodic]").count() == 1
+    row = page.locator("[data-periodic=nightly]")
+    assert "every 3600" in row.inner_text()
+    assert "conveyor_test_jobs:succeed" in row.inner_text()
+    _shot(page, "periodic")
+
+
+def test_periodic_jobs_run_now_and_disable(browser: Any, server: Server) -> None:
+    _, token = auth.create_token("ops")
+    _declare_periodic()
+    page = signed_in(browser, server, token)
+    page.goto(f"{server.base}/dashboard/periodic")
+    page.click("[data-periodic=nightly] button[data-action=periodic_run]")
+    notice = page.locator(".notice").inner_text()
+    assert notice.startswith("Enqueued nightly now as job ")
+    job_id = notice.rsplit(" ", 1)[1]
+    assert _state(job_id) is JobState.QUEUED
+    page.click("[data-periodic=nightly] button[data-action=periodic_disable]")
+    wait_until(
+        lambda: not api.backend().periodic_entries(config.current().queue_prefix)[0].enabled,
+        "the periodic job to be disabled",
+    )
+    assert page.locator("[data-periodic=nightly] button[data-action=periodic_enable]").count() == 1
+
+
+def _declare_periodic() -> None:
+    prefix = config.current().queue_prefix
+    declaration = PeriodicDeclaration(
+        name=prefix + "nightly",
+        schedule="every 3600",
+        timezone="UTC",
+        func="conveyor_test_jobs:succeed",
+        queue=prefix + "default",
+        baseline=time.time(),
+    )
+    api.backend().declare_periodic([declaration], now=time.time())
 
 
 def test_live_progress_updates_without_a_reload(browser: Any, server: Server) -> None:
