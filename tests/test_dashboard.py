@@ -240,3 +240,27 @@ def test_mounted_in_a_host_app_it_needs_a_secret_key() -> None:
     answer = host.test_client().get("/ops/jobs/signin")
     assert answer.status_code == 200
     assert "Path=/ops/jobs/" in answer.headers["Set-Cookie"]
+
+
+def test_jobs_are_paginated_sorted_and_filtered_by_function(client: FlaskClient) -> None:
+    _, token = auth.create_token("ops")
+    made = [
+        conveyor.enqueue(conveyor_test_jobs.succeed, queue="p", title=f"job {n:02}").id
+        for n in range(30)
+    ]
+    echo = conveyor.enqueue(conveyor_test_jobs.echo, args=[1], queue="p", title="echo").id
+    sign_in(client, token)
+
+    def listed(query: str) -> list[str]:
+        page = client.get(f"/dashboard/jobs?{query}").get_data(as_text=True)
+        return re.findall(r'<tr data-job="([^"]+)">', page)
+
+    assert listed("state=queued&queue=p") == [*made, echo][:25]
+    assert listed("state=queued&queue=p&page=2") == [*made, echo][25:]
+    assert listed("state=queued&queue=p&func=echo") == [echo]
+    newest = listed("state=queued&queue=p&sort=newest")
+    assert newest[0] == echo
+    assert newest[1:] == list(reversed(made))[:24]
+    assert listed("state=queued&queue=p&q=job+07") == [made[7]]
+    assert listed(f"state=queued&q={made[3]}") == [made[3]]
+    assert listed("state=failed&queue=p") == []
