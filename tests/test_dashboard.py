@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 import conveyor
 import conveyor_test_jobs
 from conveyor import api, config
-from conveyor.backends.base import JobState, WorkerInfo
+from conveyor.backends.base import Completion, ErrorInfo, JobState, WorkerInfo
 from conveyor.web import auth, create_app, create_dashboard_blueprint
 
 HOSTILE = (
@@ -264,3 +264,27 @@ def test_jobs_are_paginated_sorted_and_filtered_by_function(client: FlaskClient)
     assert listed("state=queued&queue=p&q=job+07") == [made[7]]
     assert listed(f"state=queued&q={made[3]}") == [made[3]]
     assert listed("state=failed&queue=p") == []
+
+
+def test_a_failed_jobs_page_shows_each_attempt_with_its_traceback(client: FlaskClient) -> None:
+    _, token = auth.create_token("ops")
+    job = conveyor.enqueue(conveyor_test_jobs.succeed, queue="f", max_attempts=1)
+    record = api.backend().claim(
+        [config.current().queue_prefix + "f"], worker="w1", lease=60, now=time.time()
+    )[0]
+    error = ErrorInfo(
+        type="ValueError",
+        message="bad <input>",
+        traceback='Traceback (most recent call last):\n  File "<job>"\nValueError: bad <input>',
+        attempt=1,
+        at=time.time(),
+        started_at=record.started_at,
+    )
+    completion = Completion(job.id, str(record.lease_token), JobState.FAILED, error=error)
+    assert api.backend().complete([completion], now=time.time()) == [True]
+    sign_in(client, token)
+    page = client.get(f"/dashboard/jobs/{job.id}").get_data(as_text=True)
+    attempts = page.split('data-testid="attempts"')[1]
+    assert "<b>ValueError</b>: bad &lt;input&gt;" in attempts
+    assert "File &#34;&lt;job&gt;&#34;" in attempts
+    assert "<td>failed</td>" in attempts
