@@ -19,7 +19,18 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from conveyor import config as _config
@@ -80,7 +91,11 @@ def _timegm(parsed: time.struct_time) -> float:
     return float(calendar.timegm(parsed))
 
 
-def _before() -> BaseResponse | None:
+def _before() -> BaseResponse | tuple[str, int] | None:
+    if not current_app.secret_key:  # say so on the page, not only in a traceback
+        g.dash_keep_cookie = True
+        log.error("Dashboard: %s", sessions.MISSING_KEY)
+        return _page("error.html", message=sessions.MISSING_KEY), 500
     g.dash_session = sessions.load()
     if request.endpoint in {f"{DASHBOARD_NAME}.signin", f"{DASHBOARD_NAME}.static"}:
         g.dash_user = None
@@ -107,9 +122,9 @@ def _cookie_path() -> str:
 def _page(template: str, **values: Any) -> str:
     return render_template(
         f"conveyor_dashboard/{template}",
-        user=g.dash_user,
-        csrf=g.dash_session.csrf,
-        can_act=g.dash_user is not None and not g.dash_user.read_only,
+        user=getattr(g, "dash_user", None),
+        csrf=g.dash_session.csrf if "dash_session" in g else "",
+        can_act=getattr(g, "dash_user", None) is not None and not g.dash_user.read_only,
         age=_age,
         clean=_clean,
         pretty=_pretty,
@@ -231,6 +246,11 @@ def _conveyor_error(exc: ConveyorError) -> tuple[str, int]:
     return _page("error.html", message=str(exc)), 409
 
 
+def _http_error(exc: HTTPException) -> tuple[str, int]:
+    """A refusal as a page (the API's JSON envelope is for programs)."""
+    return _page("error.html", message=exc.description or exc.name), exc.code or 500
+
+
 _ROUTES: list[tuple[str, str, Any, list[str]]] = [
     ("/", "overview", _overview, ["GET"]),
     ("/signin", "signin", _signin, ["GET", "POST"]),
@@ -261,6 +281,7 @@ def create_dashboard_blueprint() -> Blueprint:
     blueprint.before_request(_before)
     blueprint.after_request(_after)
     blueprint.register_error_handler(ConveyorError, _conveyor_error)
+    blueprint.register_error_handler(HTTPException, _http_error)
     for rule, endpoint, view, methods in _ROUTES:
         blueprint.add_url_rule(rule, endpoint, view, methods=methods)
     return blueprint

@@ -35,6 +35,12 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+MISSING_KEY = (
+    "The conveyor dashboard signs its session cookie with the application's"
+    " SECRET_KEY: set app.secret_key (or SECRET_KEY in its config)"
+)
+
+
 class SecretKeyMissing(ConveyorError):
     """The host application has no SECRET_KEY to sign the dashboard's session with."""
 
@@ -50,10 +56,7 @@ class Session:
 def _serializer() -> URLSafeTimedSerializer:
     key = current_app.secret_key
     if not key:
-        raise SecretKeyMissing(
-            "The conveyor dashboard signs its session cookie with the application's"
-            " SECRET_KEY: set app.secret_key (or SECRET_KEY in its config)"
-        )
+        raise SecretKeyMissing(MISSING_KEY)
     return URLSafeTimedSerializer(key, salt=_SALT)
 
 
