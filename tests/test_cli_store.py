@@ -165,6 +165,8 @@ def test_info_hides_the_password_of_the_store(tmp_path: Path) -> None:
         ["deploy", "supervisor", "--numprocs", "99999999999999999999"],
         ["deploy", "systemd", "--stop-timeout", "99999999999999999999"],
         ["deploy", "systemd", "--concurrency", "99999999999999999999"],
+        ["jobs", "worker", "-n", "99999999999999999999"],
+        ["jobs", "worker", "--concurrency", "1025"],
     ],
     ids=" ".join,
 )

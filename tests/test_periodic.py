@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -435,3 +436,26 @@ def test_the_cli_lists_disables_and_enables(conveyor_env: conveyor.Config) -> No
     assert missing.exit_code == 1
     assert 'There is no periodic job named "nope"' in missing.output
     assert queued()[0].state == JobState.QUEUED
+
+
+def test_the_cli_imports_the_configured_modules_from_where_a_worker_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "cli_periodic_module.py").write_text(
+        "import conveyor\n\n@conveyor.periodic(every=60, name='cli-declared')\n"
+        "def tick():\n    pass\n",
+        encoding="utf-8",
+    )
+    path = ini(tmp_path, "")
+    path.write_text(
+        path.read_text(encoding="utf-8") + "conveyor.periodic.modules = cli_periodic_module\n",
+        encoding="utf-8",
+    )
+    conveyor.configure(path)
+    backend()  # the store exists: list is read-only
+    try:
+        listed = CliRunner().invoke(main, ["-c", str(path), "periodic", "list"])
+    finally:
+        sys.modules.pop("cli_periodic_module", None)
+    assert listed.output.startswith('cli-declared enabled "every 60" queue "default" next ')

@@ -42,7 +42,7 @@ def jobs() -> None:
 @click.option(
     "-n",
     "--concurrency",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, conveyor.config.MAX_CONCURRENCY),
     default=None,
     help="Child processes running jobs at once. Default: conveyor.worker.concurrency (1).",
 )

@@ -10,6 +10,7 @@ import click
 import conveyor
 from conveyor.cli.info import reads_store
 from conveyor.cli.text import escape
+from conveyor.worker.supervisor import add_to_sys_path, import_dirs
 
 
 @click.group(short_help="List, disable and enable periodic jobs.")
@@ -21,6 +22,8 @@ def periodic() -> None:
     them at their ticks. Whether one is enabled is kept in the job store, so
     disabling it holds for every worker.
     """
+    # The modules of conveyor.periodic.modules import from where a worker's would.
+    add_to_sys_path(import_dirs((), conveyor.config.current()))
 
 
 def _line(job: dict[str, Any]) -> str:

@@ -140,8 +140,10 @@ class Worker:
         self.concurrency = (
             concurrency if concurrency is not None else self.config.worker_concurrency
         )
-        if self.concurrency < 1:
-            raise ConfigError(f"concurrency must be at least 1, not {self.concurrency}")
+        if not 1 <= self.concurrency <= _config.MAX_CONCURRENCY:
+            raise ConfigError(
+                f"concurrency must be from 1 to {_config.MAX_CONCURRENCY}, not {self.concurrency}"
+            )
         if isolation not in {"child", "job"}:
             raise ConfigError(f"isolation must be 'child' or 'job', not {isolation!r}")
         self.isolation = isolation
