@@ -49,12 +49,12 @@ def _csrf(page: str) -> str:
 
 
 def sign_in(client: FlaskClient, token: str) -> str:
-    """Sign in; the CSRF value of the session."""
+    """Sign in; the CSRF value of the signed-in session."""
     page = client.get("/dashboard/signin").get_data(as_text=True)
     csrf = _csrf(page)
     answer = client.post("/dashboard/signin", data={"csrf": csrf, "token": token})
     assert answer.status_code == 302, answer.get_data(as_text=True)
-    return csrf
+    return _csrf(client.get("/dashboard/").get_data(as_text=True))
 
 
 def test_every_page_is_closed_until_sign_in_and_a_bad_token_is_refused(
@@ -88,6 +88,19 @@ def test_sign_in_sets_a_safe_cookie_and_never_shows_the_token(client: FlaskClien
     assert "script-src 'self'" in policy
     assert "unsafe-inline" not in policy
     assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_the_csrf_value_changes_at_sign_in(client: FlaskClient) -> None:
+    _, token = auth.create_token("ops")
+    job = conveyor.enqueue(conveyor_test_jobs.succeed)
+    before = _csrf(client.get("/dashboard/signin").get_data(as_text=True))
+    after = sign_in(client, token)
+    assert after != before
+    answer = client.post(
+        "/dashboard/action", data={"csrf": before, "action": "cancel", "ids": job.id}
+    )
+    assert answer.status_code == 400
+    assert api.backend().get(job.id) is not None
 
 
 def test_sign_in_without_the_forms_csrf_value_is_refused(client: FlaskClient) -> None:

@@ -15,6 +15,7 @@ import calendar
 import json
 import logging
 import re
+import secrets
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -144,7 +145,8 @@ def _signin() -> BaseResponse | str:
             else None
         )
         if found is not None:
-            g.dash_session = sessions.Session(found.hash, g.dash_session.csrf)
+            # A new CSRF value with the sign-in: one seen before it is worth nothing after.
+            g.dash_session = sessions.Session(found.hash, secrets.token_urlsafe(32))
             log.info('Dashboard: sign-in by token "%s"', found.name)
             return redirect(url_for(f"{DASHBOARD_NAME}.overview"))
         error = "That token does not open this site's dashboard."
