@@ -133,7 +133,9 @@ def test_every_page_renders_with_data(
     _, token = auth.create_token("ops")
     for n in range(6):
         conveyor.enqueue(conveyor_test_jobs.add, args=[n, 1], queue="done", title=f"sum {n}")
-    conveyor.enqueue(conveyor_test_jobs.failing_job, queue="done", title="broken", max_attempts=1)
+    broken = conveyor.enqueue(
+        conveyor_test_jobs.failing_job, queue="done", title="broken", max_attempts=1
+    )
     subprocess.run(
         [CONVEYOR, "jobs", "worker", "--burst", "done"], env=subprocess_env, check=True, timeout=60
     )
@@ -181,6 +183,13 @@ def test_every_page_renders_with_data(
     page.goto(f"{server.base}/dashboard/jobs/{running.id}")
     assert page.locator("[data-testid=job-state]").inner_text() == "started"
     assert "started" in page.locator("[data-testid=timeline]").inner_text()
+
+    page.goto(f"{server.base}/dashboard/jobs/{broken.id}")
+    assert page.locator("[data-testid=job-state]").inner_text() == "failed"
+    attempts = page.locator("[data-testid=attempts]")
+    assert "failed" in attempts.inner_text()
+    page.click("[data-testid=attempts] summary")
+    assert "Traceback" in attempts.locator("details pre").inner_text()
     _shot(page, "job")
 
     page.goto(f"{server.base}/dashboard/workers")
