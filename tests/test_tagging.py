@@ -147,3 +147,15 @@ def test_a_dollar_type_key_of_the_user_s_own_beside_a_tagged_value_round_trips()
     # kwargs alone is plain JSON, but args needs tags: the payload is read with the tag hook.
     payload = serializer.dump_call([(1, 2)], {"$type": False}, "json")
     assert serializer.load_call(payload, allow_pickle=False) == ([(1, 2)], {"$type": False})
+
+
+def test_an_offset_with_a_fraction_of_a_second_round_trips() -> None:
+    # fromisoformat() drops the microseconds of an offset; the tag keeps them.
+    zones = [dt.timezone(dt.timedelta(microseconds=us)) for us in (1, -1)]
+    zones.append(dt.timezone(dt.timedelta(hours=-3, microseconds=1)))
+    values = [dt.datetime(2026, 1, 2, 3, 4, tzinfo=zone) for zone in zones]
+    values += [dt.time(3, 4, tzinfo=zone) for zone in zones]
+    for value in values:
+        loaded = serializer.loads(serializer.dumps(value, "json"), allow_pickle=False)
+        assert loaded == value
+        assert loaded.utcoffset() == value.utcoffset()

@@ -30,15 +30,20 @@ TAG = "$type"
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def _zone(tzinfo: dt.tzinfo | None) -> dict[str, Any]:
-    """What a value's zone adds to its tag: the key of a ZoneInfo, else nothing."""
+def _zone(value: dt.datetime | dt.time) -> dict[str, Any]:
+    """What a value's zone adds to its tag: the key of a ZoneInfo; else, for an offset
+    with a fraction of a second (which ``fromisoformat`` drops), the offset in microseconds."""
+    tzinfo = value.tzinfo
     if isinstance(tzinfo, zoneinfo.ZoneInfo) and tzinfo.key:
         return {"zone": tzinfo.key}
+    offset = value.utcoffset()
+    if offset is not None and offset.microseconds:
+        return {"offset_us": offset // dt.timedelta(microseconds=1)}
     return {}
 
 
 def _moment(kind: str, value: dt.datetime | dt.time) -> dict[str, Any]:
-    tagged: dict[str, Any] = {TAG: kind, "value": value.isoformat(), **_zone(value.tzinfo)}
+    tagged: dict[str, Any] = {TAG: kind, "value": value.isoformat(), **_zone(value)}
     if value.fold:
         tagged["fold"] = 1
     return tagged
@@ -112,18 +117,23 @@ class Tagger:
         return out
 
 
+def _tzinfo(tagged: dict[str, Any], parsed: dt.tzinfo | None) -> dt.tzinfo | None:
+    """The zone a tag names (see ``_zone``), else the one its ISO text gave."""
+    if "zone" in tagged:
+        return zoneinfo.ZoneInfo(tagged["zone"])
+    if "offset_us" in tagged:
+        return dt.timezone(dt.timedelta(microseconds=tagged["offset_us"]))
+    return parsed
+
+
 def _datetime(tagged: dict[str, Any]) -> dt.datetime:
     value = dt.datetime.fromisoformat(tagged["value"])
-    if "zone" in tagged:
-        value = value.replace(tzinfo=zoneinfo.ZoneInfo(tagged["zone"]))
-    return value.replace(fold=tagged.get("fold", 0))
+    return value.replace(tzinfo=_tzinfo(tagged, value.tzinfo), fold=tagged.get("fold", 0))
 
 
 def _time(tagged: dict[str, Any]) -> dt.time:
     value = dt.time.fromisoformat(tagged["value"])
-    if "zone" in tagged:
-        value = value.replace(tzinfo=zoneinfo.ZoneInfo(tagged["zone"]))
-    return value.replace(fold=tagged.get("fold", 0))
+    return value.replace(tzinfo=_tzinfo(tagged, value.tzinfo), fold=tagged.get("fold", 0))
 
 
 _DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
