@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit package bench chaos clean ckan-test
+.PHONY: install demo test lint typecheck unit package bench chaos clean ckan-test browser-test screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,17 @@ typecheck: install
 
 unit: install
 	$(BIN)/pytest -n 2 -p no:cacheprovider
+
+## The dashboard in Debian's Chromium driven by Playwright (the `browser` extra; marker `browser`).
+browser-test: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[browser]"
+	$(BIN)/pytest -p no:cacheprovider -m browser tests/test_dashboard_browser.py
+
+## Rewrite the dashboard screenshots in docs/images/ from a browser test run.
+screenshots: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[browser]"
+	DASHBOARD_SCREENSHOTS=$(CURDIR)/docs/images $(BIN)/pytest -p no:cacheprovider -m browser \
+		tests/test_dashboard_browser.py -k renders
 
 ## Build the sdist and wheel into dist/, check them as PyPI would, install the wheel in a fresh
 ## venv and run a burst worker with it (tests/test_package.py).

@@ -16,9 +16,10 @@ from conveyor.exceptions import extra_needed
 
 try:
     from conveyor.web.app import DEFAULT_MAX_BODY, create_app, create_blueprint
+    from conveyor.web.dashboard import create_dashboard_blueprint
 except ModuleNotFoundError as exc:  # the same message as the CLI's, naming the extra
     if exc.name not in {"flask", "werkzeug", "waitress"}:
         raise
     raise ModuleNotFoundError(extra_needed("The web API", "web"), name=exc.name) from None
 
-__all__ = ["DEFAULT_MAX_BODY", "create_app", "create_blueprint"]
+__all__ = ["DEFAULT_MAX_BODY", "create_app", "create_blueprint", "create_dashboard_blueprint"]

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import secrets
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request, url_for
@@ -22,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from conveyor.web import auth, openapi
 from conveyor.web.actions import ACTIONS, Action
+from conveyor.web.dashboard import create_dashboard_blueprint
 from conveyor.web.errors import bad_request, error_object, too_large
 from conveyor.web.metrics import add_metrics_route
 from conveyor.web.schemas import shown, validate
@@ -192,8 +195,11 @@ def create_blueprint(*, max_body_size: int = DEFAULT_MAX_BODY) -> Blueprint:
 def create_app(*, max_body_size: int = DEFAULT_MAX_BODY) -> Flask:
     """A Flask application serving only the web API, answering JSON to everything."""
     app = Flask("conveyor.web")
+    # Signs the dashboard's session cookie; a new key at each start unless one is given.
+    app.secret_key = os.environ.get("CONVEYOR_SECRET_KEY") or secrets.token_bytes(32)
     app.register_blueprint(create_blueprint(max_body_size=max_body_size))
     add_metrics_route(app)  # GET /metrics, when the metrics extra is installed
+    app.register_blueprint(create_dashboard_blueprint())
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

@@ -112,13 +112,21 @@ def authorize(action: str, *, changes_state: bool, header: str | None) -> ApiTok
     token = presented_token(header)
     if token is None:
         raise NotAuthorized(f"Action {action} requires an authenticated user")
+    presented = hash_token(token) if len(token) <= _MAX_HEADER else None
+    return authorize_hash(action, changes_state=changes_state, token_hash=presented)
+
+
+def authorize_hash(action: str, *, changes_state: bool, token_hash: str | None) -> ApiToken:
+    """As :func:`authorize`, for a token known by its hash (the dashboard's session keeps it).
+
+    The API and the dashboard both decide here, so their rules cannot drift apart.
+    """
     config = _config.current()
     found = None
-    if len(token) <= _MAX_HEADER:
-        presented = hash_token(token)
-        found = backend(config).find_token(presented)
+    if token_hash:
+        found = backend(config).find_token(token_hash)
         if found is not None and not (
-            hmac.compare_digest(found.hash, presented) and found.site_id == config.site_id
+            hmac.compare_digest(found.hash, token_hash) and found.site_id == config.site_id
         ):
             found = None
     if found is None:
