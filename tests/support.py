@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import conveyor
@@ -157,3 +157,25 @@ class WorkerProcess:
         self.process.wait(10)
         with contextlib.suppress(ProcessLookupError):  # an empty group: all are gone
             os.killpg(self.pid, signal.SIGKILL)
+
+
+#: Starts ``conveyor jobs worker ARGS`` with an environment, in a directory of its own.
+StartWorker = Callable[[list[str], dict[str, str]], "WorkerProcess"]
+
+
+@contextlib.contextmanager
+def worker_processes(tmp_path: Path) -> Iterator[StartWorker]:
+    """The one start-worker mechanism of the tests' fixtures: every worker started is stopped
+    (by its pid) when the block ends, whatever happened in it."""
+    started: list[WorkerProcess] = []
+
+    def start(args: list[str], env: dict[str, str]) -> WorkerProcess:
+        worker = WorkerProcess(args, env, tmp_path / f"worker{len(started)}")
+        started.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.stop()

@@ -26,7 +26,7 @@ import conveyor_test_jobs as jobs_module
 from conveyor import JobState, get_job_queue, job_from_id
 from conveyor import enqueue_job as toolkit_enqueue_job
 from conveyor.exceptions import NoSuchJobError
-from support import WorkerProcess, lines, wait_until
+from support import WorkerProcess, lines, wait_until, worker_processes
 
 SITE_ID = "test.conveyor"
 
@@ -49,18 +49,8 @@ def store_env(
 def start_worker(
     store_env: dict[str, str], tmp_path: Path
 ) -> Iterator[Callable[..., WorkerProcess]]:
-    started: list[WorkerProcess] = []
-
-    def start(*args: str) -> WorkerProcess:
-        worker = WorkerProcess(list(args), store_env, tmp_path / f"worker{len(started)}")
-        started.append(worker)
-        return worker
-
-    try:
-        yield start
-    finally:
-        for worker in started:
-            worker.stop()
+    with worker_processes(tmp_path) as start:
+        yield lambda *args: start(list(args), store_env)
 
 
 def ended(job: conveyor.Job) -> bool:

@@ -28,7 +28,15 @@ import fencing_jobs
 from conveyor import JobState
 from conveyor.backends import open_backend
 from support import SHORT_LEASE as LEASE
-from support import WorkerProcess, free_port, is_gone, lines, state_of, wait_until
+from support import (
+    WorkerProcess,
+    free_port,
+    is_gone,
+    lines,
+    state_of,
+    wait_until,
+    worker_processes,
+)
 
 
 @pytest.fixture
@@ -36,20 +44,12 @@ def start_worker(
     subprocess_env: dict[str, str], tmp_path: Path
 ) -> Iterator[Callable[..., WorkerProcess]]:
     """Start ``conveyor jobs worker ARGS`` with ``env`` added; each is killed at the end."""
-    started: list[WorkerProcess] = []
+    with worker_processes(tmp_path) as start_in:
 
-    def start(*args: str, **env: str) -> WorkerProcess:
-        worker = WorkerProcess(
-            list(args), {**subprocess_env, **env}, tmp_path / f"worker{len(started)}"
-        )
-        started.append(worker)
-        return worker
+        def start(*args: str, **env: str) -> WorkerProcess:
+            return start_in(list(args), {**subprocess_env, **env})
 
-    try:
         yield start
-    finally:
-        for worker in started:
-            worker.stop()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from conveyor import JobState, JobStateError, NoSuchJobError
 from conveyor.api import backend
 from conveyor.cli import main
 from support import SHORT_LEASE as LEASE
-from support import WorkerProcess, wait_until
+from support import WorkerProcess, wait_until, worker_processes
 
 Invoke = Callable[..., Result]
 OTHER_SITE = "other.site"
@@ -32,21 +32,15 @@ def start_worker(
     subprocess_env: dict[str, str], tmp_path: Path
 ) -> Iterator[Callable[..., WorkerProcess]]:
     """Start ``conveyor jobs worker ARGS`` with a short lease; all are killed at the end."""
-    started: list[WorkerProcess] = []
+    with worker_processes(tmp_path) as start_in:
 
-    def start(*args: str, site_id: str | None = None) -> WorkerProcess:
-        env = {**subprocess_env, "CONVEYOR_WORKER_LEASE": str(LEASE)}
-        if site_id is not None:
-            env["CONVEYOR_SITE_ID"] = site_id
-        worker = WorkerProcess(list(args), env, tmp_path / f"worker{len(started)}")
-        started.append(worker)
-        return worker
+        def start(*args: str, site_id: str | None = None) -> WorkerProcess:
+            env = {**subprocess_env, "CONVEYOR_WORKER_LEASE": str(LEASE)}
+            if site_id is not None:
+                env["CONVEYOR_SITE_ID"] = site_id
+            return start_in(list(args), env)
 
-    try:
         yield start
-    finally:
-        for worker in started:
-            worker.stop()
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from support import (
     lines,
     state_of,
     wait_until,
+    worker_processes,
 )
 from support import SHORT_LEASE as LEASE
 
@@ -45,19 +46,12 @@ def start_worker(
     worker_env: dict[str, str], tmp_path: Path
 ) -> Iterator[Callable[..., WorkerProcess]]:
     """Start ``conveyor jobs worker ARGS``; every worker started is killed at the end."""
-    started: list[WorkerProcess] = []
+    with worker_processes(tmp_path) as start_in:
 
-    def start(*args: str, env: dict[str, str] | None = None) -> WorkerProcess:
-        directory = tmp_path / f"worker{len(started)}"
-        worker = WorkerProcess(list(args), env or worker_env, directory)
-        started.append(worker)
-        return worker
+        def start(*args: str, env: dict[str, str] | None = None) -> WorkerProcess:
+            return start_in(list(args), env or worker_env)
 
-    try:
         yield start
-    finally:
-        for worker in started:
-            worker.stop()
 
 
 def run_burst_worker(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

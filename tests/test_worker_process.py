@@ -11,25 +11,15 @@ import pytest
 import conveyor
 import conveyor_test_jobs as test_jobs
 from conveyor import JobState
-from support import WorkerProcess, is_gone, lines, run_cli, state_of, wait_until
+from support import WorkerProcess, is_gone, lines, run_cli, state_of, wait_until, worker_processes
 
 
 @pytest.fixture
 def start_worker(
     subprocess_env: dict[str, str], tmp_path: Path
 ) -> Iterator[Callable[..., WorkerProcess]]:
-    started: list[WorkerProcess] = []
-
-    def start(*args: str) -> WorkerProcess:
-        worker = WorkerProcess(list(args), subprocess_env, tmp_path / f"worker{len(started)}")
-        started.append(worker)
-        return worker
-
-    try:
-        yield start
-    finally:
-        for worker in started:
-            worker.stop()
+    with worker_processes(tmp_path) as start:
+        yield lambda *args: start(list(args), subprocess_env)
 
 
 # -- output --------------------------------------------------------------------------
