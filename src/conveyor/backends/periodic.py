@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # base imports this module, for Backend to inherit PeriodicStore
-    from conveyor.backends.base import NewJob
+    from conveyor.backends.base import NewJob, Row
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,22 @@ class PeriodicEntry:
     last_job_id: str | None  # the job enqueued for the latest tick that ran
     last_enqueued_at: float | None  # when that job was enqueued
     declared_at: float  # when a worker or the CLI last declared it
+
+    @classmethod
+    def from_row(cls, row: Row) -> PeriodicEntry:
+        """The entry in a row of the SQL stores' ``conveyor_periodic`` table."""
+        return cls(
+            name=row["name"],
+            schedule=row["schedule"],
+            timezone=row["timezone"],
+            func=row["func"],
+            queue=row["queue"],
+            enabled=bool(row["enabled"]),
+            last_tick=row["last_tick"],
+            last_job_id=row["last_job_id"],
+            last_enqueued_at=row["last_enqueued_at"],
+            declared_at=row["declared_at"],
+        )
 
 
 class PeriodicStore(ABC):

@@ -43,12 +43,12 @@ def entries(db: sqlite3.Connection, prefix: str) -> list[PeriodicEntry]:
         "SELECT * FROM conveyor_periodic WHERE substr(name, 1, ?)=? ORDER BY name",
         (len(prefix), prefix),
     ).fetchall()
-    return [entry(row) for row in rows]
+    return [PeriodicEntry.from_row(row) for row in rows]
 
 
 def get(db: sqlite3.Connection, name: str) -> PeriodicEntry | None:
     row = db.execute("SELECT * FROM conveyor_periodic WHERE name=?", (name,)).fetchone()
-    return None if row is None else entry(row)
+    return None if row is None else PeriodicEntry.from_row(row)
 
 
 def set_enabled(db: sqlite3.Connection, name: str, enabled: bool) -> bool:
@@ -60,18 +60,3 @@ def set_enabled(db: sqlite3.Connection, name: str, enabled: bool) -> bool:
 
 def forget(db: sqlite3.Connection, name: str) -> bool:
     return db.execute("DELETE FROM conveyor_periodic WHERE name=?", (name,)).rowcount == 1
-
-
-def entry(row: sqlite3.Row) -> PeriodicEntry:
-    return PeriodicEntry(
-        name=row["name"],
-        schedule=row["schedule"],
-        timezone=row["timezone"],
-        func=row["func"],
-        queue=row["queue"],
-        enabled=bool(row["enabled"]),
-        last_tick=row["last_tick"],
-        last_job_id=row["last_job_id"],
-        last_enqueued_at=row["last_enqueued_at"],
-        declared_at=row["declared_at"],
-    )

@@ -55,28 +55,13 @@ def take(conn: Connection, name: str, tick: float, job: NewJob | None, now: floa
 
 def entries(conn: Connection, prefix: str) -> list[PeriodicEntry]:
     rows = conn.execute(query("periodic_entries"), {"prefix": prefix}).fetchall()
-    return [entry(row) for row in rows]
+    return [PeriodicEntry.from_row(row) for row in rows]
 
 
 def set_enabled(conn: Connection, name: str, enabled: bool) -> PeriodicEntry | None:
     row = conn.execute(query("periodic_enable"), {"name": name, "enabled": enabled}).fetchone()
-    return None if row is None else entry(row)
+    return None if row is None else PeriodicEntry.from_row(row)
 
 
 def forget(conn: Connection, name: str) -> bool:
     return conn.execute(query("periodic_forget"), {"name": name}).fetchone() is not None
-
-
-def entry(row: DictRow) -> PeriodicEntry:
-    return PeriodicEntry(
-        name=row["name"],
-        schedule=row["schedule"],
-        timezone=row["timezone"],
-        func=row["func"],
-        queue=row["queue"],
-        enabled=bool(row["enabled"]),
-        last_tick=row["last_tick"],
-        last_job_id=row["last_job_id"],
-        last_enqueued_at=row["last_enqueued_at"],
-        declared_at=row["declared_at"],
-    )
