@@ -1,4 +1,5 @@
-"""Links between the pages lead somewhere, and the package's own description has none to follow."""
+"""Links between the pages lead somewhere, the package's own description has none to follow,
+and no page shows a path of the machine it was written on."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from docs_snippets import ROOT, pages
 _LINK = re.compile(r"\[[^\]]*\]\((?P<target>[^)\s]+)\)")
 _HEADING = re.compile(r"^#{1,6}\s+(?P<text>.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*`{3,}[^`]*$")  # an opening or closing fence, not inline code
+# A path rooted in a directory of the machine the docs were written on (a checkout, a scratch
+# directory, a home): meaningless to a reader. Examples use made-up roots such as /srv or /opt.
+_LOCAL_PATH = re.compile(r"(?<![\w.~-])/(?:work|tmp|root|home)(?:/|\b)")
 
 
 def prose(path: Path) -> list[tuple[int, str]]:
@@ -73,3 +77,32 @@ def test_the_package_description_has_no_relative_link() -> None:
     relative = [t for _, t in links(description) if not t.startswith("https://")]
     assert relative == []
     assert "README.pypi.md" in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+
+
+def local_paths(path: Path) -> list[str]:
+    """Every line of ``path`` (code blocks included) naming a local machine path."""
+    text = path.read_text(encoding="utf-8")
+    return [
+        f"{path.name}:{number}: {line.strip()}"
+        for number, line in enumerate(text.splitlines(), start=1)
+        if _LOCAL_PATH.search(line)
+    ]
+
+
+def test_the_local_path_check_finds_paths_and_only_paths(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "store sqlite:////tmp/x/conveyor.sqlite3\n"  # 1: inside a URL
+        '  File "/home/me/tasks.py", line 3\n'  # 2: in a traceback
+        "cd /work && make\n"  # 3: a bare root
+        "the /dashboard/workers page, myapp/worker_hooks.py, /srv/demo, ~/tmp\n"  # none
+        "GET /api/3/action/worker_list; /rooted; /homework\n",  # none
+        encoding="utf-8",
+    )
+    assert [line.split(":")[1] for line in local_paths(page)] == ["1", "2", "3"]
+
+
+def test_no_page_names_a_local_machine_path() -> None:
+    checked = [*pages(), *sorted((ROOT / "docs").rglob("*.json"))]
+    found = [hit for page in checked for hit in local_paths(page)]
+    assert found == [], "use a made-up root such as /srv in examples:\n" + "\n".join(found)
