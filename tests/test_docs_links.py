@@ -106,3 +106,37 @@ def test_no_page_names_a_local_machine_path() -> None:
     checked = [*pages(), *sorted((ROOT / "docs").rglob("*.json"))]
     found = [hit for page in checked for hit in local_paths(page)]
     assert found == [], "use a made-up root such as /srv in examples:\n" + "\n".join(found)
+
+
+def mapped_modules(page: Path) -> list[str]:
+    """The paths the first column of ARCHITECTURE.md's module map names (a path without a
+    directory is in the directory of its cell's first path; one ending in / is a package)."""
+    names, inside = [], False
+    for _, line in prose(page):
+        if line.startswith("## "):
+            inside = line.strip() == "## Module map"
+        elif inside and line.startswith("| `"):
+            cell = line.split("|")[1]
+            tokens = re.findall(r"`([^`]+)`", cell)
+            folder = tokens[0].rpartition("/")[0] if "/" in tokens[0].rstrip("/") else ""
+            for token in tokens:
+                local = "/" not in token.rstrip("/") and folder
+                names.append(f"{folder}/{token}" if local else token)
+    return names
+
+
+def test_the_module_map_names_every_module() -> None:
+    package = ROOT / "src" / "conveyor"
+    mapped = mapped_modules(ROOT / "docs" / "ARCHITECTURE.md")
+    assert "backends/sqlite_periodic.py" in mapped  # a name resolved in its cell's directory
+    unmapped = [
+        module
+        for module in (path.relative_to(package).as_posix() for path in package.rglob("*.py"))
+        if not any(
+            module == name
+            or (name.endswith("/") and module.startswith(name))
+            or ("*" in name and re.fullmatch(re.escape(name).replace(r"\*", ".*"), module))
+            for name in mapped
+        )
+    ]
+    assert unmapped == [], "give these a line in docs/ARCHITECTURE.md's module map"
