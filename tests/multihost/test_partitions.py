@@ -229,8 +229,15 @@ def tally(cluster: Cluster, ids: dict[str, str]) -> Tally:
     )
 
 
-def report(store: Store, scenario: str, counts: Tally, began: float) -> None:
-    line = f"{store.kind:<10} {scenario}: {counts} ({time.monotonic() - began:.1f} s)"
+def report(
+    cluster: Cluster, ids: dict[str, str], scenario: str, counts: Tally, began: float
+) -> None:
+    ends = [h for n in ids for e, h, _ in cluster.events(n) if e == "end"]
+    split = ", ".join(f"{host} {ends.count(host)}" for host in ("worker1", "worker2"))
+    line = (
+        f"{cluster.store.kind:<10} {scenario}: {counts}; runs ended on {split}"
+        f" ({time.monotonic() - began:.1f} s)"
+    )
     print(line)
     FIGURES.append(line)
 
@@ -283,7 +290,7 @@ def test_a_wire_delays_and_cuts_a_worker_hosts_traffic(
 
 
 def test_a_worker_host_cut_off_past_its_lease_is_fenced_then_rejoins(
-    network: Network, store: Store, cluster: Cluster
+    network: Network, cluster: Cluster
 ) -> None:
     began = time.monotonic()
     cut_off = cluster.start_worker("worker1")
@@ -327,8 +334,10 @@ def test_a_worker_host_cut_off_past_its_lease_is_fenced_then_rejoins(
     assert cut_off.running()
     assert other.running()
 
-    counts = tally(cluster, {**first, **later})
-    report(store, f"cut off {cut_for:.1f} s (lease {LEASE} s), then healed", counts, began)
+    everything = {**first, **later}
+    counts = tally(cluster, everything)
+    scenario = f"cut off {cut_for:.1f} s (lease {LEASE} s), then healed"
+    report(cluster, everything, scenario, counts, began)
     assert counts.overlaps == 0
     assert counts.lost == 0
     assert counts.finished == counts.enqueued == 12
@@ -336,7 +345,7 @@ def test_a_worker_host_cut_off_past_its_lease_is_fenced_then_rejoins(
 
 
 def test_delay_and_loss_on_one_worker_host_lose_nothing_and_never_overlap(
-    network: Network, store: Store, cluster: Cluster
+    network: Network, cluster: Cluster
 ) -> None:
     began = time.monotonic()
     network.impair("worker2", 50, 0.05)
@@ -350,7 +359,7 @@ def test_delay_and_loss_on_one_worker_host_lose_nothing_and_never_overlap(
     assert cluster.ended_on("worker2", list(ids)), "the impaired host ran none of the jobs"
 
     counts = tally(cluster, ids)
-    report(store, "50 ms delay + 5 % loss each way on worker2", counts, began)
+    report(cluster, ids, "50 ms delay + 5 % loss each way on worker2", counts, began)
     assert counts.overlaps == 0
     assert counts.lost == 0
     assert counts.finished == counts.enqueued == 30
