@@ -54,10 +54,12 @@ package: install
 ckan-test:
 	bash tests/ckan/run.sh
 
-## conveyor against RQ, Celery, Dramatiq and Huey on the local Redis (own venv: .venv-bench).
+## conveyor against its peers on Redis (RQ, Celery, Dramatiq, Huey), PostgreSQL (PgQueuer,
+## procrastinate) and SQLite (SqliteHuey), on the idle machine and with busy loops on every core,
+## interleaved pass by pass (own venv: .venv-bench; about 25 minutes). See docs/performance.md.
 bench:
 	bash bench/setup.sh
-	.venv-bench/bin/python bench/run.py $(BENCH_ARGS)
+	.venv-bench/bin/python bench/run.py --load both $(BENCH_ARGS)
 
 ## Jobs through workers killed at random; fails if any job is lost.
 chaos: install

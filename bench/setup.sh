@@ -12,7 +12,7 @@ fi
 if [[ ! -f "$stamp" || "$root/bench/requirements.txt" -nt "$stamp" || "$root/pyproject.toml" -nt "$stamp" ]]; then
     # (grep drops a warning some pip configurations print for every package)
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-        -e "$root[redis]" -r "$root/bench/requirements.txt" \
+        -e "$root[redis,postgresql]" -r "$root/bench/requirements.txt" \
         2> >(grep -v "is neither a file nor a directory" >&2)
     touch "$stamp"
 fi

@@ -79,8 +79,11 @@ class ConveyorSystem(System):
         return {"CONVEYOR_BACKEND": self.url, "CONVEYOR_SITE_ID": SITE_ID}
 
 
-def make(cls: type[ConveyorSystem], name: str, label: str, config: str) -> ConveyorSystem:
+def make(
+    cls: type[ConveyorSystem], name: str, label: str, config: str, store: str
+) -> ConveyorSystem:
     return cls(
+        store=store,
         name=name,
         family=name.replace("-", "_"),
         label=label,
