@@ -68,6 +68,7 @@ class Guarantees:
     timeout: str  # how a job that runs too long is stopped, if at all
     retries: str  # what happens to a job that raised
     hoarding: str = ""  # jobs held by a worker ahead of time (prefetch)
+    record: str = ""  # what is kept of a job once it ran (result, state), if anything
 
     def as_dict(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v}

@@ -86,6 +86,8 @@ SYSTEMS = [
             " workers only, thread workers ignore it",
             retries="none by default (retries= on request)",
             hoarding="none: each worker dequeues one task at a time",
+            record="a task's return value if it is not None (store_none=False); nothing for"
+            " these jobs",
         ),
         process_model="one `huey_consumer` with one worker thread; for two,"
         " `--worker-type process --workers 2`",

@@ -138,6 +138,8 @@ SYSTEMS = [
             retries="none by default: a job that raised is logged and deleted"
             " (DatabaseRetryEntrypointExecutor on request)",
             hoarding="fetches up to 10 jobs per query (batch size)",
+            record="the job row is deleted; a status row (successful / exception) goes to"
+            " pgqueuer_log",
         ),
         bulk_api="SyncQueries.enqueue(list of entrypoints, list of payloads): one INSERT"
         " ... SELECT FROM unnest(...) per batch",

@@ -97,6 +97,7 @@ SYSTEMS = [
             timeout="none",
             retries="none by default (retry= on request)",
             hoarding="none: one job fetched per free slot",
+            record="the job row is kept with its status (no return value)",
         ),
         bulk_api="Task.batch_defer(...): one multi-row INSERT per batch",
         drain_scale=0.2,
