@@ -812,7 +812,11 @@ def chart(results: dict[str, dict[str, Any]], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    measured = [r for r in results.values() if r.get("summary")]
+    order = [store for store, _ in STORES]
+    measured = sorted(
+        (r for r in results.values() if r.get("summary")),
+        key=lambda r: order.index(_store(r)) if _store(r) in order else len(order),
+    )
     fig, axes = plt.subplots(3, 2, figsize=(13, 13))
     for ax, (metric, heading, unit, higher) in zip(axes.flat, METRICS, strict=True):
         rows = [(r["label"], r["summary"][metric], r) for r in measured]
