@@ -528,15 +528,22 @@ def load_systems(wanted: list[str] | None) -> list[Any]:
 
     chosen = []
     unknown = set(wanted or [])
+    broken = []
     for module_name in MODULES:
-        module = importlib.import_module(f"systems.{module_name}")
+        try:
+            module = importlib.import_module(f"systems.{module_name}")
+        except ImportError as exc:  # a peer library missing: its systems cannot be measured
+            broken.append(f"systems.{module_name} cannot be imported ({exc})")
+            say(f"skipping {broken[-1]}")
+            continue
         for system in module.SYSTEMS:
             names = {system.name, system.family, module_name, f"store:{system.store}"}
             if wanted is None or names & set(wanted):
                 chosen.append(system)
                 unknown -= names
     if unknown:
-        raise SystemExit(f"bench: unknown system(s): {', '.join(sorted(unknown))}")
+        also = f"; {'; '.join(broken)}" if broken else ""
+        raise SystemExit(f"bench: unknown system(s): {', '.join(sorted(unknown))}{also}")
     return chosen
 
 
