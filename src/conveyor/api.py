@@ -159,6 +159,10 @@ class Queue(RQQueueMethods):
     def job_ids(self) -> list[str]:
         return [job.id for job in self.jobs]
 
+    def get_job_ids(self, offset: int = 0, length: int = -1) -> list[str]:
+        """The ids of :meth:`get_jobs` (RQ's ``get_job_ids``)."""
+        return [job.id for job in self.get_jobs(offset, length)]
+
 
 def get_queue(name: str = DEFAULT_QUEUE_NAME) -> Queue:
     """This site's queue ``name``."""

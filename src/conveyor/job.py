@@ -73,6 +73,15 @@ class Job:
     def id(self) -> str:
         return self._record.id
 
+    @property
+    def _id(self) -> str:
+        """The id under RQ's private name, which ckanext-xloader's ``status`` command reads."""
+        return self._record.id
+
+    def get_id(self) -> str:
+        """The job id (RQ's ``get_id``)."""
+        return self._record.id
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Job) and other.id == self.id
 
@@ -141,6 +150,16 @@ class Job:
             if not backend.save_meta(self.id, meta):
                 raise NoSuchJobError(self.id)
         self._record = dataclasses.replace(self._record, meta=meta)
+
+    def save(self) -> None:
+        """RQ's ``save``: :meth:`save_meta`, meta being what a Job's holder can change."""
+        self.save_meta()
+
+    def get_meta(self, refresh: bool = True) -> dict[str, Any]:
+        """RQ's ``get_meta``: ``meta``, reloaded from the store first unless ``refresh=False``."""
+        if refresh:
+            self.refresh()
+        return self.meta
 
     @property
     def progress(self) -> dict[str, Any] | None:
@@ -226,6 +245,18 @@ class Job:
     def error(self) -> ErrorInfo | None:
         """The error of the last failed attempt."""
         return self._record.error
+
+    @property
+    def exc_info(self) -> str | None:
+        """RQ's ``exc_info``: the traceback text of the latest run if it failed, else None.
+
+        A job that finished after failed attempts has none, as in RQ, where it
+        comes from the latest result; :attr:`errors` keeps every attempt's.
+        """
+        error = self._record.error
+        if error is None or self._record.state is JobState.FINISHED:
+            return None
+        return error.traceback or f"{error.type}: {error.message}"
 
     @property
     def errors(self) -> tuple[ErrorInfo, ...]:
