@@ -247,3 +247,16 @@ def body_schema(params: Sequence[Param]) -> JsonSchema:
     if required:
         schema["required"] = required
     return schema
+
+
+def form_schema(params: Sequence[Param]) -> JsonSchema:
+    """The schema of a POST body of form fields carrying ``params``: text, as in a query."""
+    properties = {
+        param.name: {**param.kind.schema(query=True), "description": param.description}
+        for param in params
+    }
+    schema: JsonSchema = {"type": "object", "properties": properties}
+    required = [param.name for param in params if param.required]
+    if required:
+        schema["required"] = required
+    return schema
