@@ -173,12 +173,7 @@ class Job:
         Stored in ``meta["progress"]`` as ``{"fraction": ..., "message": ...}``
         (with :meth:`save_meta`), shown by ``jobs show`` and the API.
         """
-        number = not isinstance(fraction, bool) and isinstance(fraction, int | float)
-        if not (number and math.isfinite(fraction) and 0 <= fraction <= 1):
-            problem = f"must be a number from 0 to 1, not {fraction!r}"
-            raise ValidationError({"progress": [problem]})
-        if message is not None and not isinstance(message, str):
-            raise ValidationError({"message": [f"must be a string or None, not {message!r}"]})
+        check_progress(fraction, message)
         self.meta[PROGRESS_KEY] = {"fraction": float(fraction), "message": message}
         self.save_meta()
 
@@ -400,6 +395,19 @@ class Job:
         if record.state in ENDED_STATES:
             raise JobFailedError(self.id, record.state.value, record.error)
         raise WaitTimeoutError(self.id, timeout or 0, record.state.value)
+
+
+def check_progress(fraction: object, message: object) -> None:
+    """ValidationError unless ``fraction`` is a number from 0 to 1 and ``message`` text or None."""
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, int | float)
+        or not (math.isfinite(fraction) and 0 <= fraction <= 1)
+    ):
+        problem = f"must be a number from 0 to 1, not {fraction!r}"
+        raise ValidationError({"progress": [problem]})
+    if message is not None and not isinstance(message, str):
+        raise ValidationError({"message": [f"must be a string or None, not {message!r}"]})
 
 
 def _storable_meta(meta: dict[str, Any]) -> dict[str, Any]:
