@@ -397,6 +397,11 @@ def enqueue_many(calls: Iterable[Mapping[str, Any]]) -> list[Job]:
     now = time.time()
     jobs: list[NewJob] = []
     for index, call in enumerate(calls):
+        if not isinstance(call, Mapping):
+            raise InvalidJobError(
+                f"Job {index} of enqueue_many() is a {type(call).__name__}, not a mapping of"
+                " enqueue()'s arguments ({'fn': ..., 'args': [...], ...}); nothing was enqueued"
+            )
         spec = dict(call)
         if "fn" not in spec:
             raise InvalidJobError(f"Job {index} of enqueue_many() has no 'fn'")
