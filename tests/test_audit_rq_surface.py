@@ -14,9 +14,11 @@ import datetime as dt
 
 import pytest
 
+import audit_jobs
 import conveyor
 import conveyor_test_jobs as jobs_module
 from conveyor.exceptions import NoSuchJobError
+from conveyor.testing import run_synchronously
 
 SITE_ID = "test.conveyor"
 
@@ -126,3 +128,15 @@ def test_queue_get_job_ids_slices_like_get_jobs(store: str) -> None:
     assert queue.get_job_ids(1, 2) == ids[1:3] == [job.id for job in queue.get_jobs(1, 2)]
     assert queue.get_job_ids(offset=3) == ids[3:]
     assert later.id not in queue.get_job_ids()
+
+
+def test_get_meta_in_a_running_job_in_a_worker(store: str) -> None:
+    job = conveyor.enqueue(audit_jobs.read_own_meta, meta={"given": 1})
+    run_all()
+    assert job.wait(timeout=10) == {"given": 1, "seen": 1, "title": None}
+
+
+def test_get_meta_in_a_job_run_synchronously_keeps_its_meta(store: str) -> None:
+    with run_synchronously():
+        job = conveyor.enqueue(audit_jobs.read_own_meta, meta={"given": 1})
+    assert job.result == {"given": 1, "seen": 1, "title": None}

@@ -156,9 +156,16 @@ class Job:
         self.save_meta()
 
     def get_meta(self, refresh: bool = True) -> dict[str, Any]:
-        """RQ's ``get_meta``: ``meta``, reloaded from the store first unless ``refresh=False``."""
+        """RQ's ``get_meta``: ``meta``, reloaded from the store first unless ``refresh=False``.
+
+        A job with no record (gone, or run by ``run_synchronously``) keeps the
+        meta it has, as :meth:`get_status` keeps its state.
+        """
         if refresh:
-            self.refresh()
+            record = self._backend().get(self.id)
+            if record is not None:
+                self._record = record
+                self._meta = None
         return self.meta
 
     @property
