@@ -48,7 +48,7 @@ _OPTIONS = RQ_KWARGS | {"max_attempts"}
 #: "Adding a job option"). None yet.
 _WORKER_OPTIONS: dict[str, Callable[[Any], Any]] = {}
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_MAX_QUEUE_NAME = 200
+MAX_QUEUE_NAME = 200
 
 
 def backend(config: _config.Config | None = None, *, create: bool = True) -> Backend:
@@ -87,10 +87,10 @@ def check_queue_name(name: object) -> str:
     """``name`` if it can name a queue, else InvalidJobError saying why."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidJobError(f"A queue name must be a non-blank string, not {name!r}")
-    if len(name) > _MAX_QUEUE_NAME or not name.isprintable():
+    if len(name) > MAX_QUEUE_NAME or not name.isprintable():
         raise InvalidJobError(
             f"Queue name {name[:40]!r} is too long or has control characters"
-            f" (at most {_MAX_QUEUE_NAME} printable characters)"
+            f" (at most {MAX_QUEUE_NAME} printable characters)"
         )
     return name
 
