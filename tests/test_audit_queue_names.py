@@ -57,3 +57,23 @@ def test_the_cli_gives_the_same_message(
         assert result.exit_code == 1
         assert result.stderr.splitlines()[0] == f"queues: {message}"
     assert conveyor.job_count() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("", "Missing value") if name == "" else (name, message) for name, message in BAD_NAMES],
+)
+@pytest.mark.parametrize("action", ["queue_pause", "queue_resume"])
+def test_pausing_gives_the_web_apis_message_too(name: Any, message: str, action: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        getattr(conveyor, action)(name)
+    assert raised.value.errors == {"queue": [message]}
+    token = auth.create_token("ops")[1]
+    response = (
+        create_app()
+        .test_client()
+        .post(f"/api/3/action/{action}", json={"queue": name}, headers={"Authorization": token})
+    )
+    assert response.status_code == 409
+    assert response.get_json()["error"]["queue"] == [message]
+    assert conveyor.paused_queues() == []

@@ -95,6 +95,21 @@ def check_queue_name(name: object) -> str:
     return name
 
 
+def queue_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot name a queue, in the web API's words, or None (management calls)."""
+    if not isinstance(name, str):
+        return f"Not a string: {name!r}"
+    if not name:
+        return "Must not be empty"
+    if len(name) > MAX_QUEUE_NAME:
+        return f"Longer than {MAX_QUEUE_NAME} characters"
+    try:
+        check_queue_name(name)
+    except InvalidJobError:
+        return f"Not a queue name: {name!r}"
+    return None
+
+
 _UUID_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 

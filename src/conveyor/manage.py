@@ -15,11 +15,10 @@ from typing import Any
 
 from conveyor import config as _config
 from conveyor import limits
-from conveyor.api import MAX_QUEUE_NAME, backend, check_queue_name, job_from_id
+from conveyor.api import backend, job_from_id, queue_name_problem
 from conveyor.backends import JobState
 from conveyor.backends.control import QUIET, STOP
 from conveyor.exceptions import (
-    InvalidJobError,
     JobStateError,
     NoSuchJobError,
     NoSuchWorkerError,
@@ -56,25 +55,10 @@ def _queue_list(queues: object) -> list[str] | None:
     if isinstance(queues, str) or not isinstance(queues, (list, tuple)):
         raise ValidationError({"queues": ["Not a list"]})
     for name in queues:
-        problem = _queue_name_problem(name)
+        problem = queue_name_problem(name)
         if problem:
             raise ValidationError({"queues": [problem]})
     return list(queues)
-
-
-def _queue_name_problem(name: object) -> str | None:
-    """Why ``name`` cannot name a queue, in the web API's words for its checks, or None."""
-    if not isinstance(name, str):
-        return f"Not a string: {name!r}"
-    if not name:
-        return "Must not be empty"
-    if len(name) > MAX_QUEUE_NAME:
-        return f"Longer than {MAX_QUEUE_NAME} characters"
-    try:
-        check_queue_name(name)
-    except InvalidJobError:
-        return f"Not a queue name: {name!r}"
-    return None
 
 
 def _limit(
