@@ -40,6 +40,7 @@ from conveyor.backends.postgresql import (  # noqa: E402 -- only with the driver
     PostgreSQLBackend,
     create_tables,
     enqueue_in,
+    enqueue_on,
     in_transaction,
 )
 
@@ -408,13 +409,25 @@ def test_the_documented_example_stores_the_order_and_its_job_together(
     assert conveyor.job_list(ids_only=True) == [queued.id]
 
 
-def test_enqueue_in_joins_a_transaction_the_application_has_not_begun(
+def test_enqueue_on_joins_a_transaction_the_application_has_not_begun(
     open_pg: Callable[..., PostgreSQLBackend], app_connection: Any
 ) -> None:
     worker = open_pg()
-    enqueue_in(app_connection, [job("mine")], now=time.time(), schema=worker.schema)
+    enqueue_on(app_connection, [job("mine")], now=time.time(), schema=worker.schema)
     app_connection.rollback()
     assert worker.get("mine") is None
+
+
+def test_the_old_name_enqueue_in_still_enqueues_and_warns_it_is_deprecated(
+    open_pg: Callable[..., PostgreSQLBackend], app_connection: Any
+) -> None:
+    worker = open_pg()
+    with pytest.warns(DeprecationWarning, match=r"enqueue_in\(connection, jobs\) is deprecated"):
+        enqueue_in(app_connection, [job("old-name")], now=time.time(), schema=worker.schema)
+    app_connection.commit()
+    stored = worker.get("old-name")
+    assert stored is not None
+    assert stored.state is JobState.QUEUED
 
 
 def test_a_duplicate_id_undoes_only_the_enqueue_and_the_search_path_is_restored(
@@ -426,10 +439,10 @@ def test_a_duplicate_id_undoes_only_the_enqueue_and_the_search_path_is_restored(
     path = app_connection.execute("SHOW search_path").fetchone()
     app_connection.execute("INSERT INTO orders VALUES (1)")
     with pytest.raises(DuplicateJobError, match="taken"):
-        enqueue_in(
+        enqueue_on(
             app_connection, [job("new"), job("taken")], now=time.time(), schema=worker.schema
         )
-    enqueue_in(app_connection, [job("fresh")], now=time.time(), schema=worker.schema)
+    enqueue_on(app_connection, [job("fresh")], now=time.time(), schema=worker.schema)
     assert app_connection.execute("SHOW search_path").fetchone() == path
     app_connection.execute("INSERT INTO orders VALUES (2)")
     assert app_connection.execute("SELECT count(*) FROM orders").fetchone() == (2,)
@@ -449,7 +462,7 @@ def test_a_commit_wakes_a_claim_waiting_for_the_job(
 
     def enqueue_and_commit() -> None:
         with app_connection.transaction():
-            enqueue_in(app_connection, [job("committed")], now=time.time(), schema=claimer.schema)
+            enqueue_on(app_connection, [job("committed")], now=time.time(), schema=claimer.schema)
 
     taken, elapsed = claim_while(admin, claimer, name, enqueue_and_commit)
     assert taken == ["committed"]
