@@ -16,9 +16,12 @@ repetition runs each system once, in turn, so drift hits all alike):
 - ``redis-one``: ``conveyor.enqueue`` one call per job, against a bare loop doing
   one ``RPUSH`` of a comparable payload per job.
 - ``sqlite-one``: ``conveyor.enqueue`` one call per job against Huey's
-  ``SqliteHuey`` calling a task, at the same durability: conveyor's default
-  ``synchronous=normal`` against Huey's default ``fsync=False`` (also
-  ``synchronous=NORMAL``), and ``?synchronous=full`` against ``fsync=True``.
+  ``SqliteHuey`` calling a task (both in WAL mode), each by default and at the
+  same durability: conveyor's default is ``synchronous=normal``; Huey's
+  default (``fsync=None``) leaves SQLite's own, ``FULL``; ``fsync=True`` is
+  ``FULL`` and ``fsync=False`` is ``OFF``. So the pairs are conveyor
+  ``?synchronous=full`` / Huey ``fsync=True`` and conveyor ``?synchronous=off``
+  / Huey ``fsync=False``, and the defaults (not the same durability) apart.
 
 Each figure is jobs per second of wall time, median [min-max] over ``--reps``;
 each ratio is conveyor's over the other system's, median [min-max] of the
@@ -258,7 +261,7 @@ class BareRpush(System):
 class HueySqlite(System):
     """Huey's SqliteHuey: calling a task enqueues it (one commit per task)."""
 
-    def __init__(self, scratch: Path, fsync: bool) -> None:
+    def __init__(self, scratch: Path, fsync: bool | None) -> None:
         self.scratch, self.fsync = scratch, fsync
         self.name = f"SqliteHuey fsync={fsync}"
 
@@ -317,9 +320,11 @@ def cases(names: list[str], scratch: Path, batch: int) -> dict[str, list[System]
     if "sqlite-one" in names:
         found["sqlite-one"] = [
             ConveyorSqlite(scratch, "normal"),
-            HueySqlite(scratch, fsync=False),
+            HueySqlite(scratch, fsync=None),
             ConveyorSqlite(scratch, "full"),
             HueySqlite(scratch, fsync=True),
+            ConveyorSqlite(scratch, "off"),
+            HueySqlite(scratch, fsync=False),
         ]
     return found
 
@@ -367,9 +372,12 @@ def report(
         for theirs in rates
         if not theirs.startswith("conveyor")
     ]
-    if case == "sqlite-one":  # the same durability only
-        pairs = [("conveyor SQLite synchronous=normal", "SqliteHuey fsync=False")]
-        pairs += [("conveyor SQLite synchronous=full", "SqliteHuey fsync=True")]
+    if case == "sqlite-one":  # each default, then the same durability
+        pairs = [
+            ("conveyor SQLite synchronous=normal", "SqliteHuey fsync=None"),
+            ("conveyor SQLite synchronous=full", "SqliteHuey fsync=True"),
+            ("conveyor SQLite synchronous=off", "SqliteHuey fsync=False"),
+        ]
     for mine, theirs in pairs:
         ratios = [a / b for a, b in zip(rates[mine], rates[theirs], strict=True)]
         print(f"  ratio {mine} / {theirs}: x{spread(ratios, 3)}")
@@ -383,7 +391,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     args = parser.parse_args()
     names = args.cases.split(",")
-    defaults = {"pg-bulk": 10000, "pg-one": 2000, "redis-one": 5000, "sqlite-one": 2000}
+    defaults = {"pg-bulk": 10000, "pg-one": 1000, "redis-one": 5000, "sqlite-one": 1000}
     print(f"load average before: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as scratch:
         found = cases(names, Path(scratch), args.batch)
