@@ -32,18 +32,21 @@ from typing import Any
 from conveyor.backends import migrations, sqlite_control, sqlite_periodic
 from conveyor.backends.base import (
     ENDED_STATES,
+    STATS_RETENTION,
     ApiToken,
     Backend,
     Completion,
     ErrorInfo,
     JobRecord,
     JobState,
+    MinuteStats,
     NewJob,
     Page,
     Recovery,
     WorkerInfo,
     check_completions,
     check_new_jobs,
+    minute_of,
     page_across,
     record_from_row,
 )
@@ -604,6 +607,9 @@ class SQLiteBackend(Backend):
                 (now,),
             )
             db.execute("DELETE FROM conveyor_workers WHERE expires_at <= ?", (now,))
+            db.execute(
+                "DELETE FROM conveyor_stats WHERE minute < ?", (minute_of(now - STATS_RETENTION),)
+            )
             return cursor.rowcount
 
     def requeue(self, job_ids: Sequence[str], *, now: float) -> list[str]:
@@ -668,27 +674,38 @@ class SQLiteBackend(Backend):
         order = "position" if state_values == ["queued"] else _ORDER_ANY_STATE
 
         def page_of(queue: str, skip: int, wanted: int | None) -> tuple[int, list[JobRecord]]:
-            params = [queue, *state_values]
-            count = int(
-                self._db.execute(
-                    f"SELECT COUNT(*) FROM conveyor_jobs WHERE {where}", params
-                ).fetchone()[0]
-            )
+            count = totals.get(queue, 0)
             if skip >= count or wanted == 0:
                 return count, []
             rows = self._db.execute(
                 f"SELECT {_COLUMNS} FROM conveyor_jobs WHERE {where} ORDER BY {order}"
                 " LIMIT ? OFFSET ?",
-                [*params, -1 if wanted is None else wanted, skip],
+                [queue, *state_values, -1 if wanted is None else wanted, skip],
             ).fetchall()
             return count, [_record(row) for row in rows]
 
+        # One read transaction, so the kept counts and the pages agree.
         with self._lock, self._translated():
-            return page_across(queues, offset, limit, page_of)
+            self._db.execute("BEGIN")
+            try:
+                totals = self._kept_counts(queues, state_values)
+                return page_across(queues, offset, limit, page_of)
+            finally:
+                self._db.execute("COMMIT")
+
+    def _kept_counts(self, queues: Sequence[str], states: Sequence[str]) -> dict[str, int]:
+        """Per queue, its records in ``states``, from conveyor_counts (migration 0005)."""
+        rows = self._db.execute(
+            "SELECT queue, SUM(n) FROM conveyor_counts"
+            f" WHERE queue IN ({_placeholders(len(queues))})"
+            f" AND state IN ({_placeholders(len(states))}) GROUP BY queue",
+            [*queues, *states],
+        ).fetchall()
+        return {queue: int(total) for queue, total in rows}
 
     def queue_names(self, prefix: str) -> list[str]:
         rows = self._read(
-            "SELECT DISTINCT queue FROM conveyor_jobs WHERE queue >= ? AND queue < ?"
+            "SELECT DISTINCT queue FROM conveyor_counts WHERE queue >= ? AND queue < ? AND n > 0"
             " ORDER BY queue",
             (prefix, prefix + "\U0010ffff"),
         )
@@ -699,13 +716,36 @@ class SQLiteBackend(Backend):
         if not queues:
             return counts
         rows = self._read(
-            "SELECT queue, state, COUNT(*) FROM conveyor_jobs"
-            f" WHERE queue IN ({_placeholders(len(queues))}) GROUP BY queue, state",
+            "SELECT queue, state, n FROM conveyor_counts"
+            f" WHERE queue IN ({_placeholders(len(queues))}) AND n > 0",
             list(queues),
         )
         for queue, state, number in rows:
             counts[queue][JobState(state)] = number
         return counts
+
+    def stats(self, queues: Sequence[str], *, since: float, until: float) -> list[MinuteStats]:
+        if not queues:
+            return []
+        rows = self._read(
+            "SELECT queue, minute, finished, failed, wait_sum, wait_count, run_sum, run_count"
+            f" FROM conveyor_stats WHERE queue IN ({_placeholders(len(queues))})"
+            " AND minute BETWEEN ? AND ? ORDER BY queue, minute",
+            [*queues, minute_of(since), minute_of(until)],
+        )
+        return [
+            MinuteStats(
+                queue=row[0],
+                minute=int(row[1]) * 60,
+                finished=int(row[2]),
+                failed=int(row[3]),
+                wait_sum=float(row[4]),
+                wait_count=int(row[5]),
+                run_sum=float(row[6]),
+                run_count=int(row[7]),
+            )
+            for row in rows
+        ]
 
     def cancel(self, job_id: str, *, now: float) -> JobRecord | None:
         with self._write() as db:

@@ -24,6 +24,10 @@ change is atomic however many clients race. Keys (``conveyor:...``):
   refused with StoreVersionError. Version 2 added a job hash's optional
   ``options`` field, so a version-1 store is read as it is; version 3 the
   periodic-job keys, which an older store simply lacks.
+- ``stats:<queue>:<minute>``: a hash of what ended in that queue in that
+  minute (epoch seconds // 60) for the dashboard's charts, written by the
+  scripts that end jobs and expiring STATS_RETENTION seconds after its last
+  write (no layout bump: a store without them simply has none yet);
 - ``waiters``: processes in ``wait_ended()`` (a sorted set, by expiry);
   while it is not empty, a completion that ends jobs publishes on the
   channel ``ended`` (one message a batch).
@@ -59,6 +63,7 @@ from conveyor.backends.base import (
     ErrorInfo,
     JobRecord,
     JobState,
+    MinuteStats,
     NewJob,
     Page,
     Recovery,
@@ -66,6 +71,7 @@ from conveyor.backends.base import (
     assemble,
     check_completions,
     check_new_jobs,
+    minute_of,
     page_across,
     split_queue_name,
 )
@@ -143,6 +149,10 @@ RECORD_FIELDS = (
     "errors",
     "options",
 )
+
+
+#: The fields of a minute's statistics hash (``stats:<queue>:<minute>``, see lua/common.lua).
+_STATS_FIELDS = ("finished", "failed", "wait_sum", "wait_count", "run_sum", "run_count")
 
 
 def _text(value: float) -> str:
@@ -686,6 +696,34 @@ class RedisBackend(Backend):
             per_state = {state: next(flat) for state in self._index_keys(queue)}
             counts[queue] = {state: n for state, n in per_state.items() if n}
         return counts
+
+    def stats(self, queues: Sequence[str], *, since: float, until: float) -> list[MinuteStats]:
+        minutes = range(minute_of(since), minute_of(until) + 1)
+        with self._translated():
+            pipe = self._redis.pipeline(transaction=False)
+            for queue in queues:
+                for minute in minutes:
+                    pipe.hmget(self._key("stats", queue, str(minute)), _STATS_FIELDS)
+            flat = iter(pipe.execute())
+        found = []
+        for queue in queues:
+            for minute in minutes:
+                values = next(flat)
+                if any(value is not None for value in values):
+                    numbers = [float(value or 0) for value in values]
+                    found.append(
+                        MinuteStats(
+                            queue=queue,
+                            minute=minute * 60,
+                            finished=int(numbers[0]),
+                            failed=int(numbers[1]),
+                            wait_sum=numbers[2],
+                            wait_count=int(numbers[3]),
+                            run_sum=numbers[4],
+                            run_count=int(numbers[5]),
+                        )
+                    )
+        return sorted(found, key=lambda entry: (entry.queue, entry.minute))
 
     def cancel(self, job_id: str, *, now: float) -> JobRecord | None:
         reply = self._run("cancel", [_text(now), job_id])
