@@ -684,10 +684,11 @@ class Backend(PeriodicStore, ControlStore, ABC):
         """
 
     @abstractmethod
-    def stats(self, queues: Sequence[str], *, since: float, until: float) -> list[MinuteStats]:
-        """The per-minute statistics of the queues, from the minute of ``since`` to that of
-        ``until``: one entry per queue and minute in which any job ended finished or failed,
-        ordered by queue, then minute.
+    def stats(self, prefix: str, *, since: float, until: float) -> list[MinuteStats]:
+        """The per-minute statistics of the queues starting with ``prefix`` (a site's), from
+        the minute of ``since`` to that of ``until``: one entry per queue and minute in which
+        any job ended finished or failed, ordered by queue, then minute. A queue counts
+        whether or not it still holds any job record.
 
         The store adds to them in the same transaction (or script) that ends
         a job, and keeps them :data:`STATS_RETENTION` seconds (``purge()``

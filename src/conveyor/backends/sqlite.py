@@ -724,14 +724,12 @@ class SQLiteBackend(Backend):
             counts[queue][JobState(state)] = number
         return counts
 
-    def stats(self, queues: Sequence[str], *, since: float, until: float) -> list[MinuteStats]:
-        if not queues:
-            return []
+    def stats(self, prefix: str, *, since: float, until: float) -> list[MinuteStats]:
         rows = self._read(
             "SELECT queue, minute, finished, failed, wait_sum, wait_count, run_sum, run_count"
-            f" FROM conveyor_stats WHERE queue IN ({_placeholders(len(queues))})"
-            " AND minute BETWEEN ? AND ? ORDER BY queue, minute",
-            [*queues, minute_of(since), minute_of(until)],
+            " FROM conveyor_stats WHERE minute BETWEEN ? AND ? AND queue >= ? AND queue < ?"
+            " ORDER BY queue, minute",
+            (minute_of(since), minute_of(until), prefix, prefix + "\U0010ffff"),
         )
         return [
             MinuteStats(

@@ -530,10 +530,8 @@ class PostgreSQLBackend(Backend):
             self._rows("compact_counts")
         return counts
 
-    def stats(self, queues: Sequence[str], *, since: float, until: float) -> list[MinuteStats]:
-        if not queues:
-            return []
-        params = {"queues": list(queues), "first": minute_of(since), "last": minute_of(until)}
+    def stats(self, prefix: str, *, since: float, until: float) -> list[MinuteStats]:
+        params = {"prefix": prefix, "first": minute_of(since), "last": minute_of(until)}
         return [
             MinuteStats(
                 queue=row["queue"],

@@ -24,10 +24,11 @@ change is atomic however many clients race. Keys (``conveyor:...``):
   refused with StoreVersionError. Version 2 added a job hash's optional
   ``options`` field, so a version-1 store is read as it is; version 3 the
   periodic-job keys, which an older store simply lacks.
-- ``stats:<queue>:<minute>``: a hash of what ended in that queue in that
-  minute (epoch seconds // 60) for the dashboard's charts, written by the
-  scripts that end jobs and expiring STATS_RETENTION seconds after its last
-  write (no layout bump: a store without them simply has none yet);
+- ``stats:<site prefix><minute>``: a hash of what ended in that site's
+  queues in that minute (epoch seconds // 60), one field per queue and
+  counter, for the dashboard's charts; written by the scripts that end jobs,
+  it expires STATS_RETENTION seconds after its last write (no layout bump: a
+  store without them simply has none yet);
 - ``waiters``: processes in ``wait_ended()`` (a sorted set, by expiry);
   while it is not empty, a completion that ends jobs publishes on the
   channel ``ended`` (one message a batch).
@@ -151,8 +152,8 @@ RECORD_FIELDS = (
 )
 
 
-#: The fields of a minute's statistics hash (``stats:<queue>:<minute>``, see lua/common.lua).
-_STATS_FIELDS = ("finished", "failed", "wait_sum", "wait_count", "run_sum", "run_count")
+#: Between a queue's name and a counter's in the fields of a statistics hash (lua/common.lua).
+_SEP = "\x1f"
 
 
 def _text(value: float) -> str:
@@ -697,33 +698,33 @@ class RedisBackend(Backend):
             counts[queue] = {state: n for state, n in per_state.items() if n}
         return counts
 
-    def stats(self, queues: Sequence[str], *, since: float, until: float) -> list[MinuteStats]:
+    def stats(self, prefix: str, *, since: float, until: float) -> list[MinuteStats]:
+        site = split_queue_name(prefix)[0]  # the hashes are per site (lua/common.lua)
         minutes = range(minute_of(since), minute_of(until) + 1)
         with self._translated():
             pipe = self._redis.pipeline(transaction=False)
-            for queue in queues:
-                for minute in minutes:
-                    pipe.hmget(self._key("stats", queue, str(minute)), _STATS_FIELDS)
-            flat = iter(pipe.execute())
-        found = []
-        for queue in queues:
             for minute in minutes:
-                values = next(flat)
-                if any(value is not None for value in values):
-                    numbers = [float(value or 0) for value in values]
-                    found.append(
-                        MinuteStats(
-                            queue=queue,
-                            minute=minute * 60,
-                            finished=int(numbers[0]),
-                            failed=int(numbers[1]),
-                            wait_sum=numbers[2],
-                            wait_count=int(numbers[3]),
-                            run_sum=numbers[4],
-                            run_count=int(numbers[5]),
-                        )
-                    )
-        return sorted(found, key=lambda entry: (entry.queue, entry.minute))
+                pipe.hgetall(self._key("stats", f"{site}{minute}"))
+            hashes = pipe.execute()
+        values: dict[tuple[str, int], dict[str, float]] = {}
+        for minute, fields in zip(minutes, hashes, strict=True):
+            for field, value in fields.items():
+                queue, _, name = field.decode().rpartition(_SEP)
+                if queue.startswith(prefix):
+                    values.setdefault((queue, minute), {})[name] = float(value)
+        return [
+            MinuteStats(
+                queue=queue,
+                minute=minute * 60,
+                finished=int(found.get("finished", 0)),
+                failed=int(found.get("failed", 0)),
+                wait_sum=found.get("wait_sum", 0.0),
+                wait_count=int(found.get("wait_count", 0)),
+                run_sum=found.get("run_sum", 0.0),
+                run_count=int(found.get("run_count", 0)),
+            )
+            for (queue, minute), found in sorted(values.items())
+        ]
 
     def cancel(self, job_id: str, *, now: float) -> JobRecord | None:
         reply = self._run("cancel", [_text(now), job_id])

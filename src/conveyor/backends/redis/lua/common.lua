@@ -160,22 +160,22 @@ local function release_lease(id, q)
     remove_later(started_key(q), id)
 end
 
--- Per-minute statistics (layout 3 keys, added without a bump): the hash
--- stats:<queue>:<minute> (minute = epoch seconds // 60) counts the jobs that
--- ended finished or failed in that minute, and sums their waits (enqueue to
--- start) and runs (start to end). A script tallies as it ends jobs and writes
--- each hash once before it returns (write_tallies); each hash expires
--- STATS_RETENTION seconds (STATS_RETENTION in conveyor.backends.base) after
--- its last write.
+-- Per-minute statistics (added to layout 3 without a bump): the hash
+-- stats:<site prefix><minute> (minute = epoch seconds // 60) has, per queue of
+-- the site, fields <queue>SEP<counter>: the jobs that ended finished or failed
+-- in that minute, and the sums and counts of their waits (enqueue to start) and
+-- runs (start to end). A script tallies as it ends jobs and writes each hash
+-- once before it returns (write_tallies); a hash expires STATS_RETENTION seconds
+-- (STATS_RETENTION in conveyor.backends.base) after its last write.
 local STATS_RETENTION = 48 * 3600
 local tallies = {}
-local function stats_key(q, minute) return NS .. ':stats:' .. q .. ':' .. minute end
 local function tally(q, state, now, enqueued_at, started_at)
-    local key = stats_key(q, math.floor(now / 60))
-    local t = tallies[key]
+    local key = NS .. ':stats:' .. site_of(q) .. math.floor(now / 60)
+    local per_queue = list_of(tallies, key)
+    local t = per_queue[q]
     if not t then
         t = {finished = 0, failed = 0, wait_sum = 0, wait_count = 0, run_sum = 0, run_count = 0}
-        tallies[key] = t
+        per_queue[q] = t
     end
     t[state] = t[state] + 1
     local began = tonumber(started_at)
@@ -187,14 +187,18 @@ local function tally(q, state, now, enqueued_at, started_at)
     end
 end
 local function write_tallies()
-    for key, t in pairs(tallies) do
-        for _, field in ipairs({'finished', 'failed', 'wait_count', 'run_count'}) do
-            if t[field] > 0 then redis.call('HINCRBY', key, field, t[field]) end
-        end
-        -- %.17g keeps every bit of a double (tostring keeps 14 digits).
-        if t.wait_count > 0 then
-            redis.call('HINCRBYFLOAT', key, 'wait_sum', string.format('%.17g', t.wait_sum))
-            redis.call('HINCRBYFLOAT', key, 'run_sum', string.format('%.17g', t.run_sum))
+    for key, per_queue in pairs(tallies) do
+        for q, t in pairs(per_queue) do
+            for _, field in ipairs({'finished', 'failed', 'wait_count', 'run_count'}) do
+                if t[field] > 0 then redis.call('HINCRBY', key, q .. SEP .. field, t[field]) end
+            end
+            -- %.17g keeps every bit of a double (tostring keeps 14 digits).
+            if t.wait_count > 0 then
+                redis.call('HINCRBYFLOAT', key, q .. SEP .. 'wait_sum',
+                    string.format('%.17g', t.wait_sum))
+                redis.call('HINCRBYFLOAT', key, q .. SEP .. 'run_sum',
+                    string.format('%.17g', t.run_sum))
+            end
         end
         redis.call('EXPIRE', key, STATS_RETENTION)
     end
