@@ -83,6 +83,11 @@ _INSERT = (
     " max_attempts, retry, created_at, enqueued_at, options)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# Inserted jobs counted (migration 0005): one statement per (queue, state) of a batch.
+_COUNT_ADDED = (
+    "INSERT INTO conveyor_counts (queue, state, n) VALUES (?, ?, ?)"
+    " ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n"
+)
 # The migrations' own bookkeeping: one row per migration applied.
 _VERSION_TABLE = (
     "CREATE TABLE IF NOT EXISTS conveyor_schema_version"
@@ -284,6 +289,10 @@ class SQLiteBackend(Backend):
             except sqlite3.IntegrityError:
                 db.execute("ROLLBACK TO conveyor_enqueue")
                 self._replace_ended(db, jobs, rows)
+            added: dict[tuple[str, str], int] = {}
+            for row in rows:
+                added[row[1], row[2]] = added.get((row[1], row[2]), 0) + 1
+            db.executemany(_COUNT_ADDED, [(q, state, n) for (q, state), n in added.items()])
 
     def _replace_ended(
         self, db: sqlite3.Connection, jobs: Sequence[NewJob], rows: list[Any]
