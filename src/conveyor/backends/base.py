@@ -496,8 +496,9 @@ QueuePage = Callable[[str, int, "int | None"], tuple[int, Iterable[JobRecord]]]
 def page_across(queues: Sequence[str], offset: int, limit: int | None, page_of: QueuePage) -> Page:
     """One page of the listings of several queues, one after the other, with the total.
 
-    ``page_of`` is asked for every queue (for its count) and returns no jobs
-    once the page is full or its jobs lie before ``offset``.
+    ``page_of`` is asked for every queue (for its count, which a backend
+    takes from the counts it keeps, never by counting records) and returns
+    no jobs once the page is full or its jobs lie before ``offset``.
     """
     items: list[JobRecord] = []
     total = 0

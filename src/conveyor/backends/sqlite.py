@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from conveyor.backends import migrations, sqlite_control, sqlite_periodic
+from conveyor.backends import migrations, sqlite_control, sqlite_counts, sqlite_periodic
 from conveyor.backends.base import (
     ENDED_STATES,
     STATS_RETENTION,
@@ -82,11 +82,6 @@ _INSERT = (
     " title, description, meta, timeout, result_ttl, failure_ttl,"
     " max_attempts, retry, created_at, enqueued_at, options)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-# Inserted jobs counted (migration 0005): one statement per (queue, state) of a batch.
-_COUNT_ADDED = (
-    "INSERT INTO conveyor_counts (queue, state, n) VALUES (?, ?, ?)"
-    " ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n"
 )
 # The migrations' own bookkeeping: one row per migration applied.
 _VERSION_TABLE = (
@@ -289,10 +284,7 @@ class SQLiteBackend(Backend):
             except sqlite3.IntegrityError:
                 db.execute("ROLLBACK TO conveyor_enqueue")
                 self._replace_ended(db, jobs, rows)
-            added: dict[tuple[str, str], int] = {}
-            for row in rows:
-                added[row[1], row[2]] = added.get((row[1], row[2]), 0) + 1
-            db.executemany(_COUNT_ADDED, [(q, state, n) for (q, state), n in added.items()])
+            sqlite_counts.count_added(db, [(row[1], row[2]) for row in rows])
 
     def _replace_ended(
         self, db: sqlite3.Connection, jobs: Sequence[NewJob], rows: list[Any]
@@ -390,6 +382,7 @@ class SQLiteBackend(Backend):
         version = int(db.execute("PRAGMA data_version").fetchone()[0])
         self._promote_due(db, queues, now)
         ids: list[str] = []
+        taken: list[str] = []  # the queue of each id
         for queue in queues:
             rows = db.execute(
                 "SELECT id FROM conveyor_jobs WHERE queue=? AND state='queued'"
@@ -397,9 +390,11 @@ class SQLiteBackend(Backend):
                 (queue, limit - len(ids)),
             ).fetchall()
             ids.extend(row[0] for row in rows)
+            taken.extend(queue for _ in rows)
             if len(ids) >= limit:
                 break
         if ids:
+            sqlite_counts.count_moved(db, "queued", "started", taken)
             return self._mark_started(db, ids, worker, lease, now), None
         next_due = db.execute(
             "SELECT MIN(run_at) FROM conveyor_jobs WHERE state='scheduled'"
@@ -419,7 +414,9 @@ class SQLiteBackend(Backend):
     ) -> tuple[list[bool], list[JobRecord]] | None:
         check_completions(completions)
         with self._write() as db:
-            accepted = [self._complete_one(db, done, now) for done in completions]
+            finished = sqlite_counts.Finished()
+            accepted = [self._complete_one(db, done, now, finished) for done in completions]
+            finished.write(db)
             claimed, idle = self._claim_in(db, queues, worker, lease, now, limit)
         if idle is not None:
             self._idle_seen = (tuple(queues), *idle)
@@ -461,13 +458,21 @@ class SQLiteBackend(Backend):
         check_completions(completions)
         accepted: list[bool] = []
         with self._write() as db:
+            finished = sqlite_counts.Finished()
             for done in completions:
-                accepted.append(self._complete_one(db, done, now))
+                accepted.append(self._complete_one(db, done, now, finished))
+            finished.write(db)
         return accepted
 
-    def _complete_one(self, db: sqlite3.Connection, done: Completion, now: float) -> bool:
+    def _complete_one(
+        self,
+        db: sqlite3.Connection,
+        done: Completion,
+        now: float,
+        finished: sqlite_counts.Finished,
+    ) -> bool:
         if done.state is JobState.FINISHED:
-            return self._finish(db, done, now)
+            return self._finish(db, done, now, finished)
         row = db.execute(
             "SELECT queue, result_ttl, failure_ttl FROM conveyor_jobs"
             " WHERE id=? AND state='started' AND lease_token=?",
@@ -513,13 +518,17 @@ class SQLiteBackend(Backend):
         return True
 
     @staticmethod
-    def _finish(db: sqlite3.Connection, done: Completion, now: float) -> bool:
-        """The hot path of complete(): one statement that checks the lease and records."""
+    def _finish(
+        db: sqlite3.Connection, done: Completion, now: float, finished: sqlite_counts.Finished
+    ) -> bool:
+        """The hot path of complete(): one statement that checks the lease and records
+        (counted in ``finished``, which the caller writes once for the batch)."""
         row = db.execute(
             "UPDATE conveyor_jobs SET lease_token=NULL, lease_expires_at=NULL, state='finished',"
             " ended_at=:now, result=:result, started_at=COALESCE(:started, started_at),"
             " expires_at=CASE WHEN result_ttl < 0 THEN NULL ELSE :now + result_ttl END"
-            " WHERE id=:id AND state='started' AND lease_token=:token RETURNING result_ttl",
+            " WHERE id=:id AND state='started' AND lease_token=:token"
+            " RETURNING result_ttl, queue, enqueued_at, started_at",
             {
                 "now": now,
                 "result": done.result,
@@ -530,6 +539,7 @@ class SQLiteBackend(Backend):
         ).fetchone()
         if row is None:
             return False
+        finished.add(row[1], now, row[2], row[3])
         if row[0] == 0:  # keep no record
             db.execute("DELETE FROM conveyor_jobs WHERE id=?", (done.job_id,))
         return True
