@@ -689,8 +689,14 @@ class SQLiteBackend(Backend):
         state_values = [JobState(s).value for s in states]
         if not queues or not state_values:
             return Page(items=(), total=0)
-        where = f"queue=? AND state IN ({_placeholders(len(state_values))})"
-        order = "position" if state_values == ["queued"] else _ORDER_ANY_STATE
+        if state_values == ["queued"]:
+            # The state written out, not bound: only then can SQLite read the
+            # queue's jobs in claim order from the partial index conveyor_jobs_claim
+            # rather than sort all of them (half a second at a million).
+            where, order, params = "queue=? AND state='queued'", "position", []
+        else:
+            where = f"queue=? AND state IN ({_placeholders(len(state_values))})"
+            order, params = _ORDER_ANY_STATE, state_values
 
         def page_of(queue: str, skip: int, wanted: int | None) -> tuple[int, list[JobRecord]]:
             count = totals.get(queue, 0)
@@ -699,7 +705,7 @@ class SQLiteBackend(Backend):
             rows = self._db.execute(
                 f"SELECT {_COLUMNS} FROM conveyor_jobs WHERE {where} ORDER BY {order}"
                 " LIMIT ? OFFSET ?",
-                [queue, *state_values, -1 if wanted is None else wanted, skip],
+                [queue, *params, -1 if wanted is None else wanted, skip],
             ).fetchall()
             return count, [_record(row) for row in rows]
 
