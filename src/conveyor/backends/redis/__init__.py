@@ -24,11 +24,11 @@ change is atomic however many clients race. Keys (``conveyor:...``):
   refused with StoreVersionError. Version 2 added a job hash's optional
   ``options`` field, so a version-1 store is read as it is; version 3 the
   periodic-job keys, which an older store simply lacks.
-- ``stats:<site prefix><minute>``: a hash of what ended in that site's
-  queues in that minute (epoch seconds // 60), one field per queue and
-  counter, for the dashboard's charts; written by the scripts that end jobs,
-  it expires STATS_RETENTION seconds after its last write (no layout bump: a
-  store without them simply has none yet);
+- ``stats:<site prefix><hour>``: a hash of what ended in that site's
+  queues in that hour (epoch seconds // 3600), one field per queue, minute
+  and counter, for the dashboard's charts; written by the scripts that end
+  jobs, it expires STATS_RETENTION seconds after its last write (no layout
+  bump: a store without them simply has none yet);
 - ``waiters``: processes in ``wait_ended()`` (a sorted set, by expiry);
   while it is not empty, a completion that ends jobs publishes on the
   channel ``ended`` (one message a batch).
@@ -699,18 +699,20 @@ class RedisBackend(Backend):
         return counts
 
     def stats(self, prefix: str, *, since: float, until: float) -> list[MinuteStats]:
-        site = split_queue_name(prefix)[0]  # the hashes are per site (lua/common.lua)
-        minutes = range(minute_of(since), minute_of(until) + 1)
+        site = split_queue_name(prefix)[0]  # the hashes are per site and hour (lua/common.lua)
+        first, last = minute_of(since), minute_of(until)
+        hours = range(first // 60, last // 60 + 1)
         with self._translated():
             pipe = self._redis.pipeline(transaction=False)
-            for minute in minutes:
-                pipe.hgetall(self._key("stats", f"{site}{minute}"))
+            for hour in hours:
+                pipe.hgetall(self._key("stats", f"{site}{hour}"))
             hashes = pipe.execute()
         values: dict[tuple[str, int], dict[str, float]] = {}
-        for minute, fields in zip(minutes, hashes, strict=True):
+        for fields in hashes:
             for field, value in fields.items():
-                queue, _, name = field.decode().rpartition(_SEP)
-                if queue.startswith(prefix):
+                queue, minute_text, name = field.decode().rsplit(_SEP, 2)
+                minute = int(minute_text)
+                if queue.startswith(prefix) and first <= minute <= last:
                     values.setdefault((queue, minute), {})[name] = float(value)
         return [
             MinuteStats(

@@ -161,21 +161,24 @@ local function release_lease(id, q)
 end
 
 -- Per-minute statistics (added to layout 3 without a bump): the hash
--- stats:<site prefix><minute> (minute = epoch seconds // 60) has, per queue of
--- the site, fields <queue>SEP<counter>: the jobs that ended finished or failed
--- in that minute, and the sums and counts of their waits (enqueue to start) and
--- runs (start to end). A script tallies as it ends jobs and writes each hash
--- once before it returns (write_tallies); a hash expires STATS_RETENTION seconds
--- (STATS_RETENTION in conveyor.backends.base) after its last write.
+-- stats:<site prefix><hour> (hour = epoch seconds // 3600) has, per queue of the
+-- site and minute of the hour, fields <queue>SEP<minute>SEP<counter> (minute =
+-- epoch seconds // 60): the jobs that ended finished or failed in that minute,
+-- and the sums and counts of their waits (enqueue to start) and runs (start to
+-- end). One hash an hour keeps a day's reading to 24 HGETALLs. A script tallies
+-- as it ends jobs and writes each hash once before it returns (write_tallies); a
+-- hash expires STATS_RETENTION seconds (STATS_RETENTION in
+-- conveyor.backends.base) after its last write.
 local STATS_RETENTION = 48 * 3600
 local tallies = {}
 local function tally(q, state, now, enqueued_at, started_at)
-    local key = NS .. ':stats:' .. site_of(q) .. math.floor(now / 60)
-    local per_queue = list_of(tallies, key)
-    local t = per_queue[q]
+    local key = NS .. ':stats:' .. site_of(q) .. math.floor(now / 3600)
+    local per_minute = list_of(tallies, key)
+    local field = q .. SEP .. math.floor(now / 60) .. SEP
+    local t = per_minute[field]
     if not t then
         t = {finished = 0, failed = 0, wait_sum = 0, wait_count = 0, run_sum = 0, run_count = 0}
-        per_queue[q] = t
+        per_minute[field] = t
     end
     t[state] = t[state] + 1
     local began = tonumber(started_at)
@@ -187,16 +190,16 @@ local function tally(q, state, now, enqueued_at, started_at)
     end
 end
 local function write_tallies()
-    for key, per_queue in pairs(tallies) do
-        for q, t in pairs(per_queue) do
-            for _, field in ipairs({'finished', 'failed', 'wait_count', 'run_count'}) do
-                if t[field] > 0 then redis.call('HINCRBY', key, q .. SEP .. field, t[field]) end
+    for key, per_minute in pairs(tallies) do
+        for prefix, t in pairs(per_minute) do
+            for _, name in ipairs({'finished', 'failed', 'wait_count', 'run_count'}) do
+                if t[name] > 0 then redis.call('HINCRBY', key, prefix .. name, t[name]) end
             end
             -- %.17g keeps every bit of a double (tostring keeps 14 digits).
             if t.wait_count > 0 then
-                redis.call('HINCRBYFLOAT', key, q .. SEP .. 'wait_sum',
+                redis.call('HINCRBYFLOAT', key, prefix .. 'wait_sum',
                     string.format('%.17g', t.wait_sum))
-                redis.call('HINCRBYFLOAT', key, q .. SEP .. 'run_sum',
+                redis.call('HINCRBYFLOAT', key, prefix .. 'run_sum',
                     string.format('%.17g', t.run_sum))
             end
         end
