@@ -1,13 +1,19 @@
 -- Migration 0005: counts that never scan the jobs, and per-minute statistics.
 --
 -- How many job records each queue holds in each state is conveyor_counts (a base
--- count per queue and state) plus the deltas in conveyor_count_changes. Triggers
--- on conveyor_jobs, one per statement, append one delta row per (queue, state) a
--- statement changed, in the statement's own transaction: concurrent writers only
+-- count per queue and state) plus the deltas in conveyor_count_changes, appended
+-- in the transaction of every change of conveyor_jobs: concurrent writers only
 -- ever insert, so workers completing jobs at once never queue up behind one hot
--- counter row (or deadlock over two). A reader sums the base and the deltas in one
--- snapshot; Backend.purge() (and a count that met many deltas) folds the deltas
--- into the base under an advisory lock (sql/compact_counts.sql).
+-- counter row (or deadlock over two). The three moves a worker makes for every
+-- job are counted by the statements that make them, one delta row per queue and
+-- state of a statement: the insert (enqueue.sql, enqueue_one.sql), queued ->
+-- started (claim.sql) and started -> finished (complete.sql). Every other change
+-- of state or queue is counted by a row trigger, whose WHEN clause leaves those
+-- three out at no cost, and every delete by a statement trigger (one delta row
+-- per queue and state, however many rows a purge or a clear deletes). A reader
+-- sums the base and the deltas in one snapshot; Backend.purge() (and a count that
+-- met many deltas) folds the deltas into the base under an advisory lock
+-- (sql/compact_counts.sql).
 SET LOCAL client_min_messages = warning;
 
 CREATE TABLE conveyor_counts (
@@ -31,11 +37,11 @@ INSERT INTO conveyor_counts (queue, state, n)
 DO $migration$
 BEGIN
     EXECUTE format($f$
-        CREATE FUNCTION %1$I.conveyor_count_inserted() RETURNS trigger
+        CREATE FUNCTION %1$I.conveyor_count_moved() RETURNS trigger
         LANGUAGE plpgsql AS $body$
         BEGIN
             INSERT INTO %1$I.conveyor_count_changes (queue, state, delta)
-            SELECT queue, state, count(*) FROM conveyor_added GROUP BY queue, state;
+            VALUES (OLD.queue, OLD.state, -1), (NEW.queue, NEW.state, 1);
             RETURN NULL;
         END
         $body$;
@@ -47,35 +53,20 @@ BEGIN
             RETURN NULL;
         END
         $body$;
-        CREATE FUNCTION %1$I.conveyor_count_updated() RETURNS trigger
-        LANGUAGE plpgsql AS $body$
-        BEGIN
-            -- Rows whose queue and state did not change cancel out (a lease
-            -- extended, meta saved): nothing is written for them.
-            INSERT INTO %1$I.conveyor_count_changes (queue, state, delta)
-            SELECT queue, state, sum(delta) FROM (
-                SELECT queue, state, -1 AS delta FROM conveyor_before
-                UNION ALL
-                SELECT queue, state, 1 FROM conveyor_after
-            ) AS moved
-            GROUP BY queue, state
-            HAVING sum(delta) <> 0;
-            RETURN NULL;
-        END
-        $body$;
     $f$, current_schema());
 END
 $migration$;
 
-CREATE TRIGGER conveyor_jobs_count_insert AFTER INSERT ON conveyor_jobs
-    REFERENCING NEW TABLE AS conveyor_added
-    FOR EACH STATEMENT EXECUTE FUNCTION conveyor_count_inserted();
+CREATE TRIGGER conveyor_jobs_count_update AFTER UPDATE OF queue, state ON conveyor_jobs
+    FOR EACH ROW
+    WHEN ((OLD.queue, OLD.state) IS DISTINCT FROM (NEW.queue, NEW.state)
+          AND NOT (OLD.queue = NEW.queue
+                   AND ((OLD.state = 'queued' AND NEW.state = 'started')
+                        OR (OLD.state = 'started' AND NEW.state = 'finished'))))
+    EXECUTE FUNCTION conveyor_count_moved();
 CREATE TRIGGER conveyor_jobs_count_delete AFTER DELETE ON conveyor_jobs
     REFERENCING OLD TABLE AS conveyor_removed
     FOR EACH STATEMENT EXECUTE FUNCTION conveyor_count_deleted();
-CREATE TRIGGER conveyor_jobs_count_update AFTER UPDATE ON conveyor_jobs
-    REFERENCING OLD TABLE AS conveyor_before NEW TABLE AS conveyor_after
-    FOR EACH STATEMENT EXECUTE FUNCTION conveyor_count_updated();
 
 -- conveyor_stats: per queue and minute (epoch seconds // 60), the jobs that ended
 -- finished or failed in it, with the sums and counts of their wait (enqueue to

@@ -53,6 +53,13 @@ WITH outcome AS (
     FROM held AS h
     WHERE j.id = h.id AND NOT h.unkept
     RETURNING h.n, j.state, j.queue
+), counted AS (
+    -- Jobs finished, counted (migration 0005; the trigger counts the other
+    -- outcomes, and the statement trigger the records dropped).
+    INSERT INTO conveyor_count_changes (queue, state, delta)
+    SELECT r.queue, moved.state, moved.delta
+    FROM (SELECT queue, count(*) AS n FROM recorded WHERE state = 'finished' GROUP BY queue) AS r
+    CROSS JOIN LATERAL (VALUES ('started', -r.n), ('finished', r.n)) AS moved (state, delta)
 ), tallied AS (
     -- The minute's statistics (migration 0005) of the jobs that ended, kept or not.
     INSERT INTO conveyor_stats AS s (

@@ -26,7 +26,11 @@ WITH stored AS (
         result_ttl, failure_ttl, max_attempts, retry, created_at, run_at, options, n
     )
     ORDER BY j.n  -- positions follow the order given
-    RETURNING id, queue
+    RETURNING id, queue, state
+), counted AS (
+    -- The jobs stored, counted (migration 0005): one delta row per queue and state.
+    INSERT INTO conveyor_count_changes (queue, state, delta)
+    SELECT queue, state, count(*) FROM stored GROUP BY queue, state
 )
 SELECT id, pg_notify('conveyor_' || md5(current_schema() || '/' || queue), '') AS woken
 FROM stored
