@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
+import conveyor
 from conveyor.backends import Backend, open_backend
 from conveyor.backends.base import Completion, ErrorInfo, JobState, NewJob
 from conveyor.backends.sqlite import SQLiteBackend
@@ -275,3 +277,60 @@ def postgresql_rows(store: Backend, text: str) -> int:
     conn = store._connection()  # type: ignore[attr-defined]
     row = conn.execute(text).fetchone()
     return int(row["count"])
+
+
+# -- Per-minute statistics: retention, and the dashboard's charts ----------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "redis"])
+def any_store(request: pytest.FixtureRequest) -> tuple[Backend, Recount]:
+    found: tuple[Backend, Recount] = request.getfixturevalue(f"{request.param}_store")
+    return found
+
+
+def finish(store: Backend, queue: str, job_id: str, now: float, *, kept: int = 86_400) -> None:
+    job = NewJob(id=job_id, queue=queue, func="m:f", payload=b"p", created_at=now - 3,
+                 timeout=60, result_ttl=kept)  # fmt: skip
+    store.enqueue([job], now=now - 3)
+    [record] = store.claim([queue], worker="w", lease=LEASE, now=now - 1)
+    done = Completion(job_id, record.lease_token or "", JobState.FINISHED, result=b"r")
+    assert store.complete([done], now=now) == [True]
+
+
+def test_statistics_are_kept_for_the_retention_and_then_dropped(
+    any_store: tuple[Backend, Recount],
+) -> None:
+    from conveyor.backends.base import STATS_RETENTION
+
+    store, _ = any_store
+    now = time.time()
+    finish(store, "conveyor:kept:q", "j", now)
+    assert [m.finished for m in store.stats("conveyor:kept:", since=now - 60, until=now)] == [1]
+    if type(store).__name__ == "RedisBackend":  # a hash that Redis expires itself
+        client = store._redis  # type: ignore[attr-defined]
+        [key] = client.keys(f"{store.ns}:stats:*")  # type: ignore[attr-defined]
+        assert STATS_RETENTION - 60 < client.ttl(key) <= STATS_RETENTION
+        return
+    store.purge(now=now + STATS_RETENTION - 120)
+    assert len(store.stats("conveyor:kept:", since=now - 60, until=now)) == 1
+    store.purge(now=now + STATS_RETENTION + 120)
+    assert store.stats("conveyor:kept:", since=now - 60, until=now) == []
+
+
+def test_the_dashboard_charts_count_jobs_whose_records_are_gone(
+    any_store: tuple[Backend, Recount], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conveyor.web import dashboard_data
+
+    store, _ = any_store
+    site = conveyor.config.current().queue_prefix
+    now = (time.time() // 3600) * 3600 + 1800  # mid-hour: the last minutes stay in this hour
+    for n in range(3):
+        finish(store, site + "charts", f"gone{n}", now - 120, kept=0)
+    finish(store, site + "charts", "kept", now - 60)
+    monkeypatch.setattr(dashboard_data, "backend", lambda config=None: store)
+    hour, day = dashboard_data.charts(now)
+    assert [bar.finished for bar in hour.bars][-3:] == [3, 1, 0]
+    assert [bar.wait for bar in hour.bars][-3:-1] == [2.0, 2.0]  # enqueued 3 s, started 1 s before
+    assert day.bars[-1].finished == 4
+    assert store.get("gone0") is None
