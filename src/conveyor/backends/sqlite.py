@@ -694,6 +694,9 @@ class SQLiteBackend(Backend):
             # queue's jobs in claim order from the partial index conveyor_jobs_claim
             # rather than sort all of them (half a second at a million).
             where, order, params = "queue=? AND state='queued'", "position", []
+        elif len(state_values) == 1 and JobState(state_values[0]) in ENDED_STATES:
+            # Most recent first, read in that order from conveyor_jobs_queue_state_ended.
+            where, order, params = "queue=? AND state=?", "ended_at DESC", state_values
         else:
             where = f"queue=? AND state IN ({_placeholders(len(state_values))})"
             order, params = _ORDER_ANY_STATE, state_values

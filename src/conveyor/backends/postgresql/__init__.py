@@ -497,6 +497,8 @@ class PostgreSQLBackend(Backend):
         if not queues or not values:
             return Page(items=(), total=0)
         name = "list_queued" if values == ["queued"] else "list_any"
+        if len(values) == 1 and JobState(values[0]) in ENDED_STATES:
+            name = "list_ended"
         # One snapshot for the kept counts and the pages, so they agree.
         with self._session() as conn, conn.transaction():
             conn.execute(query("repeatable_read"))
@@ -509,7 +511,13 @@ class PostgreSQLBackend(Backend):
                 count = counts.get(queue, 0)
                 if skip >= count or wanted == 0:
                     return count, []
-                params = {"queue": queue, "states": values, "limit": wanted, "offset": skip}
+                params = {
+                    "queue": queue,
+                    "states": values,
+                    "state": values[0],
+                    "limit": wanted,
+                    "offset": skip,
+                }
                 return count, [record(row) for row in conn.execute(query(name), params)]
 
             return page_across(queues, offset, limit, page_of)

@@ -88,3 +88,10 @@ CREATE TABLE conveyor_stats (
     PRIMARY KEY (queue, minute, shard)
 );
 CREATE INDEX conveyor_stats_minute ON conveyor_stats (minute);
+
+-- A listing of one ended state (the dashboard's finished, failed and canceled
+-- tabs) reads the queue's records most recent first from this index instead of
+-- sorting all of them; it replaces the (queue, state) index, whose entries it
+-- holds, so writes keep the same number of indexes.
+DROP INDEX conveyor_jobs_queue_state;
+CREATE INDEX conveyor_jobs_queue_state_ended ON conveyor_jobs (queue, state, ended_at);
