@@ -305,7 +305,6 @@ class SQLiteBackend(Backend):
             except sqlite3.IntegrityError:
                 db.execute("ROLLBACK TO conveyor_enqueue")
                 self._replace_ended(db, jobs, rows)
-            sqlite_counts.count_added(db, [(row[1], row[2]) for row in rows])
 
     def _enqueue_alone(self, job: NewJob, now: float) -> bool:
         """Store one job in one statement (the usual enqueue); False if its id is taken,

@@ -1,12 +1,12 @@
 """The SQLite store's kept counts and statistics on its hot paths (migration 0005).
 
 Migration 0005's triggers keep ``conveyor_counts`` and ``conveyor_stats`` for
-every change of a job, except the three a worker makes for every job: the
-insert (enqueue), queued -> started (claim) and started -> finished (complete).
-Those are counted here, one statement per queue (and minute) of a batch,
-instead of one or two per job: the triggers cost a worker's claim and
-complete about 8 us a job. No other code makes those three moves, so the
-counts stay exact; the conformance suite and tests/test_counts.py check it.
+every change of a job, except the two a worker makes for every job:
+queued -> started (claim) and started -> finished (complete). Those are
+counted here, one statement per queue (and minute) of a batch, instead of one
+or two per job: the triggers cost a worker's claim and complete about 8 us a
+job. No other code makes those two moves, so the counts stay exact; the
+conformance suite and tests/test_counts.py check it.
 """
 
 from __future__ import annotations
@@ -27,14 +27,6 @@ _FINISHED = (
     " wait_count = wait_count + excluded.wait_count, run_sum = run_sum + excluded.run_sum,"
     " run_count = run_count + excluded.run_count"
 )
-
-
-def count_added(db: sqlite3.Connection, rows: Iterable[tuple[str, str]]) -> None:
-    """Count inserted jobs, given as (queue, state) pairs."""
-    added: dict[tuple[str, str], int] = {}
-    for key in rows:
-        added[key] = added.get(key, 0) + 1
-    db.executemany(_ADD, [(queue, state, n) for (queue, state), n in added.items()])
 
 
 def count_moved(db: sqlite3.Connection, source: str, target: str, queues: Iterable[str]) -> None:
