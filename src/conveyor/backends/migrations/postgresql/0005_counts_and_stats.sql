@@ -33,7 +33,7 @@ INSERT INTO conveyor_counts (queue, state, n)
 
 -- The trigger functions name the tables of the schema they were made in, so they
 -- work whatever search path the session that fires them has (an application's
--- own connection, enqueue_in()).
+-- own connection, enqueue_on()).
 DO $migration$
 BEGIN
     EXECUTE format($f$
