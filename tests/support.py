@@ -16,6 +16,9 @@ from pathlib import Path
 import conveyor
 from conveyor import JobState
 
+#: The tests' own directory (the helper modules) and the repository's root.
+TESTS_DIR = Path(__file__).resolve().parent
+ROOT = TESTS_DIR.parent
 #: The ``conveyor`` command of the environment running the tests.
 CONVEYOR = str(Path(sys.executable).parent / "conveyor")
 #: The longest any condition may take before a test fails.

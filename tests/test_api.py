@@ -100,18 +100,6 @@ def test_meta_title_is_none_without_a_title() -> None:
     assert conveyor.job_from_id(job.id).meta["title"] is None
 
 
-def test_refresh_reloads_the_job_after_a_worker_ran_it() -> None:
-    job = conveyor.enqueue(conveyor_test_jobs.add, [2, 3])
-    conveyor.Worker().work(burst=True)
-    assert job.state is conveyor.JobState.QUEUED  # as last loaded
-    job.refresh()
-    assert job.state is conveyor.JobState.FINISHED
-    assert job.result == 5
-    assert job.started_at is not None
-    assert job.ended_at is not None
-    assert job.started_at <= job.ended_at
-
-
 def test_refresh_of_a_cancelled_job_raises_no_such_job() -> None:
     job = conveyor.enqueue(conveyor_test_jobs.succeed)
     conveyor.job_cancel(job.id)
@@ -360,14 +348,6 @@ def test_get_all_queues_lists_this_sites_queues_by_prefixed_name_sorted() -> Non
     assert conveyor.job_from_id(queues[1].job_ids[0]).queue == "my:queue"
 
 
-def test_a_queue_with_only_ended_jobs_still_counts_as_a_queue() -> None:
-    conveyor.enqueue(conveyor_test_jobs.succeed, queue="done")
-    conveyor.Worker(["done"]).work(burst=True)
-    queues = conveyor.get_all_queues()
-    assert [q.short_name for q in queues] == ["done"]
-    assert queues[0].count == 0
-
-
 def test_queue_name_prefix_contains_the_site_id_and_round_trips() -> None:
     prefix = conveyor.add_queue_name_prefix("")
     assert prefix == SITE_PREFIX
@@ -408,14 +388,6 @@ def test_a_second_site_on_the_same_database_sees_none_of_the_first_sites_jobs() 
     assert conveyor.job_list(ids_only=True) == [mine.id, conveyor.get_queue("q1").job_ids[0]]
     with pytest.raises(NoSuchJobError):
         conveyor.job_from_id(theirs.id)
-
-
-def test_a_worker_of_another_site_does_not_run_this_sites_jobs() -> None:
-    job = conveyor.enqueue(conveyor_test_jobs.succeed)
-    with config.override(OTHER_SITE):
-        assert conveyor.Worker().work(burst=True) is False
-    job.refresh()
-    assert job.state is conveyor.JobState.QUEUED
 
 
 # -- job_from_id ----------------------------------------------------------------------------
@@ -472,21 +444,6 @@ def test_dictize_job_of_an_untitled_job_has_title_none() -> None:
     data = conveyor.dictize_job(conveyor.enqueue(conveyor_test_jobs.succeed))
     assert data["title"] is None
     assert data["queue"] == "default"
-
-
-def test_dictize_job_of_finished_and_failed_jobs_is_json() -> None:
-    done = conveyor.enqueue(conveyor_test_jobs.add, [1, 2])
-    failed = conveyor.enqueue(conveyor_test_jobs.failing_job)
-    conveyor.Worker().work(burst=True)
-    finished_data = conveyor.dictize_job(conveyor.job_from_id(done.id))
-    failed_data = conveyor.dictize_job(conveyor.job_from_id(failed.id))
-    assert finished_data["state"] == "finished"
-    assert finished_data["result"] == 3
-    assert failed_data["state"] == "failed"
-    assert failed_data["error"]["type"] == "RuntimeError"
-    assert failed_data["error"]["message"] == "JOB FAILURE"
-    for data in (finished_data, failed_data):
-        assert json.loads(json.dumps(data)) == data
 
 
 def test_dictize_job_of_a_pickled_job_under_json_is_still_json() -> None:

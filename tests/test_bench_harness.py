@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from support import is_gone, wait_until
+from support import ROOT, is_gone, wait_until
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+BENCH = ROOT / "bench"
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import conveyor_test_jobs
 from conveyor import config
 from conveyor.cli import main
 from conveyor.cli.text import escape
+from support import TESTS_DIR
 
 CONVEYOR = str(Path(sys.executable).parent / "conveyor")
 READ_ONLY = [
@@ -303,7 +304,7 @@ def test_a_worker_started_in_another_directory_of_the_project_runs_its_jobs(
     config.configure()
     job = conveyor.enqueue(conveyor_test_jobs.add, [2, 3])
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
-    env["PYTHONPATH"] = str(Path(__file__).parent)  # the test jobs' module
+    env["PYTHONPATH"] = str(TESTS_DIR)  # the test jobs' module
     subprocess.run(
         [CONVEYOR, "jobs", "worker", "--burst"],
         env=env,
@@ -317,3 +318,29 @@ def test_a_worker_started_in_another_directory_of_the_project_runs_its_jobs(
         "conveyor.sqlite3"
     ]
     assert not list((project / "src").rglob("*.sqlite3"))
+
+
+def test_without_config_producer_and_worker_in_one_directory_share_conveyor_sqlite3(
+    tmp_path: Path,
+) -> None:
+    config.install(config.load())  # conftest cleared every CONVEYOR_* variable
+    marker = tmp_path / "ran.txt"
+    job = conveyor.enqueue(conveyor_test_jobs.touch, [str(marker), "ran"])
+    assert (tmp_path / "conveyor.sqlite3").is_file()
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVEYOR_", "CKAN_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
+    command = [str(Path(sys.executable).parent / "conveyor"), "jobs", "worker", "--burst"]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr.decode()
+    assert marker.read_text() == "ran\n"
+    job.refresh()
+    assert job.state is conveyor.JobState.FINISHED

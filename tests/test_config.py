@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -14,8 +11,6 @@ import conveyor
 import conveyor_test_jobs
 from conveyor import config
 from conveyor.exceptions import ConfigError
-
-TESTS_DIR = Path(__file__).parent
 
 #: An ini as CKAN's own template writes it (trimmed), untouched for conveyor.
 CKAN_INI = """\
@@ -329,32 +324,6 @@ def test_relative_sqlite_path_resolves_against_the_ini_directory(
     assert (tmp_path / "site" / "data" / "jobs.sqlite3").is_file()
     assert not (elsewhere / "data").exists()
     assert conveyor.job_list(ids_only=True) != []
-
-
-def test_without_config_producer_and_worker_in_one_directory_share_conveyor_sqlite3(
-    tmp_path: Path,
-) -> None:
-    config.install(config.load())  # conftest cleared every CONVEYOR_* variable
-    marker = tmp_path / "ran.txt"
-    job = conveyor.enqueue(conveyor_test_jobs.touch, [str(marker), "ran"])
-    assert (tmp_path / "conveyor.sqlite3").is_file()
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVEYOR_", "CKAN_"))}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
-    command = [str(Path(sys.executable).parent / "conveyor"), "jobs", "worker", "--burst"]
-    process = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0, stderr.decode()
-    assert marker.read_text() == "ran\n"
-    job.refresh()
-    assert job.state is conveyor.JobState.FINISHED
 
 
 # -- override() --------------------------------------------------------------------------

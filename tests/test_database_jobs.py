@@ -19,8 +19,9 @@ from sqlalchemy import event, func, select
 
 import conveyor
 from conveyor import JobState
+from support import ROOT
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = ROOT / "examples"
 if str(EXAMPLES) not in sys.path:
     sys.path.insert(0, str(EXAMPLES))
 # The example module, importable (by workers too) once examples/ is on the path.

@@ -23,9 +23,9 @@ import conveyor_test_jobs as test_jobs
 from conveyor import JobState
 from conveyor.cli import main
 from conveyor.cli.deploy import EXAMPLE, render_supervisor, render_systemd
+from support import ROOT, TESTS_DIR
 
-REPO = Path(__file__).resolve().parent.parent
-TESTS_DIR = Path(__file__).resolve().parent
+REPO = ROOT
 BIN = Path(sys.executable).parent
 CONVEYOR = str(BIN / "conveyor")
 SUPERVISORD = str(BIN / "supervisord")

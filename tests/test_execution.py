@@ -15,63 +15,6 @@ from conveyor import JobState
 from conveyor.testing import run_jobs, run_synchronously
 
 
-def outcome(job: conveyor.Job) -> tuple[object, ...]:
-    """What must be the same whoever ran the job: state, result, error and traceback."""
-    error = job.error
-    return (
-        job.state,
-        job.result,
-        None if error is None else (error.type, error.message, error.traceback),
-    )
-
-
-def calls(path: Path) -> list[tuple[object, list[object]]]:
-    return [
-        (jobs.raises_value_error, []),
-        (jobs.exits, [3]),
-        (conveyor_test_jobs.exit_interpreter, [4]),
-        (jobs.returns_coroutine, [str(path)]),
-        (jobs.returns_unstorable, []),
-        (jobs.async_note, [str(path), "async"]),
-        (conveyor_test_jobs.add, [2, 3]),
-    ]
-
-
-def test_testing_helpers_and_a_worker_end_every_job_alike(tmp_path: Path) -> None:
-    path = tmp_path / "notes.txt"
-    by_worker = [conveyor.enqueue(fn, args, queue="worker") for fn, args in calls(path)]
-    by_run_jobs = [conveyor.enqueue(fn, args, queue="tests") for fn, args in calls(path)]
-    with run_synchronously(raise_errors=False) as by_sync:
-        for fn, args in calls(path):
-            conveyor.enqueue(fn, args)
-
-    assert conveyor.Worker("worker").work(burst=True)
-    ran = run_jobs("tests", raise_errors=False)
-
-    assert [job.id for job in ran] == [job.id for job in by_run_jobs]
-    for job in by_worker:
-        job.refresh()
-    expected = [outcome(job) for job in by_worker]
-    assert [outcome(job) for job in ran] == expected
-    assert [outcome(job) for job in by_sync] == expected
-    # The same outcomes, spelled out once: a test of the shared path, not only of agreement.
-    states = [state for state, _, _ in expected]
-    assert states == [JobState.FAILED] * 4 + [JobState.FINISHED] * 3
-    errors = [error for _, _, error in expected]
-    assert errors[0][:2] == ("ValueError", "bad value in the job")  # type: ignore[index]
-    assert errors[1][:2] == ("SystemExit", "3")  # type: ignore[index]
-    assert errors[3][0] == "TypeError"  # type: ignore[index]
-    assert "returned an awaitable (coroutine)" in errors[3][1]  # type: ignore[index]
-    # The traceback starts at the job's own code.
-    trace = errors[0][2]  # type: ignore[index]
-    assert 'execution_jobs.py", line' in trace
-    assert "execution.py" not in trace
-    assert "child.py" not in trace
-    assert [result for _, result, _ in expected][-3:] == [None, "async, knowing itself", 5]
-    # The async job ran three times (worker, run_jobs, run_synchronously); the coroutine never.
-    assert path.read_text().splitlines() == ["async", "async", "async"]
-
-
 def test_a_coroutine_function_is_awaited_and_its_result_stored(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     job = conveyor.enqueue(jobs.async_note, [str(path), "hello"])

@@ -79,20 +79,6 @@ def test_enqueue_stores_the_import_path(fn: Any, path: str) -> None:
     assert conveyor.job_from_id(job.id).func_name == path
 
 
-def test_a_worker_runs_functions_given_by_object_string_and_classmethod() -> None:
-    by_object = conveyor.enqueue(conveyor_test_jobs.add, [1, 2])
-    by_dots = conveyor.enqueue("conveyor_test_jobs.add", [3, 4])
-    by_colon = conveyor.enqueue("conveyor_test_jobs:add", [5, 6])
-    by_classmethod = conveyor.enqueue(conveyor_test_jobs.Maker.build, [7])
-    conveyor.Worker().work(burst=True)
-    results = []
-    for job in (by_object, by_dots, by_colon, by_classmethod):
-        job.refresh()
-        assert job.state is conveyor.JobState.FINISHED
-        results.append(job.result)
-    assert results == [3, 7, 11, 14]
-
-
 # -- what is refused at enqueue time -----------------------------------------------------------
 @pytest.mark.parametrize(
     ("fn", "fragment"),
@@ -168,22 +154,3 @@ def test_a_refused_function_in_enqueue_many_stores_none_of_the_batch() -> None:
             ]
         )
     assert_nothing_stored()
-
-
-def test_a_function_that_disappears_before_the_worker_runs_it_waits_for_its_code(
-    tmp_path: Path,
-) -> None:
-    """Code missing on a worker: the job is tried later, its attempt not counted."""
-    module = tmp_path / "vanishing_jobs_for_conveyor.py"
-    module.write_text("def job():\n    return 1\n", encoding="utf-8")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(tmp_path))
-        job = conveyor.enqueue("vanishing_jobs_for_conveyor:job")
-    module.unlink()
-    sys.modules.pop("vanishing_jobs_for_conveyor", None)
-    conveyor.Worker().work(burst=True)
-    job.refresh()
-    assert (job.state, job.attempts) == (conveyor.JobState.SCHEDULED, 0)
-    assert job.error is not None
-    assert job.error.type == "JobImportError"
-    assert "Cannot import module 'vanishing_jobs_for_conveyor'" in job.error.message

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from support import ROOT
+
 BIN = Path(sys.executable).parent
 
 pytestmark = [pytest.mark.package, pytest.mark.timeout(600)]

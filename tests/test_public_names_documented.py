@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 import conveyor
+from support import ROOT
 
-API_DOCS = Path(__file__).parent.parent / "docs" / "python-api.md"
+API_DOCS = ROOT / "docs" / "python-api.md"
 # The first line of the exception tree; its other lines are branches (├── Name).
 ROOT = re.compile(r"^(ConveyorError)\b")
 

@@ -6,7 +6,6 @@ import collections
 import datetime as dt
 import decimal
 import enum
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -184,15 +183,3 @@ def test_a_pickled_payload_is_refused_when_the_serializer_is_json() -> None:
     stored = conveyor.job_from_id(job.id)  # the configuration is json again
     with pytest.raises(SerializationError, match="pickled"):
         stored.args  # noqa: B018 -- loading is what is refused
-
-
-def test_a_worker_configured_for_json_refuses_to_run_a_pickled_job(tmp_path: Path) -> None:
-    marker = tmp_path / "ran.txt"
-    with config.override({"conveyor.serializer": "pickle"}):
-        job = conveyor.enqueue(conveyor_test_jobs.touch, [str(marker), "ran"])
-    conveyor.Worker().work(burst=True)
-    job.refresh()
-    assert job.state is conveyor.JobState.FAILED
-    assert job.error is not None
-    assert job.error.type == "SerializationError"
-    assert not marker.exists()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import uuid
 import zoneinfo
 from typing import Any
 
@@ -12,8 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import conveyor
-import conveyor_test_jobs
 from conveyor import serializer
 from conveyor.exceptions import SerializationError
 
@@ -129,18 +126,6 @@ def test_payloads_stored_before_tags_existed_still_load() -> None:
 def test_a_damaged_tag_is_refused_with_a_clear_error(body: bytes) -> None:
     with pytest.raises(SerializationError, match="tagged"):
         serializer.loads(b"t" + body, allow_pickle=False)
-
-
-def test_tagged_arguments_reach_the_job_function_with_their_types() -> None:
-    when = dt.datetime(2026, 3, 4, 5, 6, tzinfo=zoneinfo.ZoneInfo("America/Sao_Paulo"))
-    ident = uuid.UUID("12345678-1234-5678-1234-567812345678")
-    job = conveyor.enqueue(
-        conveyor_test_jobs.type_names_with_zone, [when, ident], {"pair": (1, 2)}
-    )
-    conveyor.Worker().work(burst=True)
-    job.refresh()
-    assert job.state is conveyor.JobState.FINISHED
-    assert job.result == ("datetime America/Sao_Paulo", "UUID", "tuple")
 
 
 def test_a_dollar_type_key_of_the_user_s_own_beside_a_tagged_value_round_trips() -> None:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
 import conveyor
 import conveyor_test_jobs as test_jobs
-from conveyor import JobState, functions
+from conveyor import functions
 from conveyor.exceptions import ConfigError, FunctionNotImportable, InvalidJobError
 from conveyor.tasks import registered_tasks
 from conveyor.testing import run_jobs
-
-CONVEYOR = str(Path(sys.executable).parent / "conveyor")
 
 
 # Registered when this module is imported, as an extension's tasks would be.
@@ -196,28 +192,6 @@ def test_send_task_refuses_a_function() -> None:
 def test_send_task_refuses_both_task_id_and_job_id() -> None:
     with pytest.raises(InvalidJobError, match="task_id or job_id"):
         conveyor.send_task("my_extension.echofunction", task_id="a", job_id="b")
-
-
-def test_a_worker_that_never_registered_the_name_runs_the_job(
-    subprocess_env: dict[str, str],
-) -> None:
-    name = unique_name()  # registered here only; the worker process never sees it
-    conveyor.task(name=name)(test_jobs.add)
-    job = conveyor.send_task(name, args=[20, 22])
-
-    done = subprocess.run(
-        [CONVEYOR, "jobs", "worker", "--burst"],
-        env=subprocess_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-    assert done.returncode == 0, done.stderr
-    finished = conveyor.job_from_id(job.id)
-    assert finished.state is JobState.FINISHED
-    assert finished.result == 42
 
 
 # -- docs/migrating.md ----------------------------------------------------------------------------

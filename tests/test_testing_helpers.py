@@ -5,8 +5,6 @@ from __future__ import annotations
 import enum
 import logging
 import os
-import subprocess
-import sys
 import threading
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -275,22 +273,6 @@ def test_the_documented_full_signature_mock_runs_a_call_with_queue_and_rq_kwargs
     assert patched.call_count == 1
     assert marker.exists()
     assert conveyor.get_all_queues() == []
-
-
-# -- the package and the plugin -------------------------------------------------------------
-def test_importing_conveyor_and_its_test_helpers_does_not_import_pytest() -> None:
-    code = (
-        "import sys, conveyor, conveyor.testing\n"
-        "assert 'pytest' not in sys.modules, 'pytest was imported'\n"
-        "from conveyor.testing import BackendConformance\n"
-        "assert 'pytest' in sys.modules\n"
-        "print(BackendConformance.__name__)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == "BackendConformance\n"
 
 
 def test_the_plugin_is_registered_as_a_pytest11_entry_point() -> None:
