@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ import conveyor_test_jobs as jobs_module
 from conveyor import JobState, get_job_queue, job_from_id
 from conveyor import enqueue_job as toolkit_enqueue_job
 from conveyor.exceptions import NoSuchJobError
-from support import WorkerProcess, lines, wait_until, worker_processes
+from support import WorkerProcess, lines, wait_until
 
 SITE_ID = "test.conveyor"
 
@@ -46,11 +46,9 @@ def store_env(
 
 
 @pytest.fixture
-def start_worker(
-    store_env: dict[str, str], tmp_path: Path
-) -> Iterator[Callable[..., WorkerProcess]]:
-    with worker_processes(tmp_path) as start:
-        yield lambda *args: start(list(args), store_env)
+def worker_env(store_env: dict[str, str]) -> dict[str, str]:
+    """The workers ``start_worker`` starts here use the store of the test's parameter."""
+    return store_env
 
 
 def ended(job: conveyor.Job) -> bool:

@@ -23,7 +23,7 @@ from conveyor import api, config
 from conveyor.backends.base import JobState, WorkerInfo
 from conveyor.backends.periodic import PeriodicDeclaration
 from conveyor.web import auth
-from support import CONVEYOR, free_port, wait_until
+from support import CONVEYOR, StartWorker, free_port, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -356,35 +356,24 @@ def test_hostile_job_data_is_rendered_inert(browser: Any, server: Server) -> Non
 
 
 def test_quiet_then_stop_a_real_worker(
-    browser: Any, server: Server, subprocess_env: dict[str, str], tmp_path: Path
+    browser: Any, server: Server, start_worker: StartWorker
 ) -> None:
     if not hasattr(conveyor.manage, "worker_quiet"):
         pytest.fail("conveyor.manage.worker_quiet is not available in this tree")
     _, token = auth.create_token("ops")
-    with (tmp_path / "worker.log").open("wb") as log:
-        worker = subprocess.Popen(
-            [CONVEYOR, "jobs", "worker", "--name", "steered", "q"],
-            env=subprocess_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    worker = start_worker("--name", "steered", "q")
 
-        def state() -> str | None:
-            found = [w for w in conveyor.manage.worker_list() if w["name"] == "steered"]
-            return str(found[0]["state"]) if found else None
+    def state() -> str | None:
+        found = [w for w in conveyor.manage.worker_list() if w["name"] == "steered"]
+        return str(found[0]["state"]) if found else None
 
-        wait_until(lambda: state() == "idle", "the worker to register")
-        page = signed_in(browser, server, token)
-        page.goto(f"{server.base}/dashboard/workers")
-        page.click("[data-worker=steered] button[data-action=quiet_worker]")
-        wait_until(lambda: state() == "quiet", "the worker to be quiet")
-        page.goto(f"{server.base}/dashboard/workers")
-        page.once("dialog", lambda dialog: dialog.accept())
-        page.click("[data-worker=steered] button[data-action=stop_worker]")
-        wait_until(lambda: worker.poll() is not None, "the worker to stop")
-        assert worker.returncode == 0
-    finally:
-        if worker.poll() is None:
-            worker.terminate()
-            worker.wait(timeout=30)
+    wait_until(lambda: state() == "idle", "the worker to register")
+    page = signed_in(browser, server, token)
+    page.goto(f"{server.base}/dashboard/workers")
+    page.click("[data-worker=steered] button[data-action=quiet_worker]")
+    wait_until(lambda: state() == "quiet", "the worker to be quiet")
+    page.goto(f"{server.base}/dashboard/workers")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("[data-worker=steered] button[data-action=stop_worker]")
+    wait_until(lambda: not worker.running(), "the worker to stop")
+    assert worker.exit_code() == 0, worker.stderr

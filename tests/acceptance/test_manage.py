@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import conveyor
 import conveyor_test_jobs
 from conveyor import config
 from conveyor.exceptions import JobStateError, NoSuchJobError, ValidationError
-from support import CONVEYOR, wait_until
+from support import StartWorker, wait_until
 
 OTHER_SITE = {"conveyor.site_id": "other.site"}
 
@@ -290,43 +288,18 @@ def test_job_clear_with_no_queues_at_all_returns_nothing() -> None:
     assert conveyor.job_clear([]) == []
 
 
-@pytest.fixture
-def worker_process() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Worker subprocesses a test starts; killed (by pid) if the test leaves one running."""
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
-
-
-def test_job_clear_leaves_running_jobs_alone(
-    subprocess_env: dict[str, str],
-    tmp_path: Path,
-    worker_process: list[subprocess.Popen[bytes]],
-) -> None:
+def test_job_clear_leaves_running_jobs_alone(tmp_path: Path, start_worker: StartWorker) -> None:
     running_mark, gate = tmp_path / "running", tmp_path / "gate"
     running = conveyor.enqueue(conveyor_test_jobs.meet, [str(running_mark), str(gate)])
     waiting = enqueue("default")
-    process = subprocess.Popen(
-        [CONVEYOR, "jobs", "worker", "--burst"],
-        env=subprocess_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    worker_process.append(process)
+    worker = start_worker("--burst")
     wait_until(running_mark.exists)
     assert conveyor.job_clear() == ["default"]
     with pytest.raises(NoSuchJobError):
         conveyor.job_from_id(waiting.id)
     assert conveyor.job_show(running.id)["state"] == "started"
     gate.touch()
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 0, stderr.decode()
+    assert worker.exit_code(60) == 0, worker.stderr
     assert conveyor.job_show(running.id)["state"] == "finished"
 
 

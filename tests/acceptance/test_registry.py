@@ -7,7 +7,7 @@ import re
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from conveyor import JobState, JobStateError, NoSuchJobError
 from conveyor.api import backend
 from conveyor.cli import main
 from support import SHORT_LEASE as LEASE
-from support import WorkerProcess, wait_until, worker_processes
+from support import WorkerProcess, wait_until
 
 Invoke = Callable[..., Result]
 OTHER_SITE = "other.site"
@@ -28,19 +28,9 @@ TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$")
 
 
 @pytest.fixture
-def start_worker(
-    subprocess_env: dict[str, str], tmp_path: Path
-) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start ``conveyor jobs worker ARGS`` with a short lease; all are killed at the end."""
-    with worker_processes(tmp_path) as start_in:
-
-        def start(*args: str, site_id: str | None = None) -> WorkerProcess:
-            env = {**subprocess_env, "CONVEYOR_WORKER_LEASE": str(LEASE)}
-            if site_id is not None:
-                env["CONVEYOR_SITE_ID"] = site_id
-            return start_in(list(args), env)
-
-        yield start
+def worker_env(subprocess_env: dict[str, str]) -> dict[str, str]:
+    """The workers ``start_worker`` starts here have a short lease."""
+    return {**subprocess_env, "CONVEYOR_WORKER_LEASE": str(LEASE)}
 
 
 @pytest.fixture
@@ -168,7 +158,7 @@ def test_workers_of_another_site_are_not_listed(
     start_worker: Callable[..., WorkerProcess], cli: Invoke
 ) -> None:
     ours = start_worker()
-    theirs = start_worker(site_id=OTHER_SITE)
+    theirs = start_worker(CONVEYOR_SITE_ID=OTHER_SITE)
     wait_listed(ours, state="idle")
     with conveyor.config.override({"conveyor.site_id": OTHER_SITE}):
         wait_listed(theirs, state="idle")

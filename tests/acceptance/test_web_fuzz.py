@@ -2,7 +2,7 @@
 
 The requests go through the WSGI application (no server), anonymous and
 with a full token, a bounded number of examples per operation (read-only
-tokens are refused or served exactly as in tests/test_web.py). The document
+tokens are refused or served exactly as in tests/acceptance/test_web.py). The document
 is read from the application itself, so what is fuzzed is what is served.
 """
 

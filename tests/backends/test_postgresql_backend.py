@@ -1,6 +1,6 @@
 """PostgreSQL specifics: URLs, the schema, connections, the application's transaction, waking.
 
-The conformance suite (tests/test_backend_conformance.py) covers the
+The conformance suite (tests/backends/test_backend_conformance.py) covers the
 interface; these tests cover what only this backend has.
 """
 
@@ -10,7 +10,6 @@ import collections
 import hashlib
 import multiprocessing
 import re
-import subprocess
 import threading
 import time
 import uuid
@@ -32,7 +31,7 @@ from conveyor.exceptions import (
     DuplicateJobError,
     StoreVersionError,
 )
-from support import CONVEYOR, free_port, stop_process, wait_until
+from support import StartWorker, free_port, stop_process, wait_until
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -781,7 +780,11 @@ def test_two_claimer_processes_take_thousands_of_jobs_each_exactly_once(
 
 @pytest.mark.slow
 def test_a_worker_rides_out_its_connection_being_dropped_and_loses_no_job(
-    on_postgresql: str, subprocess_env: dict[str, str], admin: Any, tmp_path: Path
+    on_postgresql: str,
+    subprocess_env: dict[str, str],
+    start_worker: StartWorker,
+    admin: Any,
+    tmp_path: Path,
 ) -> None:
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -794,13 +797,7 @@ def test_a_worker_rides_out_its_connection_being_dropped_and_loses_no_job(
         "CONVEYOR_BACKEND": with_options(on_postgresql, application_name=name),
         "CONVEYOR_WORKER_LEASE": "3",
     }
-    with (tmp_path / "worker.log").open("wb") as log:
-        worker = subprocess.Popen(
-            [CONVEYOR, "jobs", "worker", "--log-level", "WARNING"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
+    worker = start_worker("--log-level", "WARNING", env=env)
     try:
         wait_until(lambda: len(list(runs.iterdir())) >= 40, "40 jobs to run")
         terminate(admin, name)
@@ -809,9 +806,9 @@ def test_a_worker_rides_out_its_connection_being_dropped_and_loses_no_job(
             "every job to finish",
             timeout=60,
         )
-        assert worker.poll() is None, "the worker must ride out the lost connection"
+        assert worker.running(), "the worker must ride out the lost connection"
     finally:
-        stop_process(worker)
+        stop_process(worker.process)
     ran = {int(path.name.split("-")[0]) for path in runs.iterdir()}
     assert ran == set(range(200))
-    assert "backend error" in (tmp_path / "worker.log").read_text()
+    assert "backend error" in worker.stderr

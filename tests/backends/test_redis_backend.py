@@ -19,7 +19,7 @@ import conveyor_test_jobs
 from conveyor import config
 from conveyor.backends import open_backend
 from conveyor.exceptions import BackendUnavailable, ConfigError
-from support import CONVEYOR, free_port, stop_process, wait_until
+from support import StartWorker, free_port, stop_process, wait_until
 
 redis = pytest.importorskip("redis")
 
@@ -140,6 +140,7 @@ def test_a_store_on_a_unix_socket_with_a_namespace_keeps_jobs(tmp_path: Path) ->
 def test_a_worker_rides_out_a_redis_restart_and_loses_no_job(
     private_redis: Callable[[], subprocess.Popen[bytes]],
     subprocess_env: dict[str, str],
+    start_worker: StartWorker,
     tmp_path: Path,
 ) -> None:
     server = private_redis()
@@ -151,13 +152,7 @@ def test_a_worker_rides_out_a_redis_restart_and_loses_no_job(
             {"fn": conveyor_test_jobs.record_run, "args": [str(runs), n, 0.01]} for n in range(300)
         )
         env = {**subprocess_env, "CONVEYOR_BACKEND": url, "CONVEYOR_WORKER_LEASE": "3"}
-        with (tmp_path / "worker.log").open("wb") as log:
-            worker = subprocess.Popen(
-                [CONVEYOR, "jobs", "worker", "--log-level", "WARNING"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
+        worker = start_worker("--log-level", "WARNING", env=env)
         try:
             wait_until(lambda: len(list(runs.iterdir())) >= 50)
             server.send_signal(signal.SIGKILL)  # appendfsync always: nothing acknowledged is lost
@@ -169,12 +164,12 @@ def test_a_worker_rides_out_a_redis_restart_and_loses_no_job(
                 return conveyor.job_count(states=["finished"]) == len(jobs)
 
             wait_until(all_finished, timeout=60)
-            assert worker.poll() is None, "the worker must ride out the outage"
+            assert worker.running(), "the worker must ride out the outage"
         finally:
-            stop_process(worker)
+            stop_process(worker.process)
     ran = {int(path.name.split("-")[0]) for path in runs.iterdir()}
     assert ran == set(range(300))
-    assert "backend error" in (tmp_path / "worker.log").read_text()
+    assert "backend error" in worker.stderr
 
 
 def test_a_claim_that_waited_for_its_job_dates_the_start_and_lease_from_the_wake_up(

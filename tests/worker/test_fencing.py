@@ -35,21 +35,7 @@ from support import (
     lines,
     state_of,
     wait_until,
-    worker_processes,
 )
-
-
-@pytest.fixture
-def start_worker(
-    subprocess_env: dict[str, str], tmp_path: Path
-) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start ``conveyor jobs worker ARGS`` with ``env`` added; each is killed at the end."""
-    with worker_processes(tmp_path) as start_in:
-
-        def start(*args: str, **env: str) -> WorkerProcess:
-            return start_in(list(args), {**subprocess_env, **env})
-
-        yield start
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import conveyor_test_jobs
 import execution_jobs as jobs
 from conveyor import JobState, Retry
 from conveyor.backends import shared_backend
-from support import WorkerProcess, is_gone, lines, run_cli, state_of, wait_until
+from support import StartWorker, is_gone, lines, run_cli, state_of, wait_until
 
 SITE_ID = "test.conveyor"
 
@@ -39,27 +38,19 @@ def env(store: conveyor.Config, subprocess_env: dict[str, str]) -> dict[str, str
 
 
 @pytest.fixture
-def workers(env: dict[str, str], tmp_path: Path) -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for worker in started:
-        worker.stop()
-
-
-def burst(env: dict[str, str], tmp_path: Path, workers: list[WorkerProcess]) -> WorkerProcess:
-    worker = WorkerProcess(["--burst"], env, tmp_path / f"worker{len(workers)}")
-    workers.append(worker)
-    return worker
+def worker_env(env: dict[str, str]) -> dict[str, str]:
+    """The workers ``start_worker`` starts here use the test's store."""
+    return env
 
 
 def test_an_async_job_runs_on_a_worker_and_does_its_work(
-    env: dict[str, str], tmp_path: Path, workers: list[WorkerProcess]
+    env: dict[str, str], tmp_path: Path, start_worker: StartWorker
 ) -> None:
     path = tmp_path / "notes.txt"
     job = conveyor.enqueue(jobs.async_note, [str(path), "done in a child"])
     returned = conveyor.enqueue(jobs.returns_coroutine, [str(path)])
 
-    worker = burst(env, tmp_path, workers)
+    worker = start_worker("--burst")
 
     assert worker.exit_code() == 0, worker.stderr
     assert state_of(job) is JobState.FINISHED
@@ -72,7 +63,7 @@ def test_an_async_job_runs_on_a_worker_and_does_its_work(
 
 
 def test_a_running_job_knows_itself_on_a_worker(
-    env: dict[str, str], tmp_path: Path, workers: list[WorkerProcess]
+    env: dict[str, str], tmp_path: Path, start_worker: StartWorker
 ) -> None:
     path = tmp_path / "self.json"
     job = conveyor.enqueue(
@@ -84,8 +75,7 @@ def test_a_running_job_knows_itself_on_a_worker(
         queue="loader",
     )
 
-    worker = WorkerProcess(["--burst", "loader"], env, tmp_path / "w")
-    workers.append(worker)
+    worker = start_worker("--burst", "loader")
 
     assert worker.exit_code() == 0, worker.stderr
     seen = json.loads(path.read_text())
@@ -99,11 +89,11 @@ def test_a_running_job_knows_itself_on_a_worker(
 
 
 def test_meta_and_progress_saved_by_a_running_job_are_seen_while_it_runs(
-    env: dict[str, str], tmp_path: Path, workers: list[WorkerProcess]
+    env: dict[str, str], tmp_path: Path, start_worker: StartWorker
 ) -> None:
     path = tmp_path / "notes.txt"
     job = conveyor.enqueue(jobs.report_progress, [str(path)], meta={"from": "producer"})
-    worker = burst(env, tmp_path, workers)
+    worker = start_worker("--burst")
     wait_until(lambda: lines(path) == ["saved"], "the job to save its meta")
 
     shown = conveyor.job_show(job.id)
@@ -181,13 +171,13 @@ def test_meta_of_a_job_that_is_gone_is_not_saved(store: conveyor.Config) -> None
 
 
 def test_a_timed_out_job_catches_the_exception_and_its_finally_runs(
-    env: dict[str, str], tmp_path: Path, workers: list[WorkerProcess]
+    env: dict[str, str], tmp_path: Path, start_worker: StartWorker
 ) -> None:
     path = tmp_path / "notes.txt"
     job = conveyor.enqueue(jobs.xloader_like, [str(path)], timeout=1, retry=Retry(max=2))
     after = conveyor.enqueue(conveyor_test_jobs.echo, ["next"])
 
-    worker = burst(env, tmp_path, workers)
+    worker = start_worker("--burst")
 
     assert worker.exit_code() == 0, worker.stderr
     assert lines(path) == [
@@ -210,13 +200,13 @@ def test_a_timed_out_job_catches_the_exception_and_its_finally_runs(
 
 
 def test_a_job_that_swallows_its_timeout_is_killed_after_the_grace(
-    env: dict[str, str], tmp_path: Path, workers: list[WorkerProcess]
+    env: dict[str, str], tmp_path: Path, start_worker: StartWorker
 ) -> None:
     path = tmp_path / "notes.txt"
     job = conveyor.enqueue(jobs.swallows_timeout, [str(path)], timeout=1)
     after = conveyor.enqueue(conveyor_test_jobs.echo, ["next"])
 
-    worker = burst(env, tmp_path, workers)
+    worker = start_worker("--burst")
 
     assert worker.exit_code() == 0, worker.stderr
     noted = lines(path)
@@ -231,12 +221,12 @@ def test_a_job_that_swallows_its_timeout_is_killed_after_the_grace(
 
 
 def test_an_async_job_is_cancelled_at_its_timeout(
-    env: dict[str, str], tmp_path: Path, workers: list[WorkerProcess]
+    env: dict[str, str], tmp_path: Path, start_worker: StartWorker
 ) -> None:
     path = tmp_path / "notes.txt"
     job = conveyor.enqueue(jobs.async_until_cancelled, [str(path)], timeout=1)
 
-    worker = burst(env, tmp_path, workers)
+    worker = start_worker("--burst")
 
     assert worker.exit_code() == 0, worker.stderr
     assert lines(path) == ["cancelled", "finally"]

@@ -14,7 +14,7 @@ import conveyor
 import conveyor_test_jobs
 from conveyor import JobState, metrics
 from conveyor.web import auth, create_app
-from support import WorkerProcess, free_port, state_of, wait_until
+from support import StartWorker, free_port, state_of, wait_until
 
 SUCCEED = "conveyor_test_jobs:succeed"
 FAIL = "conveyor_test_jobs:failing_job"
@@ -55,7 +55,7 @@ def test_the_counters_match_the_jobs_processed(
     store_url: str,
     conveyor_env: conveyor.Config,
     subprocess_env: dict[str, str],
-    tmp_path: Path,
+    start_worker: StartWorker,
 ) -> None:
     conveyor.configure(
         settings={"conveyor.backend": store_url, "conveyor.site_id": conveyor_env.site_id}
@@ -72,9 +72,7 @@ def test_the_counters_match_the_jobs_processed(
     held = conveyor.enqueue(conveyor_test_jobs.succeed, queue="held")
     port = free_port()
     env = {**subprocess_env, "CONVEYOR_BACKEND": store_url}
-    worker = WorkerProcess(
-        ["--metrics-port", str(port), "default", "other", "held"], env, tmp_path / "worker"
-    )
+    worker = start_worker("--metrics-port", str(port), "default", "other", "held", env=env)
     try:
         wait_until(lambda: ended(jobs), "every job to end")
         worker.wait_for_log("has started")

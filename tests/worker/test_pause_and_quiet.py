@@ -16,7 +16,7 @@ from conveyor.api import backend
 from conveyor.backends.base import WorkerInfo
 from conveyor.cli import main
 from conveyor.web import auth, create_app
-from support import WorkerProcess, state_of, wait_until
+from support import StartWorker, state_of, wait_until
 
 
 @pytest.fixture(params=["sqlite", "redis", "postgresql"])
@@ -53,7 +53,7 @@ def wait_for_heartbeats(key: str, count: int) -> None:
 
 
 def test_a_paused_queue_is_skipped_until_resumed(
-    worker_env: dict[str, str], tmp_path: Path
+    tmp_path: Path, start_worker: StartWorker
 ) -> None:
     assert conveyor.queue_pause("held") is True
     assert conveyor.queue_pause("held") is False
@@ -61,7 +61,7 @@ def test_a_paused_queue_is_skipped_until_resumed(
     held = conveyor.enqueue(conveyor_test_jobs.touch, [str(tmp_path / "held")], queue="held")
     free = conveyor.enqueue(conveyor_test_jobs.touch, [str(tmp_path / "free")], queue="free")
     # The worker claims "held" first: had it not skipped it, its job would run first.
-    worker = WorkerProcess(["held", "free"], worker_env, tmp_path / "worker")
+    worker = start_worker("held", "free")
     try:
         wait_until(lambda: state_of(free) is JobState.FINISHED, "the free queue's job")
         assert state_of(held) is JobState.QUEUED
@@ -75,11 +75,11 @@ def test_a_paused_queue_is_skipped_until_resumed(
 
 
 def test_a_quiet_worker_finishes_its_job_claims_no_more_and_stops_when_told(
-    worker_env: dict[str, str], tmp_path: Path
+    tmp_path: Path, start_worker: StartWorker
 ) -> None:
     started, release = tmp_path / "started", tmp_path / "release"
     running = conveyor.enqueue(conveyor_test_jobs.touch_then_wait, [str(started), str(release)])
-    worker = WorkerProcess([], worker_env, tmp_path / "worker")
+    worker = start_worker()
     try:
         key = worker.key
         wait_until(started.exists, "the first job to start")
@@ -104,11 +104,11 @@ def test_a_quiet_worker_finishes_its_job_claims_no_more_and_stops_when_told(
 
 
 def test_a_stopped_worker_finishes_the_job_it_runs(
-    worker_env: dict[str, str], tmp_path: Path
+    tmp_path: Path, start_worker: StartWorker
 ) -> None:
     started, release = tmp_path / "started", tmp_path / "release"
     running = conveyor.enqueue(conveyor_test_jobs.touch_then_wait, [str(started), str(release)])
-    worker = WorkerProcess([], worker_env, tmp_path / "worker")
+    worker = start_worker()
     try:
         wait_until(started.exists, "the job to start")
         conveyor.worker_stop(worker.key)

@@ -11,7 +11,7 @@ import pytest
 import conveyor
 from conveyor.api import backend
 from conveyor.backends import JobState
-from support import WorkerProcess, run_cli, state_of, wait_until
+from support import StartWorker, run_cli, state_of, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def configure(tmp_path: Path, url: str, name: str = "conveyor.ini") -> Path:
     return path
 
 
-def worker_env(subprocess_env: dict[str, str], ini: Path) -> dict[str, str]:
+def periodic_env(subprocess_env: dict[str, str], ini: Path) -> dict[str, str]:
     env = dict(subprocess_env)
     for name in ("CONVEYOR_BACKEND", "CONVEYOR_SITE_ID"):
         env.pop(name, None)
@@ -55,12 +55,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def test_three_workers_run_a_one_second_job_once_a_second(
-    store_url: str, tmp_path: Path, subprocess_env: dict[str, str]
+    store_url: str, tmp_path: Path, subprocess_env: dict[str, str], start_worker: StartWorker
 ) -> None:
     ini = configure(tmp_path, store_url)
     conveyor.configure(ini)
-    env = worker_env(subprocess_env, ini)
-    workers = [WorkerProcess([], env, tmp_path / f"worker-{n}") for n in range(3)]
+    env = periodic_env(subprocess_env, ini)
+    workers = [start_worker(env=env) for _ in range(3)]
     try:
         for worker in workers:
             worker.wait_for_log("has started")
@@ -88,14 +88,11 @@ def test_three_workers_run_a_one_second_job_once_a_second(
 
 
 def test_workers_on_two_stores_each_take_every_tick_in_their_own_store(
-    tmp_path: Path, subprocess_env: dict[str, str]
+    tmp_path: Path, subprocess_env: dict[str, str], start_worker: StartWorker
 ) -> None:
     urls = [f"sqlite:///{tmp_path}/first.sqlite3", f"sqlite:///{tmp_path}/second.sqlite3"]
     inis = [configure(tmp_path, url, f"store-{n}.ini") for n, url in enumerate(urls)]
-    workers = [
-        WorkerProcess([], worker_env(subprocess_env, ini), tmp_path / f"worker-{n}")
-        for n, ini in enumerate(inis)
-    ]
+    workers = [start_worker(env=periodic_env(subprocess_env, ini)) for ini in inis]
     try:
         for worker in workers:
             worker.wait_for_log("has started")
@@ -117,12 +114,12 @@ def test_workers_on_two_stores_each_take_every_tick_in_their_own_store(
 
 
 def test_a_busy_worker_still_takes_every_tick(
-    tmp_path: Path, subprocess_env: dict[str, str]
+    tmp_path: Path, subprocess_env: dict[str, str], start_worker: StartWorker
 ) -> None:
     ini = configure(tmp_path, f"sqlite:///{tmp_path}/busy.sqlite3")
     conveyor.configure(ini)
     long_job = conveyor.enqueue("conveyor_test_jobs:sleep_for", [6], queue="default")
-    worker = WorkerProcess([], worker_env(subprocess_env, ini), tmp_path / "worker")
+    worker = start_worker(env=periodic_env(subprocess_env, ini))
     try:
         wait_until(lambda: state_of(long_job) is JobState.STARTED, "the long job to start")
         wait_until(lambda: len(periodic_jobs((JobState.QUEUED,))) >= 3, "three ticks meanwhile")
@@ -142,7 +139,7 @@ def test_a_worker_with_a_bad_periodic_section_does_not_start(
         "[conveyor:periodic:broken]\nfunction = conveyor_test_jobs:succeed\ncron = 0 25 * * *\n",
         encoding="utf-8",
     )
-    result = run_cli(worker_env(subprocess_env, ini), "jobs", "worker", "--burst")
+    result = run_cli(periodic_env(subprocess_env, ini), "jobs", "worker", "--burst")
     assert result.returncode == 1
     assert "[conveyor:periodic:broken]: Invalid cron expression '0 25 * * *': Bad hour" in (
         result.stderr
@@ -151,7 +148,7 @@ def test_a_worker_with_a_bad_periodic_section_does_not_start(
 
 
 def test_a_worker_runs_a_job_declared_with_the_decorator_in_a_configured_module(
-    tmp_path: Path, subprocess_env: dict[str, str]
+    tmp_path: Path, subprocess_env: dict[str, str], start_worker: StartWorker
 ) -> None:
     modules = tmp_path / "app"
     modules.mkdir()
@@ -168,10 +165,10 @@ def test_a_worker_runs_a_job_declared_with_the_decorator_in_a_configured_module(
         "conveyor.periodic.modules = app_periodic\n",
         encoding="utf-8",
     )
-    env = worker_env(subprocess_env, ini)
+    env = periodic_env(subprocess_env, ini)
     env["PYTHONPATH"] = f"{modules}:{env['PYTHONPATH']}"
     conveyor.configure(ini)
-    worker = WorkerProcess([], env, tmp_path / "worker")
+    worker = start_worker(env=env)
     try:
         wait_until(
             lambda: any(job.state is JobState.FINISHED for job in periodic_jobs()),

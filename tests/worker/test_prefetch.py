@@ -3,48 +3,22 @@
 from __future__ import annotations
 
 import os
-import subprocess
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 import conveyor
 import conveyor_test_jobs
-from support import CONVEYOR, state_of, stop_process, wait_until
-
-
-@pytest.fixture
-def start_worker(
-    subprocess_env: dict[str, str], tmp_path: Path
-) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
-    """Start `conveyor jobs worker` processes; every one is stopped by pid afterwards."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            [CONVEYOR, "jobs", "worker", "--log-level", "DEBUG"],
-            env=subprocess_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        stop_process(proc, timeout=10)
+from support import StartWorker, state_of, wait_until
 
 
 @pytest.mark.slow
 def test_jobs_claimed_ahead_go_to_an_idle_worker_instead_of_waiting_behind_a_long_job(
-    tmp_path: Path, start_worker: Callable[[str], subprocess.Popen[bytes]]
+    tmp_path: Path, start_worker: StartWorker
 ) -> None:
     # Worker A learns that jobs here are quick, so it starts claiming ahead.
     warm = conveyor.enqueue_many({"fn": conveyor_test_jobs.succeed} for _ in range(30))
-    first = start_worker("a")
+    first = start_worker("--log-level", "DEBUG")
     wait_until(lambda: all(state_of(job) == "finished" for job in warm))
 
     # In one step: a job that blocks until released, then quick ones behind it.
@@ -58,18 +32,18 @@ def test_jobs_claimed_ahead_go_to_an_idle_worker_instead_of_waiting_behind_a_lon
     wait_until(marker.exists)
 
     # Worker B is idle: the quick jobs must reach it while A is stuck.
-    second = start_worker("b")
+    second = start_worker("--log-level", "DEBUG")
     wait_until(lambda: all(state_of(job) == "finished" for job in quick))
     assert state_of(long_job) == "started"
     assert {job.worker for job in quick} != {None}
 
     release.touch()
     wait_until(lambda: state_of(long_job) == "finished")
-    log_a = (tmp_path / "a.log").read_text()
+    log_a = first.stderr
     # The paths under test were taken: A had claimed quick jobs ahead (one of them
     # already sent to its busy child, to run next) and handed them back.
     assert "was held too long and put back on its queue" in log_a
     assert "was held behind a long job and put back on its queue" in log_a
-    assert first.poll() is None
-    assert second.poll() is None
+    assert first.running()
+    assert second.running()
     assert os.path.exists(marker)

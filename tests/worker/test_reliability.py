@@ -30,28 +30,14 @@ from support import (
     lines,
     state_of,
     wait_until,
-    worker_processes,
 )
 from support import SHORT_LEASE as LEASE
 
 
 @pytest.fixture
 def worker_env(subprocess_env: dict[str, str]) -> dict[str, str]:
-    """The subprocess environment with a short lease."""
+    """The subprocess environment with a short lease, for ``start_worker`` and burst runs."""
     return {**subprocess_env, "CONVEYOR_WORKER_LEASE": str(LEASE)}
-
-
-@pytest.fixture
-def start_worker(
-    worker_env: dict[str, str], tmp_path: Path
-) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start ``conveyor jobs worker ARGS``; every worker started is killed at the end."""
-    with worker_processes(tmp_path) as start_in:
-
-        def start(*args: str, env: dict[str, str] | None = None) -> WorkerProcess:
-            return start_in(list(args), env or worker_env)
-
-        yield start
 
 
 def run_burst_worker(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,15 +11,7 @@ import pytest
 import conveyor
 import conveyor_test_jobs as test_jobs
 from conveyor import JobState
-from support import WorkerProcess, is_gone, lines, run_cli, state_of, wait_until, worker_processes
-
-
-@pytest.fixture
-def start_worker(
-    subprocess_env: dict[str, str], tmp_path: Path
-) -> Iterator[Callable[..., WorkerProcess]]:
-    with worker_processes(tmp_path) as start:
-        yield lambda *args: start(list(args), subprocess_env)
+from support import WorkerProcess, is_gone, lines, run_cli, state_of, wait_until
 
 
 # -- output --------------------------------------------------------------------------
