@@ -46,12 +46,20 @@ def conveyor_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[co
 
 
 @pytest.fixture
-def subprocess_env(conveyor_env: conveyor.Config) -> dict[str, str]:
-    """Environment for a `conveyor` subprocess that sees the test's database and jobs."""
+def subprocess_env(
+    conveyor_env: conveyor.Config, request: pytest.FixtureRequest
+) -> dict[str, str]:
+    """Environment for a `conveyor` subprocess that sees the test's database and jobs.
+
+    Its PYTHONPATH holds tests/ (the job modules) and the test module's own directory, as
+    pytest's sys.path does in this process: a job function defined in the test module itself
+    is imported by a worker process as ``test_module:function``.
+    """
     env = dict(os.environ)
     env["CONVEYOR_BACKEND"] = conveyor_env.backend
     env["CONVEYOR_SITE_ID"] = conveyor_env.site_id
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
+    paths = dict.fromkeys([str(TESTS_DIR), str(request.path.parent), env.get("PYTHONPATH")])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     return env
 
 
