@@ -46,6 +46,20 @@ def short(queue: str) -> str:
     return split_queue_name(queue)[1]
 
 
+#: Counts the forks this process descends from: a template made before a fork
+#: names the wrong process after it. Read instead of ``os.getpid()``, a system
+#: call on every log line.
+_forks = 0
+
+
+def _forked() -> None:
+    global _forks  # noqa: PLW0603 -- one counter per process, reset by fork
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 class _Lines:
     """Makes the recorder's log records, cheaply, and hands them to the logger.
 
@@ -61,7 +75,7 @@ class _Lines:
     """
 
     def __init__(self) -> None:
-        self._owner = (0, 0)
+        self._owner = (-1, 0)
         self._cls: type[logging.LogRecord] = logging.LogRecord
         self._template: dict[str, Any] = {}
         self._created = 0.0
@@ -70,7 +84,7 @@ class _Lines:
     def emit(self, level: int, msg: str, *args: Any, extra: dict[str, Any]) -> None:
         if not log.isEnabledFor(level):
             return
-        owner = (os.getpid(), threading.get_ident())
+        owner = (_forks, threading.get_ident())
         if owner != self._owner:
             base = log.makeRecord(log.name, level, __file__, 0, "", (), None)
             self._owner = owner
