@@ -23,7 +23,7 @@ from conveyor.backends import shared_backend
 from conveyor.execution import Alarm, run_job
 from conveyor.job import Job
 from conveyor.worker.child import Channel, Fence, Request, Watchdog, receive_outcome
-from conveyor.worker.pool import Child, Running
+from conveyor.worker.pool import Child, HandedJob
 from conveyor.worker.requests import answer
 from support import lines, wait_until
 
@@ -121,7 +121,7 @@ def test_the_supervisor_saves_meta_only_while_the_job_holds_its_lease(
     assert claimed.lease_token is not None
     supervisor_end, child_end = Pipe()
     child = Child(process=None, conn=supervisor_end, gate=None, fence=None, exit_fd=-1)  # type: ignore[arg-type]
-    child.running = Running(claimed, claimed.lease_token)
+    child.running = HandedJob(claimed, claimed.lease_token)
     channel = Channel(child_end)
     channel.running = job.id
 
