@@ -279,6 +279,12 @@ class Loop:
         if self.target == 0:  # the common case for slow jobs: no need to look at the children
             return None
         children = self.pool.children
+        # Most calls, in a stream of quick jobs, find every pipe full: no need to ask then.
+        for child in children:
+            if child.running is not None and len(child.queued) < self.depth:
+                break
+        else:
+            return None
         slots = [
             None
             if child.running is None
