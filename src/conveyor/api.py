@@ -48,7 +48,7 @@ _OPTIONS = RQ_KWARGS | {"max_attempts"}
 #: "Adding a job option"). None yet.
 _WORKER_OPTIONS: dict[str, Callable[[Any], Any]] = {}
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_MAX_QUEUE_NAME = 200
+MAX_QUEUE_NAME = 200
 
 
 def backend(config: _config.Config | None = None, *, create: bool = True) -> Backend:
@@ -87,12 +87,27 @@ def check_queue_name(name: object) -> str:
     """``name`` if it can name a queue, else InvalidJobError saying why."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidJobError(f"A queue name must be a non-blank string, not {name!r}")
-    if len(name) > _MAX_QUEUE_NAME or not name.isprintable():
+    if len(name) > MAX_QUEUE_NAME or not name.isprintable():
         raise InvalidJobError(
             f"Queue name {name[:40]!r} is too long or has control characters"
-            f" (at most {_MAX_QUEUE_NAME} printable characters)"
+            f" (at most {MAX_QUEUE_NAME} printable characters)"
         )
     return name
+
+
+def queue_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot name a queue, in the web API's words, or None (management calls)."""
+    if not isinstance(name, str):
+        return f"Not a string: {name!r}"
+    if not name:
+        return "Must not be empty"
+    if len(name) > MAX_QUEUE_NAME:
+        return f"Longer than {MAX_QUEUE_NAME} characters"
+    try:
+        check_queue_name(name)
+    except InvalidJobError:
+        return f"Not a queue name: {name!r}"
+    return None
 
 
 _UUID_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
@@ -158,6 +173,10 @@ class Queue(RQQueueMethods):
     @property
     def job_ids(self) -> list[str]:
         return [job.id for job in self.jobs]
+
+    def get_job_ids(self, offset: int = 0, length: int = -1) -> list[str]:
+        """The ids of :meth:`get_jobs` (RQ's ``get_job_ids``)."""
+        return [job.id for job in self.get_jobs(offset, length)]
 
 
 def get_queue(name: str = DEFAULT_QUEUE_NAME) -> Queue:
@@ -470,6 +489,11 @@ def enqueue_many(calls: Iterable[Mapping[str, Any]]) -> list[Job]:
     now = time.time()
     jobs: list[NewJob] = []
     for index, call in enumerate(calls):
+        if not isinstance(call, Mapping):
+            raise InvalidJobError(
+                f"Job {index} of enqueue_many() is a {type(call).__name__}, not a mapping of"
+                " enqueue()'s arguments ({'fn': ..., 'args': [...], ...}); nothing was enqueued"
+            )
         spec = dict(call)
         if "fn" not in spec:
             raise InvalidJobError(f"Job {index} of enqueue_many() has no 'fn'")
