@@ -136,7 +136,12 @@ class Worker:
         periodic: bool = True,
     ) -> None:
         if isinstance(queues, str):
-            queues = [queues]
+            queues = [queues] if queues else []  # as CKAN's Worker: an empty value is `default`
+        elif queues is not None and not isinstance(queues, Sequence):
+            raise TypeError(
+                "Worker(queues): a queue name or a list of queue names, "
+                f"not {type(queues).__name__} {queues!r}"
+            )
         self.queue_names = [check_queue_name(q) for q in (queues or [DEFAULT_QUEUE_NAME])]
         self.config = _config.current()
         self.queues = [self.config.queue_prefix + q for q in self.queue_names]
