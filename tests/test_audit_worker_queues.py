@@ -1,5 +1,6 @@
-"""``Worker(queues)`` reads its queues as CKAN's Worker does (reference, section 1.4): one name or a
-list of names; ``None`` or an empty value means ``['default']``; anything else is refused by name."""
+"""``Worker(queues)`` reads its queues as CKAN's Worker does (reference, section 1.4):
+one name or a list of names; ``None`` or an empty value means ``['default']``; anything
+else is refused by name."""
 
 from __future__ import annotations
 
