@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import importlib
 import inspect
 import signal
 import time
@@ -96,17 +97,39 @@ def set_progress(fraction: float, message: str | None = None) -> bool:
     return True
 
 
+def _plain_getsignal() -> Callable[[int], object]:
+    """``signal.getsignal`` without its conversion of the result to an enum.
+
+    For a Python handler that conversion costs a raised and caught ValueError,
+    about 6 µs: more than the rest of a no-op job's run, and the alarm asks
+    once per job. The C function it wraps (in ``_signal``) does not convert.
+    """
+    try:
+        module = importlib.import_module("_signal")
+    except ImportError:  # not CPython
+        return signal.getsignal
+    found: Callable[[int], object] = getattr(module, "getsignal", signal.getsignal)
+    return found
+
+
+_getsignal = _plain_getsignal()
+
+
 class Alarm:
     """A job's timeout, as SIGALRM in this process's main thread (a worker's child only).
 
-    One system call a job: the timer is armed as a job starts and left to
-    run out after it ends (the next job re-arms it). The handler acts only
-    while a job is armed and its deadline has come, so a timer left from an
-    earlier job is ignored, and one that rings early is set again for the
-    rest.
+    Who rings it: in a worker's child, its watchdog thread, which looks at
+    the clock every few hundredths of a second anyway (:meth:`due`; it then
+    sends SIGALRM to the main thread), so arming costs no system call. With
+    ``timer=True`` (no watchdog) a real-time timer does, armed as a job
+    starts and left to run out after it ends (the next job re-arms it). The
+    handler acts only while a job is armed and its deadline has come, so a
+    signal left from an earlier job is ignored, and one that rings early is
+    set again for the rest (with a timer) or rung again by the watchdog.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, timer: bool = True) -> None:
+        self.timer = timer
         self.timeout = -1
         self.deadline = 0.0  # monotonic
         self.armed = False
@@ -120,14 +143,20 @@ class Alarm:
         self.fired = False
         self.timeout = timeout
         if timeout >= 0:
-            if signal.getsignal(signal.SIGALRM) != self._ring:  # an earlier job replaced it
+            if _getsignal(signal.SIGALRM) != self._ring:  # an earlier job replaced it
                 signal.signal(signal.SIGALRM, self._ring)
             self.deadline = time.monotonic() + timeout
-            self.armed = self._pending = True
-            signal.setitimer(signal.ITIMER_REAL, max(float(timeout), 0.001))
+            self.armed = True
+            if self.timer:
+                self._pending = True
+                signal.setitimer(signal.ITIMER_REAL, max(float(timeout), 0.001))
         elif self._pending:
             self._pending = False
             signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def due(self, now: float) -> bool:
+        """Whether the running job has reached its timeout (for a watchdog to ring it)."""
+        return self.armed and now >= self.deadline
 
     def watch(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
         """An ``async def`` job runs as ``task``: cancel it, rather than raise, at the deadline."""
@@ -143,8 +172,9 @@ class Alarm:
         if not self.armed:
             return
         early = self.deadline - time.monotonic()
-        if early > 0:  # the clocks disagree a little
-            signal.setitimer(signal.ITIMER_REAL, max(early, 0.001))
+        if early > 0:  # the clocks disagree a little, or it is left from an earlier job
+            if self.timer:
+                signal.setitimer(signal.ITIMER_REAL, max(early, 0.001))
             return
         self.armed = False
         self.fired = True

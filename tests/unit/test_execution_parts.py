@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import os
 import signal
 import threading
@@ -21,8 +22,8 @@ from conveyor import JobStateError, JobTimeoutException
 from conveyor.backends import shared_backend
 from conveyor.execution import Alarm, run_job
 from conveyor.job import Job
-from conveyor.worker.child import Channel, Request, receive_outcome
-from conveyor.worker.pool import Child, Running
+from conveyor.worker.child import Channel, Fence, Request, Watchdog, receive_outcome
+from conveyor.worker.pool import Child, HandedJob
 from conveyor.worker.requests import answer
 from support import lines, wait_until
 
@@ -120,7 +121,7 @@ def test_the_supervisor_saves_meta_only_while_the_job_holds_its_lease(
     assert claimed.lease_token is not None
     supervisor_end, child_end = Pipe()
     child = Child(process=None, conn=supervisor_end, gate=None, fence=None, exit_fd=-1)  # type: ignore[arg-type]
-    child.running = Running(claimed, claimed.lease_token)
+    child.running = HandedJob(claimed, claimed.lease_token)
     channel = Channel(child_end)
     channel.running = job.id
 
@@ -153,3 +154,29 @@ def test_a_handler_an_earlier_job_installed_is_replaced_at_the_next_arm(alarm: A
     signal.signal(signal.SIGALRM, signal.SIG_IGN)  # as a job using SIGALRM itself might leave it
     with pytest.raises(JobTimeoutException):
         arm_at_once_and_wait(alarm)
+
+
+def test_an_alarm_its_watchdog_rings_costs_no_timer(alarm: Alarm) -> None:
+    signal.setitimer(signal.ITIMER_REAL, 0)  # none left from an earlier test
+    rung = Alarm(timer=False)
+    rung.arm(100)
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    now = time.monotonic()
+    assert not rung.due(now)
+    assert rung.due(now + 100)
+    rung.disarm()
+    assert not rung.due(now + 100)
+
+
+def test_the_watchdog_rings_the_alarm_in_the_main_thread_at_the_deadline(alarm: Alarm) -> None:
+    rung = Alarm(timer=False)
+    watchdog = Watchdog(Fence(multiprocessing.get_context("fork")), 5.0, rung)
+    watchdog.running = True  # no lease fence and no hard deadline: it only rings
+    watchdog.start()
+    try:
+        with pytest.raises(JobTimeoutException):
+            arm_at_once_and_wait(rung)
+    finally:
+        watchdog.running = False
+    assert rung.fired
+    assert not rung.armed

@@ -15,30 +15,31 @@ import conveyor
 import conveyor_test_jobs as test_jobs
 from conveyor import config
 from conveyor.api import backend
-from conveyor.worker.child import ChildSettings, Gate, Task, next_task, send
+from conveyor.worker import policy
+from conveyor.worker.child import ChildSettings, Gate, JobMessage, next_job, send
 from conveyor.worker.loop import Loop
 from conveyor.worker.pool import Child, Pool
 from support import state_of, wait_until
 
 
-def task(seq: int) -> Task:
-    return Task(seq, f"job-{seq}", "conveyor_test_jobs:succeed", b"[[], {}]", 1)
+def message(seq: int) -> JobMessage:
+    return JobMessage(seq, f"job-{seq}", "conveyor_test_jobs:succeed", b"[[], {}]", 1)
 
 
 def test_a_task_taken_back_in_time_is_dropped_by_the_child() -> None:
     supervisor_end, child_end = multiprocessing.Pipe()
     gate = Gate(multiprocessing.get_context("fork"))
     for seq in (1, 2, 3):
-        send(supervisor_end, task(seq))
-    first = next_task(child_end, gate)
+        send(supervisor_end, message(seq))
+    first = next_job(child_end, gate)
     assert first is not None
     assert first.seq == 1
     assert gate.take_back(2) == 1  # the child is still on task 1
-    after = next_task(child_end, gate)
+    after = next_job(child_end, gate)
     assert after is not None
     assert after.seq == 3
     send(supervisor_end, None)
-    assert next_task(child_end, gate) is None
+    assert next_job(child_end, gate) is None
 
 
 def test_a_task_the_child_started_cannot_be_taken_back() -> None:
@@ -55,20 +56,20 @@ def test_every_task_not_started_is_taken_back_at_once() -> None:
     supervisor_end, child_end = multiprocessing.Pipe()
     gate = Gate(multiprocessing.get_context("fork"))
     for seq in (1, 2, 3, 4, 5):
-        send(supervisor_end, task(seq))
-    first = next_task(child_end, gate)
+        send(supervisor_end, message(seq))
+    first = next_job(child_end, gate)
     assert first is not None
     assert first.seq == 1
     assert gate.take_back(4) == 1  # 2, 3 and 4 will never start
-    after = next_task(child_end, gate)
+    after = next_job(child_end, gate)
     assert after is not None
     assert after.seq == 5
 
 
 def test_a_busy_child_is_sent_as_many_jobs_as_cover_the_pipe_ahead(loop: Loop) -> None:
     conveyor.enqueue_many({"fn": test_jobs.succeed} for _ in range(12))
-    worker = loop.worker
-    first, *rest = loop.store.claim(
+    worker = loop.settings
+    first, *rest = loop.backend.claim(
         worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=12
     )
     loop._start(first, time.monotonic())
@@ -76,31 +77,31 @@ def test_a_busy_child_is_sent_as_many_jobs_as_cover_the_pipe_ahead(loop: Loop) -
     child.running.began = time.monotonic() + 60  # "just started", for as long as the test runs
     loop.buffer.extend((record, time.monotonic()) for record in rest)
     loop.avg_duration, loop.target = 0.001, 32  # quick jobs: 2 may wait in the pipe
-    loop.depth = loop._pipe_depth()
+    loop.depth = policy.pipe_depth(loop.avg_duration)
     assert loop.depth == 2
     loop._dispatch()
     assert len(child.queued) == 2
     assert len(loop.buffer) == 9
     loop.avg_duration = 1e-5  # very quick: up to _PIPE_DEPTH
-    loop.depth = loop._pipe_depth()
+    loop.depth = policy.pipe_depth(loop.avg_duration)
     loop._dispatch()
     assert len(child.queued) == loop.depth == 8
     assert len(loop.buffer) == 3
     loop.avg_duration = 1.0  # slow: still one
-    assert loop._pipe_depth() == 1
+    assert policy.pipe_depth(loop.avg_duration) == 1
 
 
 @pytest.fixture
 def loop() -> Iterator[Loop]:
     """A worker's loop with one child, driven step by step by the test."""
     worker = conveyor.Worker(concurrency=1)
-    worker._wake_r, worker._wake_w = os.pipe()
+    worker.stop_flag.open()
     settings = ChildSettings(serializer="json", max_jobs=0, supervisor_pid=os.getpid())
-    the_loop = Loop(worker, backend(config.current()), Pool(1, settings, None, []))
+    pool = Pool(1, settings, None, [])
+    the_loop = Loop(worker.loop_settings(), worker.stop_flag, backend(config.current()), pool)
     yield the_loop
     the_loop.shutdown()
-    os.close(worker._wake_r)
-    os.close(worker._wake_w)
+    worker.stop_flag.close()
 
 
 def test_a_job_the_child_started_before_the_take_back_runs_once_and_is_recorded(
@@ -109,8 +110,8 @@ def test_a_job_the_child_started_before_the_take_back_runs_once_and_is_recorded(
     marker = tmp_path / "b.txt"
     job_a = conveyor.enqueue(test_jobs.succeed)
     job_b = conveyor.enqueue(test_jobs.touch, args=[str(marker)])
-    worker = loop.worker
-    first, second = loop.store.claim(
+    worker = loop.settings
+    first, second = loop.backend.claim(
         worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=2
     )
     loop._start(first, time.monotonic())
@@ -126,7 +127,7 @@ def test_a_job_the_child_started_before_the_take_back_runs_once_and_is_recorded(
     assert state_of(job_b) == "started"
 
     wait_until(lambda: loop._collect() or (child.running is None and child.jobs_done == 2))
-    loop.recorder.flush(loop.store)
+    loop.recorder.flush(loop.backend)
     assert state_of(job_a) == "finished"
     assert state_of(job_b) == "finished"
     assert marker.read_text().count("\n") == 1  # once: it was never handed to anyone else
@@ -144,8 +145,8 @@ def one_running_two_waiting(
     job_a = conveyor.enqueue(test_jobs.touch_then_wait, args=[str(marker), str(release)])
     job_b = conveyor.enqueue(test_jobs.touch, args=[str(tmp_path / "b.txt")])
     job_c = conveyor.enqueue(test_jobs.touch, args=[str(tmp_path / "c.txt")])
-    worker = loop.worker
-    first, second, third = loop.store.claim(
+    worker = loop.settings
+    first, second, third = loop.backend.claim(
         worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=3
     )
     loop._start(first, time.monotonic())
@@ -169,7 +170,7 @@ def test_jobs_taken_back_in_time_go_back_to_their_queue_and_run_once(
 
     release.touch()
     wait_until(lambda: loop._collect() or child.running is None)
-    loop.recorder.flush(loop.store)
+    loop.recorder.flush(loop.backend)
     assert state_of(job_a) == "finished"
     assert state_of(job_b) == state_of(job_c) == "queued"  # the child dropped both
     assert not (tmp_path / "b.txt").exists()
@@ -206,17 +207,17 @@ def test_a_waiting_job_canceled_is_taken_back_with_the_others_behind_it(
 ) -> None:
     job_a, job_b, job_c, child, release = one_running_two_waiting(tmp_path, loop)
 
-    assert loop.store.cancel(job_b.id, now=time.time()) is not None
+    assert loop.backend.cancel(job_b.id, now=time.time()) is not None
     loop.next_heartbeat = 0.0  # the heartbeat finds B's lease gone
     loop._heartbeat_if_due()
     assert not child.queued
-    loop.recorder.flush(loop.store)
+    loop.recorder.flush(loop.backend)
     assert state_of(job_b) == "canceled"
     assert state_of(job_c) == "queued"  # back on its queue, not started
 
     release.touch()
     wait_until(lambda: loop._collect() or child.running is None)
-    loop.recorder.flush(loop.store)
+    loop.recorder.flush(loop.backend)
     assert state_of(job_a) == "finished"
     assert not (tmp_path / "b.txt").exists()
     assert not (tmp_path / "c.txt").exists()

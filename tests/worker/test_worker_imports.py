@@ -22,8 +22,8 @@ from conveyor import JobState
 from conveyor.backends import ErrorInfo, JobRecord
 from conveyor.worker.child import Outcome
 from conveyor.worker.outcomes import Recorder, code_missing_delay
-from conveyor.worker.pool import Running
-from conveyor.worker.supervisor import store_label
+from conveyor.worker.pool import HandedJob
+from conveyor.worker.supervisor import backend_label
 from support import CONVEYOR, WAIT
 
 TASKS = textwrap.dedent(
@@ -263,7 +263,7 @@ def test_the_json_log_format_can_be_configured(project: Path, tmp_path: Path) ->
     ],
 )
 def test_the_start_up_line_hides_a_password(url: str, shown: str) -> None:
-    assert store_label(object(), url) == shown  # type: ignore[arg-type]
+    assert backend_label(object(), url) == shown  # type: ignore[arg-type]
 
 
 # -- the code-missing policy, step by step ----------------------------------------------------
@@ -273,7 +273,7 @@ def test_a_job_whose_code_is_missing_waits_longer_each_time() -> None:
     assert code_missing_delay(21) is None
 
 
-def _claimed(errors: int) -> Running:
+def _claimed(errors: int) -> HandedJob:
     missing = ErrorInfo("JobImportError", "Cannot import module 'tasks'", attempt=1, at=1.0)
     record = JobRecord(
         id="j1",
@@ -288,7 +288,7 @@ def _claimed(errors: int) -> Running:
         lease_token="token",
         errors=(ErrorInfo("RuntimeError", "an older failure", attempt=1), *[missing] * errors),
     )
-    return Running(record, "token", started_at=2.0)
+    return HandedJob(record, "token", started_at=2.0)
 
 
 @pytest.mark.parametrize(

@@ -5,11 +5,11 @@ job (function path and payload) over its pipe, runs it, and sends back the
 outcome. Everything durable happens in the supervisor, so a child that dies
 loses nothing but the run itself.
 
-While quick jobs flow, the supervisor may send a child its next few tasks
+While quick jobs flow, the supervisor may send a child its next few jobs
 before the current one ends, so the child goes straight on to them without
 waiting for the supervisor to wake. If the running job turns out long, the
-supervisor takes the waiting tasks back and returns them to their queues.
-Which comes first for each task, the child starting it or the supervisor
+supervisor takes the waiting jobs back and returns them to their queues.
+Which comes first for each job message, the child starting it or the supervisor
 taking it back, is settled exactly once by a ``Gate`` in shared memory, so a
 job taken back never runs here, and a job that started is never handed to
 anyone else.
@@ -17,7 +17,7 @@ anyone else.
 The job itself runs through :func:`conveyor.execution.run_job`, as in
 ``conveyor.testing``. While it runs, the job may ask its supervisor for its
 record (``get_current_job()``) and to save its meta: a :class:`Request` up
-the pipe, answered by a reply, with any task that arrives meanwhile kept for
+the pipe, answered by a reply, with any job message that arrives meanwhile kept for
 later. The child never opens a store connection of its own for that: the
 supervisor saves the meta with the job's lease token, so a job that lost
 its lease cannot write.
@@ -53,10 +53,10 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _functions: dict[str, tuple[Callable[..., Any], bool]] = {}
 
 
-class Task(NamedTuple):
-    """A job handed to a child."""
+class JobMessage(NamedTuple):
+    """A job handed to a child: what it needs to run it."""
 
-    seq: int  # numbers the tasks sent to one child, in order; the gate and outcomes use it
+    seq: int  # numbers the jobs sent to one child, in order; the gate and outcomes use it
     job_id: str
     func: str
     payload: bytes
@@ -65,7 +65,7 @@ class Task(NamedTuple):
 
 
 class Outcome(NamedTuple):
-    """What a child reports for one task: a result or an error."""
+    """What a child reports for one job: a result or an error."""
 
     seq: int
     job_id: str
@@ -132,13 +132,21 @@ _WATCH_TICK = 0.05  # how often a child's watchdog looks at the clock (seconds)
 
 
 class Watchdog:
-    """In the child: kills its own process group past the lease fence or the hard timeout."""
+    """In the child: kills its own process group past the lease fence or the hard timeout.
 
-    def __init__(self, fence: Fence, grace: float) -> None:
+    It also rings the job's ``alarm`` at the job's timeout (SIGALRM to the
+    main thread, where the alarm raises JobTimeoutException), so that
+    starting a job costs no timer system call: the timeout is then noticed
+    within one ``_WATCH_TICK``.
+    """
+
+    def __init__(self, fence: Fence, grace: float, alarm: Alarm | None = None) -> None:
         self.fence = fence
         self.grace = grace
+        self.alarm = alarm
         self.hard_deadline = 0.0  # monotonic; 0: no job running, or no timeout
         self.running = False
+        self._main = threading.main_thread().ident or 0
 
     def job_started(self, timeout: int) -> None:
         now = time.monotonic()
@@ -164,6 +172,10 @@ class Watchdog:
             stop_by = fence.stop_by
             if stop_by and now >= stop_by:
                 self._kill_group(Fence.LEASE)
+            alarm = self.alarm
+            if alarm is not None and alarm.due(now):  # rung until the job takes it
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pthread_kill(self._main, signal.SIGALRM)
             hard = self.hard_deadline
             if hard and now >= hard:
                 self._kill_group(Fence.TIMEOUT)
@@ -177,12 +189,12 @@ class Watchdog:
 
 
 class Gate:
-    """Settles, for each task sent to a busy child, whether it starts or is taken back.
+    """Settles, for each job sent to a busy child, whether it starts or is taken back.
 
     Two numbers in memory shared with the child, under a lock (a futex when
-    uncontended: no system call): the last task the child started, and the
-    last one the supervisor took back (with every task before it that had not
-    started). Tasks are numbered, and start, in the order they were sent.
+    uncontended: no system call): the last job the child started, and the
+    last one the supervisor took back (with every job before it that had not
+    started). Jobs are numbered, and start, in the order they were sent.
     """
 
     def __init__(self, context: multiprocessing.context.BaseContext) -> None:
@@ -190,7 +202,7 @@ class Gate:
         self._cells = context.RawArray("q", 2)  # last started, last taken back
 
     def start(self, seq: int) -> bool:
-        """In the child: start task ``seq``, unless it was taken back."""
+        """In the child: start job ``seq``, unless it was taken back."""
         with self._lock:
             if seq <= self._cells[1]:
                 return False
@@ -198,9 +210,9 @@ class Gate:
             return True
 
     def take_back(self, upto: int) -> int:
-        """In the supervisor: take back the tasks up to ``upto`` that have not started.
+        """In the supervisor: take back the jobs up to ``upto`` that have not started.
 
-        Returns the last task the child started: those after it, up to
+        Returns the last job the child started: those after it, up to
         ``upto``, will never start.
         """
         with self._lock:
@@ -212,18 +224,20 @@ class Gate:
 
 # The pipe carries plain tuples, pickled with the fastest protocol: this is
 # the per-job hot path between supervisor and child. None means "stop".
-def send(conn: Connection, message: Task | Outcome | Request | tuple[Any, ...] | None) -> None:
-    """Send a task, an outcome, a request, a reply or a stop over a child's pipe."""
+def send(
+    conn: Connection, message: JobMessage | Outcome | Request | tuple[Any, ...] | None
+) -> None:
+    """Send a job, an outcome, a request, a reply or a stop over a child's pipe."""
     data = tuple(message) if isinstance(message, tuple) else message  # plain: cheaper
     conn.send_bytes(pickle.dumps(data, _PROTOCOL))
 
 
-def next_task(conn: Connection, gate: Gate) -> Task | None:
-    """The next task to run (blocking until there is one), or None to stop.
+def next_job(conn: Connection, gate: Gate) -> JobMessage | None:
+    """The next job to run (blocking until there is one), or None to stop.
 
-    Tasks the supervisor took back are dropped.
+    Jobs the supervisor took back are dropped.
     """
-    return Channel(conn).next_task(gate)
+    return Channel(conn).next_job(gate)
 
 
 def receive_outcome(conn: Connection) -> Outcome | Request:
@@ -235,10 +249,10 @@ def receive_outcome(conn: Connection) -> Outcome | Request:
 
 
 class Channel:
-    """The child's end of its pipe: tasks in; outcomes and the running job's requests out.
+    """The child's end of its pipe: jobs in; outcomes and the running job's requests out.
 
-    A request waits for its reply; tasks that arrive before it are kept, in
-    order, for ``next_task``. The lock keeps a thread of the job that saves
+    A request waits for its reply; jobs that arrive before it are kept, in
+    order, for ``next_job``. The lock keeps a thread of the job that saves
     meta from interleaving with the child's own reads and writes; SIGALRM is
     held off while a request waits, so a job's timeout can never cut a
     message in half (it is raised as soon as the reply is in).
@@ -253,16 +267,16 @@ class Channel:
     def pending(self) -> bool:
         return bool(self.early) or self.conn.poll()
 
-    def next_task(self, gate: Gate) -> Task | None:
+    def next_job(self, gate: Gate) -> JobMessage | None:
         with self.lock:
             while True:
                 early = self.early
                 message = early.popleft() if early else pickle.loads(self.conn.recv_bytes())
                 if message is None:
                     return None
-                task = Task._make(message)
-                if gate.start(task.seq):
-                    return task
+                job = JobMessage._make(message)
+                if gate.start(job.seq):
+                    return job
 
     def send(self, outcome: Outcome) -> None:
         with self.lock:
@@ -329,33 +343,33 @@ class ChildSettings:
     timeout_grace: float = 0.0  # seconds between a job's JobTimeoutException and its kill
 
 
-def run_task(
-    task: Task,
+def run_job_message(
+    message: JobMessage,
     settings: ChildSettings,
     channel: Channel,
     alarm: Alarm | None = None,
     watchdog: Watchdog | None = None,
 ) -> Outcome:
     """Run one job in this process and describe how it went."""
-    channel.running = task.job_id
+    channel.running = message.job_id
     if watchdog is not None:
-        watchdog.job_started(task.timeout)
+        watchdog.job_started(message.timeout)
     ran = run_job(
-        task.func,
-        task.payload,
-        task.attempt,
-        _Host(channel, task.job_id),
+        message.func,
+        message.payload,
+        message.attempt,
+        _Host(channel, message.job_id),
         serializer_name=settings.serializer,
         alarm=alarm,
-        timeout=task.timeout,
+        timeout=message.timeout,
         functions=_functions,
     )
     channel.running = None
     if watchdog is not None:
         watchdog.job_ended()
     return Outcome(
-        task.seq,
-        task.job_id,
+        message.seq,
+        message.job_id,
         ran.ok,
         ran.duration,
         ran.result,
@@ -415,21 +429,22 @@ def child_main(
             handle.close()
     _run_init(settings.init)
     channel = Channel(conn)
-    alarm = Alarm()
+    # The watchdog rings the alarm: no timer system call per job.
+    alarm = Alarm(timer=fence is None)
     watchdog = None
     if fence is not None:
-        watchdog = Watchdog(fence, settings.timeout_grace)
+        watchdog = Watchdog(fence, settings.timeout_grace, alarm)
         watchdog.start()
     done = 0
     # A child that reached its job limit still runs what it was already sent.
     while settings.max_jobs == 0 or done < settings.max_jobs or channel.pending():
         try:
-            task = channel.next_task(gate)
+            message = channel.next_job(gate)
         except (EOFError, OSError):  # the supervisor is gone
             return
-        if task is None:
+        if message is None:
             return
-        outcome = run_task(task, settings, channel, alarm, watchdog)
+        outcome = run_job_message(message, settings, channel, alarm, watchdog)
         sys.stdout.flush()
         sys.stderr.flush()
         try:

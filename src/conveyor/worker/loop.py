@@ -5,20 +5,14 @@ trip, the pipe to the child, and the job itself.
 
 - Completions are recorded in batches, in the same backend call that claims
   the next jobs (``complete_and_claim``).
-- A small buffer of jobs is claimed ahead, so a child that reports is handed
-  its next job at once, before any backend I/O.
-- While jobs are quick, a busy child is also sent its next few jobs, which
-  wait in its pipe: the child starts each the moment it reports the one
-  before, without waiting for the supervisor to wake (``_pipeline_slot``).
-  Enough are sent to cover about ``_PIPE_AHEAD`` of work, so a child keeps
-  running while the supervisor waits on the backend.
-- Neither hoards: the buffer is sized from recent job durations (about
-  ``_BUFFER_SECONDS`` of work; none at all for slow jobs), and a job that waits
-  longer than ``_HOLD``, in the buffer or behind a running job in a child's
-  pipe, is put back on its queue for other workers.
+- Jobs are claimed ahead into a small buffer, and quick jobs are sent ahead
+  to wait in a busy child's pipe; how many, and when one goes back, is
+  decided in ``policy.py`` from ``now`` and recent durations.
 
-Buffered and queued jobs hold leases like running ones and are heartbeated
-with them.
+Buffered and waiting jobs hold leases like running ones and are heartbeated
+with them. The loop is given its settings (one frozen :class:`LoopSettings`),
+a :class:`~conveyor.worker.stopping.StopFlag` and a
+:class:`~conveyor.worker.clock.Clock`; it reads the time only from that clock.
 """
 
 from __future__ import annotations
@@ -29,54 +23,44 @@ import math
 import os
 import selectors
 import socket
-import time
 from collections import deque
+from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for
 from typing import TYPE_CHECKING
 
 from conveyor.backends import Backend, JobRecord, WorkerInfo
 from conveyor.backends.control import QUIET, STOP
 from conveyor.exceptions import BackendError
+from conveyor.worker import policy
 from conveyor.worker.child import Fence, Request, receive_outcome
+from conveyor.worker.clock import Clock, SystemClock
 from conveyor.worker.outcomes import Recorder, short
-from conveyor.worker.pool import Child, Pool, Running, exited
+from conveyor.worker.pool import Child, HandedJob, Pool, exited
 from conveyor.worker.requests import answer
+from conveyor.worker.stopping import StopFlag
 
 if TYPE_CHECKING:
-    from conveyor.worker.supervisor import Worker
+    from conveyor.metrics import WorkerMetrics
+    from conveyor.periodic_jobs.ticker import Ticker
 
 log = logging.getLogger("conveyor.worker")
 
-_IDLE_WAIT = 0.5  # longest blocking claim, so signals are noticed promptly
-_POLL = 0.01  # how often free children look for work while others are busy
-_HEARTBEAT_MAX = 2.0
-_REGISTER_GAP = 0.5  # state changes (idle/busy) reach the registry at most this often
-_BACKOFF_MAX = 30.0
-_BUFFER_SECONDS = 0.05  # work claimed ahead, per child, judged by recent durations
-_HOLD = 0.25  # a buffered job waiting longer than this goes back to its queue
-_FLUSH_AFTER = 0.05  # longest a completion waits for a batch
-_FLUSH_BATCH = 256
-_PIPE_AHEAD = 0.002  # work queued in a busy child's pipe, judged by recent durations
-_PIPE_DEPTH = 8  # and never more jobs than this
-# Larger jobs are never queued in a busy child's pipe, so a send to a child can
-# never block on a full pipe (_PIPE_DEPTH of them fit in a socket's buffer).
-_PIPE_TASK_MAX = 16 * 1024
-_FENCE_SHARE = 0.25  # a child stops this share of its lease before the lease expires
-_FENCE_MAX = 5.0  # ... but never more than this many seconds before
 
+@dataclass(frozen=True)
+class LoopSettings:
+    """What one run of a worker's loop needs to know, fixed when it starts."""
 
-def fence_margin(lease: float) -> float:
-    """How long before its lease expires a child stops itself, unrenewed (``M``).
-
-    Recovery waits the same margin after a lease expired: see "Fencing" in
-    docs/reliability.md for why no two runs of a job can then overlap.
-    """
-    return min(lease * _FENCE_SHARE, _FENCE_MAX)
+    name: str  # how log lines name the worker
+    key: str  # its unique id, as job records and the registry hold it
+    queues: tuple[str, ...]  # full names (site prefix included), claimed in this order
+    concurrency: int
+    lease: float  # seconds
+    prefetch: int  # most jobs claimed ahead of free children
 
 
 def backend_backoff(worker_name: str, exc: Exception, previous: float) -> float:
     """The wait after a backend error (0.1 s, doubling up to 30 s), logged."""
-    delay = min(max(previous * 2, 0.1), _BACKOFF_MAX)
+    delay = policy.backoff(previous)
     log.error(
         "Worker %s: backend error, retrying in %.1fs: %s",
         worker_name,
@@ -90,28 +74,42 @@ def backend_backoff(worker_name: str, exc: Exception, previous: float) -> float:
 class Loop:
     """One run of ``Worker.work``."""
 
-    def __init__(self, worker: Worker, store: Backend, pool: Pool) -> None:
-        self.worker = worker
-        self.store = store
+    def __init__(
+        self,
+        settings: LoopSettings,
+        stop: StopFlag,
+        backend: Backend,
+        pool: Pool,
+        *,
+        clock: Clock | None = None,
+        ticker: Ticker | None = None,
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stop = stop
+        self.backend = backend
         self.pool = pool
-        self.recorder = Recorder(worker.name)
-        self.recorder.metrics = worker.metrics
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.ticker = ticker
+        self.queues = list(settings.queues)
+        self.recorder = Recorder(settings.name)
+        self.recorder.metrics = metrics
         self.buffer: deque[tuple[JobRecord, float]] = deque()  # claimed ahead, when
         self.avg_duration: float | None = None
-        self.target = 0  # _prefetch_target(), kept current as durations come in
-        self.depth = 0  # _pipe_depth(), likewise
+        self.target = 0  # policy.prefetch_target(), kept current as durations come in
+        self.depth = 0  # policy.pipe_depth(), likewise
         self.ran_any = False
-        now = time.monotonic()
+        now = self.clock.monotonic()
         self.next_heartbeat = now  # register at once
         self.registered = ""  # the state the registry holds, and since when (monotonic)
         self.registered_at = 0.0
         self.next_maintenance = now  # recover lost jobs at start-up
         self.idle_since = now  # the last claim, or when the worker last ran out of work
         self.working = False  # a job was running or buffered at the last step
-        self.next_periodic = now if worker.ticker else math.inf  # periodic jobs' ticks
-        self.started_at = time.time()
+        self.next_periodic = now if ticker else math.inf  # periodic jobs' ticks
+        self.started_at = self.clock.now()
         self.backoff = 0.0
-        self.margin = fence_margin(worker.lease)
+        self.margin = policy.fence_margin(settings.lease)
         self.paused: frozenset[str] = frozenset()  # of its queues, as read at the heartbeat
         self.quiet = False  # told to claim no more (worker_quiet)
         # poll(2), not epoll: an epoll registration belongs to the open file, and
@@ -119,13 +117,13 @@ class Loop:
         # dead child's fd would leave its registration firing (under a number
         # that may be reused). poll keeps no state in the kernel.
         self.selector = selectors.PollSelector()
-        self.selector.register(worker.wake_fd, selectors.EVENT_READ, None)
+        self.selector.register(stop.wake_fd, selectors.EVENT_READ, None)
         self.watched: dict[Child, tuple[int, int]] = {}
         self.watched_list: list[Child] = []
 
     # -- the loop ----------------------------------------------------------------
     def run(self, burst: bool, max_idle_time: float | None) -> None:
-        while not self.worker.stopping_now:
+        while not self.stop.stopping_now:
             try:
                 if self._step(burst, max_idle_time):
                     return
@@ -145,8 +143,8 @@ class Loop:
         self._dispatch()
         self._register_if_changed()  # after the claim: idle only if there was nothing to claim
         if not self.pool.busy() and not self.buffer:
-            self.recorder.flush(self.store)
-            if self.worker.stopping:
+            self.recorder.flush(self.backend)
+            if self.stop.stopping:
                 return True
             if claimed:
                 return False
@@ -154,61 +152,48 @@ class Loop:
                 return True
             if self.working:  # it has just run out of work: idle from now
                 self.working = False
-                self.idle_since = time.monotonic()
-            idle = time.monotonic() - self.idle_since
+                self.idle_since = self.clock.monotonic()
+            idle = self.clock.monotonic() - self.idle_since
             return max_idle_time is not None and idle >= max_idle_time
         self.working = True
         self._collect()
         return False
 
     def _wait_out(self, exc: BackendError) -> None:
-        self.backoff = backend_backoff(self.worker.name, exc, self.backoff)
-        wait_for([self.worker.wake_fd], self.backoff)
-        self._drain_wake()
+        self.backoff = backend_backoff(self.settings.name, exc, self.backoff)
+        wait_for([self.stop.wake_fd], self.backoff)
+        self.stop.drain()
 
     # -- claiming ----------------------------------------------------------------
-    def _pipe_depth(self) -> int:
-        """How many jobs may wait in a busy child's pipe (``self.depth``)."""
-        if self.avg_duration is None:
-            return 0
-        return max(1, min(_PIPE_DEPTH, int(_PIPE_AHEAD / max(self.avg_duration, 1e-6))))
-
-    def _prefetch_target(self) -> int:
-        """How many jobs to hold ready beyond the free children (``self.target``)."""
-        cap = self.worker.prefetch
-        if cap == 0 or self.avg_duration is None:
-            return 0
-        per_child = _BUFFER_SECONDS / max(self.avg_duration, 1e-6)
-        return min(cap, int(per_child * self.worker.concurrency))
-
     def _refill(self, burst: bool) -> bool:
         """Record pending outcomes and claim more jobs, in one backend call when both are due."""
-        if self.worker.stopping:
+        if self.stop.stopping:
             self._flush_if_due()
             return False
         if self.quiet or not self._claimable():
             self._flush_if_due()
             if not (self.pool.busy() or self.buffer or burst):
-                wait_for([self.worker.wake_fd], self._idle_wait())
-                self._drain_wake()
+                wait_for([self.stop.wake_fd], self._idle_wait())
+                self.stop.drain()
             return False
-        target = self.target
-        starving = self.pool.free_slots() > len(self.buffer)
-        if not starving and (target == 0 or len(self.buffer) > target // 2 or self._stalled()):
+        now = self.clock.monotonic()
+        limit = policy.claim_limit(
+            self.pool.free_slots(), len(self.buffer), self.target, self._oldest_running(), now
+        )
+        if limit == 0:
             self._flush_if_due()
             return False
-        limit = self.pool.free_slots() + target - len(self.buffer)
         waiting_is_fine = not (self.pool.busy() or self.buffer or burst)
         batch = self.recorder.take()
         # The leases claimed run from before the call: a child's fence is counted from here.
-        claimed_at = time.monotonic()
+        claimed_at = self.clock.monotonic()
         try:
-            accepted, claimed = self.store.complete_and_claim(
+            accepted, claimed = self.backend.complete_and_claim(
                 batch,
                 self._claimable(),
-                worker=self.worker.key,
-                lease=self.worker.lease,
-                now=time.time(),
+                worker=self.settings.key,
+                lease=self.settings.lease,
+                now=self.clock.now(),
                 limit=limit,
                 wait=self._idle_wait() if waiting_is_fine else 0.0,
             )
@@ -225,55 +210,59 @@ class Loop:
     def _claimable(self) -> list[str]:
         """The worker's queues in claim order, less the paused ones."""
         if not self.paused:
-            return self.worker.queues
-        return [queue for queue in self.worker.queues if queue not in self.paused]
+            return self.queues
+        return [queue for queue in self.queues if queue not in self.paused]
 
-    def _stalled(self) -> bool:
-        """Whether a running job has outlasted the hold: jobs claimed now would wait."""
-        now = time.monotonic()
-        return any(c.running and now - c.running.began > _HOLD for c in self.pool.busy())
+    def _oldest_running(self) -> float | None:
+        """When the longest-running job started (monotonic), if any runs."""
+        oldest: float | None = None
+        for child in self.pool.children:
+            running = child.running
+            if running is not None and (oldest is None or running.began < oldest):
+                oldest = running.began
+        return oldest
 
     def _flush_if_due(self) -> None:
         recorder = self.recorder
-        if not recorder.pending:
-            return
-        old = time.monotonic() - recorder.oldest >= _FLUSH_AFTER
-        if old or len(recorder.pending) >= _FLUSH_BATCH or not self.pool.busy():
-            recorder.flush(self.store)
+        if policy.flush_due(
+            self.clock.monotonic(), recorder.oldest, len(recorder.pending), bool(self.pool.busy())
+        ):
+            recorder.flush(self.backend)
+
+    def _next_timer(self) -> float:
+        return min(self.next_heartbeat, self.next_maintenance, self.next_periodic)
 
     def _idle_wait(self) -> float:
-        first = min(self.next_heartbeat, self.next_maintenance, self.next_periodic)
-        until_timer = first - time.monotonic()
-        return max(0.0, min(_IDLE_WAIT, until_timer))
+        return policy.idle_wait(self.clock.monotonic(), self._next_timer())
 
     def _release_held(self) -> None:
         """Hand back jobs that waited too long behind busy children (no hoarding)."""
-        now = time.monotonic()
-        stopping = self.worker.stopping
+        now = self.clock.monotonic()
+        stopping = self.stop.stopping
         released = False
         for child in self.pool.children:
             if not child.queued or child.running is None:
                 continue
-            if stopping or now - child.running.began > _HOLD:
+            if stopping or policy.held_too_long(now, child.running.began):
                 # Those the child started already report as usual.
                 for queued in self.pool.take_back(child):
                     self.recorder.release(
                         queued.record, queued.token, "held behind a long job", announced=True
                     )
                     released = True
-        if self.buffer and (stopping or now - self.buffer[0][1] > _HOLD):
+        if self.buffer and (stopping or policy.held_too_long(now, self.buffer[0][1])):
             while self.buffer:
                 record, _ = self.buffer.popleft()
                 assert record.lease_token is not None
                 self.recorder.release(record, record.lease_token, "held too long")
             released = True
         if released:
-            self.recorder.flush(self.store)
+            self.recorder.flush(self.backend)
 
     # -- starting ----------------------------------------------------------------
     def _dispatch(self) -> None:
         """Give buffered jobs to free children, then queue them behind quick ones."""
-        while self.buffer and not self.worker.stopping:
+        while self.buffer and not self.stop.stopping:
             record, claimed_at = self.buffer[0]
             if self.pool.free_slots() > 0:
                 self.buffer.popleft()
@@ -286,33 +275,31 @@ class Loop:
             self._queue(child, record)
 
     def _pipeline_slot(self, record: JobRecord) -> Child | None:
-        """A busy child that may be sent ``record`` to run after its others, if any.
-
-        Only while jobs are quick (the same judgement as the claim-ahead
-        buffer), behind a job that started less than ``_BUFFER_SECONDS`` ago,
-        up to ``self.depth`` jobs waiting, and never so many that a child with
-        a job limit would exit first. The child with the fewest waiting wins.
-        """
-        if self.target == 0 or len(record.payload) > _PIPE_TASK_MAX:
+        """A busy child that may be sent ``record`` to run after its others, if any."""
+        if self.target == 0:  # the common case for slow jobs: no need to look at the children
             return None
-        now = -1.0
-        limit = self.pool.settings.max_jobs
-        best: Child | None = None
-        for child in self.pool.children:
-            running = child.running
-            waiting = len(child.queued)
-            if running is None or waiting >= self.depth:
-                continue
-            if best is not None and waiting >= len(best.queued):
-                continue
-            if now < 0:
-                now = time.monotonic()
-            if now - running.began > _BUFFER_SECONDS:
-                continue
-            if limit and child.jobs_done + waiting + 2 > limit:
-                continue
-            best = child
-        return best
+        children = self.pool.children
+        # Most calls, in a stream of quick jobs, find every pipe full: no need to ask then.
+        for child in children:
+            if child.running is not None and len(child.queued) < self.depth:
+                break
+        else:
+            return None
+        slots = [
+            None
+            if child.running is None
+            else policy.Slot(child.running.began, len(child.queued), child.jobs_done)
+            for child in children
+        ]
+        index = policy.pipeline_slot(
+            slots,
+            now=self.clock.monotonic(),
+            depth=self.depth,
+            target=self.target,
+            size=len(record.payload),
+            max_jobs=self.pool.settings.max_jobs,
+        )
+        return None if index is None else children[index]
 
     # "starts job" is logged before the child is sent the job, so that the
     # job's own output (its prints, its log lines) can only come after it.
@@ -321,38 +308,38 @@ class Loop:
     # "put back on its queue" follows at INFO.
     def _start(self, record: JobRecord, claimed_at: float) -> None:
         assert record.lease_token is not None
-        running = Running(record, record.lease_token)
-        stop_by = claimed_at + self.worker.lease - self.margin
-        if time.monotonic() >= stop_by:  # a claim that waited past its own fence
-            self.recorder.release(record, running.token, "claimed too late to start")
+        handed = HandedJob(record, record.lease_token)
+        stop_by = claimed_at + self.settings.lease - self.margin
+        if self.clock.monotonic() >= stop_by:  # a claim that waited past its own fence
+            self.recorder.release(record, handed.token, "claimed too late to start")
             return
         self.recorder.started(record)
         try:
             child = self.pool.idle_child()
-            self.pool.start(child, running, stop_by)
+            self.pool.start(child, handed, stop_by, self.clock)
             if self.recorder.metrics:
                 self.recorder.metrics.started(record)
         except Exception:
-            log.exception("Worker %s could not start a child process", self.worker.name)
-            self.recorder.release(record, running.token, "not started", announced=True)
+            log.exception("Worker %s could not start a child process", self.settings.name)
+            self.recorder.release(record, handed.token, "not started", announced=True)
 
     def _queue(self, child: Child, record: JobRecord) -> None:
         assert record.lease_token is not None
-        running = Running(record, record.lease_token)
+        handed = HandedJob(record, record.lease_token)
         self.recorder.started(record)
         try:
-            self.pool.queue(child, running)
+            self.pool.queue(child, handed)
         except OSError:  # the child died; it is noticed in _collect
-            self.recorder.release(record, running.token, "not started", announced=True)
+            self.recorder.release(record, handed.token, "not started", announced=True)
 
     # -- collecting ----------------------------------------------------------------
     def _collect(self) -> None:
         """Wait for a child to report or die, a signal, or the next timer."""
         self._watch_children()
         ready: dict[Child, set[str]] = {}
-        for key, _ in self.selector.select(self._collect_timeout()):
+        for key, _ in self.selector.select(self._collect_wait()):
             if key.data is None:
-                self._drain_wake()
+                self.stop.drain()
                 continue
             child, kind = key.data
             ready.setdefault(child, set()).add(kind)
@@ -385,13 +372,13 @@ class Loop:
             self.selector.register(fds[1], selectors.EVENT_READ, (child, "sentinel"))
             self.watched[child] = fds
 
-    def _collect_timeout(self) -> float:
-        now = time.monotonic()
-        first = min(self.next_heartbeat, self.next_maintenance, self.next_periodic)
+    def _collect_wait(self) -> float:
+        """Until the next timer, deadline, flush or hold to act on."""
+        wake_at = [self._next_timer()]
         if self.recorder.pending:
-            first = min(first, self.recorder.oldest + _FLUSH_AFTER)
+            wake_at.append(self.recorder.oldest + policy.FLUSH_AFTER)
         if self.buffer:
-            first = min(first, self.buffer[0][1] + _HOLD)
+            wake_at.append(self.buffer[0][1] + policy.HOLD)
         free = self.pool.size
         for child in self.pool.children:
             running = child.running
@@ -399,17 +386,10 @@ class Loop:
                 continue
             free -= 1
             if running.deadline is not None:
-                first = min(first, running.deadline)
+                wake_at.append(running.deadline)
             if child.queued:
-                first = min(first, running.began + _HOLD)
-        timeout = first - now
-        if free > 0 and not self.worker.stopping:
-            timeout = min(timeout, _POLL)
-        return max(timeout, 0.0)
-
-    def _drain_wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            os.read(self.worker.wake_fd, 1024)
+                wake_at.append(running.began + policy.HOLD)
+        return policy.collect_wait(self.clock.monotonic(), wake_at, free > 0, self.stop.stopping)
 
     def _receive(self, child: Child) -> None:
         try:
@@ -418,16 +398,16 @@ class Loop:
             self._child_died(child, may_have_reported=False)
             return
         if isinstance(outcome, Request):  # the running job asks (get_current_job, save_meta)
-            answer(child, outcome, self.store)
+            answer(child, outcome, self.backend)
             return
         running = child.running
         assert running is not None
-        assert outcome.seq == running.seq, "outcomes come in the order tasks started"
+        assert outcome.seq == running.seq, "outcomes come in the order jobs started"
         child.running = None
         child.jobs_done += 1
         if child.queued:  # the child has started the next one already
             queued = child.queued.popleft()
-            queued.start_clock()
+            queued.start_clock(self.clock)
             child.running = queued
             if self.recorder.metrics:
                 self.recorder.metrics.started(queued.record)
@@ -436,12 +416,11 @@ class Loop:
         else:
             self.pool.retire_if_spent(child)
         self._dispatch()  # the next job first: the child should not wait for our bookkeeping
-        duration = outcome.duration
-        self.avg_duration = (
-            duration if self.avg_duration is None else 0.8 * self.avg_duration + 0.2 * duration
+        self.avg_duration = policy.average_duration(self.avg_duration, outcome.duration)
+        self.target = policy.prefetch_target(
+            self.avg_duration, self.settings.prefetch, self.settings.concurrency
         )
-        self.target = self._prefetch_target()
-        self.depth = self._pipe_depth()
+        self.depth = policy.pipe_depth(self.avg_duration)
         if outcome.ok:
             self.recorder.finished_ok(running, outcome)
         else:
@@ -466,7 +445,7 @@ class Loop:
         if running is None:
             return
         if timed_out:
-            self.recorder.timed_out(running, time.monotonic())
+            self.recorder.timed_out(running, self.clock.monotonic())
         else:
             self.recorder.died(running, how)
 
@@ -478,7 +457,7 @@ class Loop:
 
     # -- timers ------------------------------------------------------------------
     def _enforce_deadlines(self) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         for child in self.pool.busy():
             running = child.running
             if running is None or running.deadline is None or now < running.deadline:
@@ -487,55 +466,69 @@ class Loop:
             self.recorder.timed_out(running, now)
 
     def _heartbeat_if_due(self) -> None:
-        now = time.monotonic()
+        """Every third of the lease: read commands, register the worker, extend leases."""
+        now = self.clock.monotonic()
         if now < self.next_heartbeat:
             return
-        self.next_heartbeat = now + min(self.worker.lease / 3, _HEARTBEAT_MAX)
+        self.next_heartbeat = now + policy.heartbeat_interval(self.settings.lease)
         self._read_control()
-        busy = [c for c in self.pool.busy() if c.running is not None]
-        self._register(busy)
-        waiting = [(c, queued) for c in busy for queued in c.queued]
+        self._register_worker()
+        lost = self._extend_leases()
+        if lost:
+            self._drop_lost_jobs(lost)
+
+    def _extend_leases(self) -> set[str]:
+        """Extend the leases of every job held (running, waiting in a pipe, buffered).
+
+        The fences of the children whose running job's lease was extended
+        move on; returns the ids of the jobs whose lease was lost (canceled,
+        or taken over after it expired).
+        """
+        busy = [c for c in self.pool.children if c.running is not None]
         leases = [(c.running.record.id, c.running.token) for c in busy if c.running]
-        leases += [(queued.record.id, queued.token) for _, queued in waiting]
+        leases += [(queued.record.id, queued.token) for c in busy for queued in c.queued]
         leases += [(record.id, record.lease_token or "") for record, _ in self.buffer]
         if not leases:
-            return
-        sent = time.monotonic()  # the leases renewed run from before the call
-        held = self.store.extend(leases, lease=self.worker.lease, now=time.time())
-        stop_by = sent + self.worker.lease - self.margin
+            return set()
+        sent = self.clock.monotonic()  # the leases renewed run from before the call
+        held = self.backend.extend(leases, lease=self.settings.lease, now=self.clock.now())
+        stop_by = sent + self.settings.lease - self.margin
         for child, still_held in zip(busy, held, strict=False):
             if still_held:
                 child.fence.stop_by = stop_by
-                continue
-            if child.running is None:
-                continue
-            self.recorder.lost_lease(child.running.record)
-            self._kill(child)
-        lost = {job_id for (job_id, _), ok in zip(leases, held, strict=False) if not ok}
-        # A waiting job canceled or taken over: take back what waits in its
-        # child's pipe (the others go back to their queues), unless it started.
-        for child in dict.fromkeys(c for c, queued in waiting if queued.record.id in lost):
+        return {job_id for (job_id, _), ok in zip(leases, held, strict=False) if not ok}
+
+    def _drop_lost_jobs(self, lost: set[str]) -> None:
+        """Stop running the jobs in ``lost``, and never start those still waiting."""
+        for child in [c for c in self.pool.children if c.running is not None]:
+            running = child.running
+            if running is not None and running.record.id in lost:
+                self.recorder.lost_lease(running.record)
+                self._kill(child)
+        # A waiting job lost: take back what waits in its child's pipe (the
+        # others go back to their queues), unless it started.
+        for child in [c for c in self.pool.children if any(q.record.id in lost for q in c.queued)]:
             for queued in self.pool.take_back(child):
                 if queued.record.id not in lost:
                     self.recorder.release(
                         queued.record, queued.token, "not started", announced=True
                     )
-        if lost:  # buffered jobs canceled or taken over: never start them
+        if any(record.id in lost for record, _ in self.buffer):  # never start them
             self.buffer = deque(entry for entry in self.buffer if entry[0].id not in lost)
 
     def _read_control(self) -> None:
         """Learn which queues are paused, and whether to go quiet or stop (conveyor.manage)."""
-        control = self.store.worker_control(self.worker.key, self.worker.queues)
+        control = self.backend.worker_control(self.settings.key, self.queues)
         self.paused = control.paused
-        if control.command == STOP and not self.worker.stopping:
-            log.info("Worker %s was asked to stop", self.worker.name)
-            self.worker.request_stop()
+        if control.command == STOP and not self.stop.stopping:
+            log.info("Worker %s was asked to stop", self.settings.name)
+            self.stop.request()
         elif control.command == QUIET and not self.quiet:
-            log.info("Worker %s was asked to claim no more jobs", self.worker.name)
+            log.info("Worker %s was asked to claim no more jobs", self.settings.name)
             self.quiet = True
 
     def _state(self) -> str:
-        if self.worker.stopping:
+        if self.stop.stopping:
             return "stopping"
         if self.quiet:
             return "quiet"
@@ -547,55 +540,56 @@ class Loop:
     def _register_if_changed(self) -> None:
         """Tell the registry at once when the worker turns busy, idle or stopping.
 
-        At most once per ``_REGISTER_GAP``: a change within it is told by a
-        heartbeat brought forward, so a stream of quick jobs (idle and busy
-        in turn) costs no store call per job.
+        At most once per ``policy.REGISTER_GAP``: a change within it is told
+        by a heartbeat brought forward, so a stream of quick jobs (idle and
+        busy in turn) costs no store call per job.
         """
         if self.registered == self._state():
             return
-        due = self.registered_at + _REGISTER_GAP
-        if time.monotonic() >= due:
-            self._register([c for c in self.pool.busy() if c.running is not None])
-        elif due < self.next_heartbeat:
-            self.next_heartbeat = due
+        if policy.register_due(self.clock.monotonic(), self.registered_at):
+            self._register_worker()
+        else:
+            self.next_heartbeat = min(
+                self.next_heartbeat, self.registered_at + policy.REGISTER_GAP
+            )
 
-    def _register(self, busy: list[Child]) -> None:
+    def _register_worker(self) -> None:
         """Tell the registry this worker is alive, and what it is doing."""
-        worker = self.worker
+        settings = self.settings
         state = self._state()
-        now = time.time()
+        now = self.clock.now()
         info = WorkerInfo(
-            key=worker.key,
-            queues=tuple(worker.queues),
+            key=settings.key,
+            queues=settings.queues,
             host=socket.gethostname(),
             pid=os.getpid(),
             started_at=self.started_at,
             heartbeat_at=now,
-            concurrency=worker.concurrency,
-            jobs=tuple(c.running.record.id for c in busy if c.running is not None),
+            concurrency=settings.concurrency,
+            jobs=tuple(c.running.record.id for c in self.pool.children if c.running is not None),
             finished=self.recorder.finished,
             failed=self.recorder.failed,
             state=state,
             retried=self.recorder.retried,
-            name=worker.name,
+            name=settings.name,
         )
-        self.store.register_worker(info, ttl=worker.lease, now=now)
-        self.registered, self.registered_at = state, time.monotonic()
+        self.backend.register_worker(info, ttl=settings.lease, now=now)
+        self.registered, self.registered_at = state, self.clock.monotonic()
 
     def _maintain_if_due(self) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if now < self.next_maintenance:
             return
-        self.next_maintenance = now + self.worker.lease
+        self.next_maintenance = now + self.settings.lease
         # Our own outcomes and leases first: after an outage they may have
         # expired, and recover() would take back jobs this worker has run or is
         # running (a needless second run, and its outcome refused).
-        self.recorder.flush(self.store)
+        self.recorder.flush(self.backend)
         self.next_heartbeat = now
         self._heartbeat_if_due()
         # Only leases expired over a margin ago: by then their children have
         # stopped themselves, a margin before expiry (docs/reliability.md, "Fencing").
-        for recovery in self.store.recover(now=time.time() - self.margin):
+        for recovery in self.backend.recover(now=self.clock.now() - self.margin):
             if self.recorder.metrics:
                 self.recorder.metrics.recovered(recovery.queue)
             log.warning(
@@ -605,25 +599,27 @@ class Loop:
                 recovery.attempts,
                 extra={"job_id": recovery.job_id, "queue": short(recovery.queue)},
             )
-        purged = self.store.purge(now=time.time())
+        purged = self.backend.purge(now=self.clock.now())
         if purged:
             log.debug("Purged %d expired job records", purged)
 
     def _periodic_if_due(self) -> None:
         """Take the periodic jobs' due ticks (see conveyor.periodic_jobs.ticker)."""
-        ticker = self.worker.ticker
-        if ticker is None or time.monotonic() < self.next_periodic or self.worker.stopping:
+        ticker = self.ticker
+        if ticker is None or self.stop.stopping:
             return
-        self.next_periodic = time.monotonic() + ticker.poll(self.store)
+        if self.clock.monotonic() < self.next_periodic:
+            return
+        self.next_periodic = self.clock.monotonic() + ticker.poll(self.backend)
 
     # -- stopping ------------------------------------------------------------------
     def shutdown(self) -> None:
         """Stop children; interrupted and buffered jobs go back to their queues."""
         try:
-            self.store.unregister_worker(self.worker.key)
-            self.store.forget_worker_command(self.worker.key)
+            self.backend.unregister_worker(self.settings.key)
+            self.backend.forget_worker_command(self.settings.key)
         except BackendError as exc:
-            log.warning("Worker %s could not unregister: %s", self.worker.name, exc)
+            log.warning("Worker %s could not unregister: %s", self.settings.name, exc)
         interrupted = [c for c in self.pool.busy() if c.running is not None]
         if not interrupted:
             self.pool.stop_idle(wait=5.0)
@@ -637,12 +633,12 @@ class Loop:
             self.recorder.release(record, record.lease_token or "", "not started")
         self.selector.close()
         try:
-            self.recorder.flush(self.store)
+            self.recorder.flush(self.backend)
         except BackendError as exc:
             log.error(
                 "Worker %s could not record %d outcome(s) at shutdown: %s; their leases"
                 " will expire and the jobs will be recovered",
-                self.worker.name,
+                self.settings.name,
                 len(self.recorder.pending),
                 exc,
             )

@@ -19,7 +19,8 @@ from conveyor.backends import Backend, Completion, ErrorInfo, JobRecord, JobStat
 from conveyor.backends.base import split_queue_name
 from conveyor.retry import Retry
 from conveyor.worker.child import Outcome
-from conveyor.worker.pool import Running
+from conveyor.worker.clock import Clock, SystemClock
+from conveyor.worker.pool import HandedJob
 
 if TYPE_CHECKING:
     from conveyor.metrics import WorkerMetrics
@@ -46,6 +47,20 @@ def short(queue: str) -> str:
     return split_queue_name(queue)[1]
 
 
+#: Counts the forks this process descends from: a template made before a fork
+#: names the wrong process after it. Read instead of ``os.getpid()``, a system
+#: call on every log line.
+_forks = 0
+
+
+def _forked() -> None:
+    global _forks  # noqa: PLW0603 -- one counter per process, reset by fork
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 class _Lines:
     """Makes the recorder's log records, cheaply, and hands them to the logger.
 
@@ -61,7 +76,7 @@ class _Lines:
     """
 
     def __init__(self) -> None:
-        self._owner = (0, 0)
+        self._owner = (-1, 0)
         self._cls: type[logging.LogRecord] = logging.LogRecord
         self._template: dict[str, Any] = {}
         self._created = 0.0
@@ -70,7 +85,7 @@ class _Lines:
     def emit(self, level: int, msg: str, *args: Any, extra: dict[str, Any]) -> None:
         if not log.isEnabledFor(level):
             return
-        owner = (os.getpid(), threading.get_ident())
+        owner = (_forks, threading.get_ident())
         if owner != self._owner:
             base = log.makeRecord(log.name, level, __file__, 0, "", (), None)
             self._owner = owner
@@ -120,7 +135,8 @@ class Recorder:
     (failed for good), and ``retried`` attempts (failed, to be tried again).
     """
 
-    def __init__(self, worker_name: str) -> None:
+    def __init__(self, worker_name: str, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self.key = worker_name  # how log lines name the worker
         self.pending: list[Completion] = []
         self.oldest = 0.0  # monotonic time the oldest pending completion was made
@@ -142,7 +158,7 @@ class Recorder:
 
     def _add(self, completion: Completion) -> None:
         if not self.pending:
-            self.oldest = time.monotonic()
+            self.oldest = self.clock.monotonic()
         self.pending.append(completion)
 
     # -- what happened -------------------------------------------------------
@@ -156,7 +172,7 @@ class Recorder:
             extra=self.fields(record),
         )
 
-    def finished_ok(self, running: Running, outcome: Outcome) -> None:
+    def finished_ok(self, running: HandedJob, outcome: Outcome) -> None:
         record = running.record
         self.finished += 1
         if self.metrics:
@@ -188,13 +204,13 @@ class Recorder:
             extra=self.fields(record, duration=outcome.duration),
         )
 
-    def raised(self, running: Running, outcome: Outcome) -> None:
+    def raised(self, running: HandedJob, outcome: Outcome) -> None:
         """The job raised: retry it if its policy allows, else fail it."""
         record = running.record
         assert outcome.error is not None
         error = dataclasses.replace(outcome.error, started_at=running.started_at)
         if outcome.timed_out:
-            self.timed_out(running, time.monotonic(), error)
+            self.timed_out(running, self.clock.monotonic(), error)
             return
         if error.type == _CODE_MISSING and self._code_missing(running, error):
             return
@@ -221,7 +237,7 @@ class Recorder:
                 running.token,
                 JobState.SCHEDULED,
                 error=error,
-                run_at=time.time() + delay,
+                run_at=self.clock.now() + delay,
                 started_at=running.started_at,
             )
         )
@@ -238,7 +254,7 @@ class Recorder:
             extra=self.fields(record, duration=outcome.duration, retry_in=delay),
         )
 
-    def _code_missing(self, running: Running, error: ErrorInfo) -> bool:
+    def _code_missing(self, running: HandedJob, error: ErrorInfo) -> bool:
         """The job's function cannot be imported here: try it later, attempt not counted.
 
         False once it has failed so too often in a row: it then fails as usual.
@@ -255,7 +271,7 @@ class Recorder:
                 running.token,
                 JobState.SCHEDULED,
                 error=error,
-                run_at=time.time() + delay,
+                run_at=self.clock.now() + delay,
                 started_at=running.started_at,
                 count_attempt=False,
             )
@@ -274,7 +290,7 @@ class Recorder:
         )
         return True
 
-    def fail(self, running: Running, error: ErrorInfo, duration: float) -> None:
+    def fail(self, running: HandedJob, error: ErrorInfo, duration: float) -> None:
         record = running.record
         self.failed += 1
         if self.metrics:
@@ -298,14 +314,14 @@ class Recorder:
             extra=self.fields(record, duration=duration),
         )
 
-    def died(self, running: Running, how: str) -> None:
+    def died(self, running: HandedJob, how: str) -> None:
         """The job's process died under it: retry while attempts remain."""
         record = running.record
         error = ErrorInfo(
             type="ChildProcessDied",
             message=f"The job's process {how}",
             attempt=record.attempts,
-            at=time.time(),
+            at=self.clock.now(),
             started_at=running.started_at,
         )
         retry = record.attempts < record.max_attempts
@@ -322,21 +338,21 @@ class Recorder:
         )
         if retry:
             if self.metrics:
-                self.metrics.ended(record, "retried", time.monotonic() - running.began)
+                self.metrics.ended(record, "retried", self.clock.monotonic() - running.began)
             self._add(
                 Completion(
                     record.id,
                     running.token,
                     JobState.SCHEDULED,
                     error=error,
-                    run_at=time.time(),
+                    run_at=self.clock.now(),
                     started_at=running.started_at,
                 )
             )
         else:
-            self.fail(running, error, time.monotonic() - running.began)
+            self.fail(running, error, self.clock.monotonic() - running.began)
 
-    def timed_out(self, running: Running, now: float, error: ErrorInfo | None = None) -> None:
+    def timed_out(self, running: HandedJob, now: float, error: ErrorInfo | None = None) -> None:
         """The job reached its timeout: failed, never retried.
 
         ``error`` is the child's report when the job ended after its
@@ -361,7 +377,7 @@ class Recorder:
                 "JobTimeoutError",
                 message,
                 attempt=record.attempts,
-                at=time.time(),
+                at=self.clock.now(),
                 started_at=running.started_at,
             )
         self.fail(running, error, now - running.began)
@@ -412,13 +428,13 @@ class Recorder:
                     extra={"job_id": completion.job_id, "worker": self.key},
                 )
 
-    def flush(self, store: Backend) -> None:
+    def flush(self, backend: Backend) -> None:
         """Record every pending completion now."""
         batch = self.take()
         if not batch:
             return
         try:
-            accepted = store.complete(batch, now=time.time())
+            accepted = backend.complete(batch, now=self.clock.now())
         except BaseException:
             self.restore(batch)
             raise

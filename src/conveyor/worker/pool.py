@@ -16,33 +16,34 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from conveyor.backends import JobRecord
-from conveyor.worker.child import ChildSettings, Fence, Gate, Task, child_main, send
+from conveyor.worker.child import ChildSettings, Fence, Gate, JobMessage, child_main, send
+from conveyor.worker.clock import Clock
 
 _FORK = multiprocessing.get_context("fork")
 
 
 @dataclass
-class Running:
-    """A job a child is running (or has waiting in its pipe), as the supervisor tracks it."""
+class HandedJob:
+    """A job handed to a child, as the supervisor tracks it: running, or waiting in its pipe."""
 
     record: JobRecord
     token: str
     began: float = 0.0  # monotonic
     deadline: float | None = None  # monotonic; None for no limit
     started_at: float = 0.0  # wall clock, recorded as the job's start
-    seq: int = 0  # the task's number on its child's pipe
+    seq: int = 0  # the job's number on its child's pipe
     grace: float = 0.0  # seconds a timed-out job gets (after its JobTimeoutException) to end
 
-    def start_clock(self) -> None:
+    def start_clock(self, clock: Clock) -> None:
         """The job starts now: its timeout runs from here.
 
         The child raises JobTimeoutException in the job at the timeout (its own
         clock started first); ``deadline`` is when the supervisor kills it.
         """
-        self.began = time.monotonic()
+        self.began = clock.monotonic()
         timeout = self.record.timeout
         self.deadline = None if timeout < 0 else self.began + timeout + self.grace
-        self.started_at = time.time()
+        self.started_at = clock.now()
 
 
 @dataclass(eq=False)
@@ -55,10 +56,10 @@ class Child:
     fence: Fence  # the moment its lease runs out, less the margin; why its watchdog killed it
     exit_fd: int  # readable once the process has exited (a pidfd; its sentinel elsewhere)
     jobs_done: int = 0
-    running: Running | None = None
+    running: HandedJob | None = None  # the job it runs
     # Sent, to start in this order when ``running`` ends.
-    queued: deque[Running] = field(default_factory=deque)
-    sent: int = 0  # tasks sent so far (the last one's seq)
+    queued: deque[HandedJob] = field(default_factory=deque)
+    sent: int = 0  # jobs sent so far (the last one's seq)
 
     @property
     def pid(self) -> int | None:
@@ -133,19 +134,19 @@ class Pool:
                 return child
         return self._spawn()
 
-    def start(self, child: Child, running: Running, stop_by: float) -> None:
+    def start(self, child: Child, handed: HandedJob, stop_by: float, clock: Clock) -> None:
         """Hand a claimed job to an idle ``child``: it runs now, stopping by ``stop_by``."""
         child.fence.stop_by = stop_by
-        self._send(child, running)
-        running.start_clock()
-        child.running = running
+        self._send(child, handed)
+        handed.start_clock(clock)
+        child.running = handed
 
-    def queue(self, child: Child, running: Running) -> None:
+    def queue(self, child: Child, handed: HandedJob) -> None:
         """Send a busy ``child`` a job to run after those it has already."""
-        self._send(child, running)
-        child.queued.append(running)
+        self._send(child, handed)
+        child.queued.append(handed)
 
-    def take_back(self, child: Child) -> list[Running]:
+    def take_back(self, child: Child) -> list[HandedJob]:
         """Take back the jobs queued in ``child``'s pipe that it has not started.
 
         Returns the jobs taken back: the child will never run them. Those it
@@ -155,28 +156,28 @@ class Pool:
         if not queued:
             return []
         started = child.gate.take_back(queued[-1].seq)
-        taken: list[Running] = []
+        taken: list[HandedJob] = []
         while queued and queued[-1].seq > started:
             taken.append(queued.pop())
         taken.reverse()
         return taken
 
     @staticmethod
-    def forget_queued(child: Child) -> list[Running]:
+    def forget_queued(child: Child) -> list[HandedJob]:
         """The jobs queued behind a dead ``child``'s running one."""
         queued = list(child.queued)
         child.queued.clear()
         return queued
 
-    def _send(self, child: Child, running: Running) -> None:
-        record = running.record
+    def _send(self, child: Child, handed: HandedJob) -> None:
+        record = handed.record
         child.sent += 1
-        running.seq = child.sent
-        running.grace = self.settings.timeout_grace
-        task = Task(
-            running.seq, record.id, record.func, record.payload, record.attempts, record.timeout
+        handed.seq = child.sent
+        handed.grace = self.settings.timeout_grace
+        message = JobMessage(
+            handed.seq, record.id, record.func, record.payload, record.attempts, record.timeout
         )
-        send(child.conn, task)
+        send(child.conn, message)
 
     def retire_if_spent(self, child: Child) -> None:
         """Let a child that reached its job limit go (it exits by itself)."""

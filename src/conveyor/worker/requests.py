@@ -2,7 +2,7 @@
 
 A job asks through its child's pipe (``conveyor.worker.child.Request``).
 Meta is saved with the job's lease token, so a job that was canceled or
-taken over cannot write; the child never opens a store connection of its
+taken over cannot write; the child never opens a backend connection of its
 own for it.
 """
 
@@ -17,8 +17,8 @@ from conveyor.worker.child import REPLY, Request, send
 from conveyor.worker.pool import Child
 
 
-def answer(child: Child, request: Request, store: Backend) -> None:
-    """Answer ``child``'s running job; a store error is answered, then raised."""
+def answer(child: Child, request: Request, backend: Backend) -> None:
+    """Answer ``child``'s running job; a backend error is answered, then raised."""
     running = child.running
     if running is None or running.record.id != request.job_id:
         send(child.conn, (REPLY, False, f"Job {request.job_id} is not running on this child"))
@@ -33,7 +33,7 @@ def answer(child: Child, request: Request, store: Backend) -> None:
         return
     meta: dict[str, Any] = request.value
     try:
-        saved = store.save_meta(request.job_id, meta, token=running.token)
+        saved = backend.save_meta(request.job_id, meta, token=running.token)
     except BackendError as exc:
         send(child.conn, (REPLY, False, f"Meta of job {request.job_id} not saved: {exc}"))
         raise

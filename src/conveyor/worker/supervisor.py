@@ -9,7 +9,6 @@ This module holds the public ``Worker``: its settings, signals and lifetime.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -31,8 +30,9 @@ from conveyor.functions import import_function
 from conveyor.periodic_jobs.declare import declared
 from conveyor.periodic_jobs.ticker import Ticker, check
 from conveyor.worker.child import ChildSettings
-from conveyor.worker.loop import Loop, backend_backoff
+from conveyor.worker.loop import Loop, LoopSettings, backend_backoff
 from conveyor.worker.pool import Pool
+from conveyor.worker.stopping import StopFlag
 
 if TYPE_CHECKING:
     from conveyor.metrics import WorkerMetrics
@@ -77,9 +77,9 @@ def add_to_sys_path(dirs: Sequence[str]) -> None:
             sys.path.insert(0, directory)
 
 
-def store_label(store: Backend, url: str) -> str:
-    """The store as logs name it: its URL without a password; SQLite's file in full."""
-    path = getattr(store, "path", None)
+def backend_label(backend: Backend, url: str) -> str:
+    """The backend as logs name it: its URL without a password; SQLite's file in full."""
+    path = getattr(backend, "path", None)
     if url.lower().startswith("sqlite:") and isinstance(path, Path):
         return f"sqlite:///{path}"
     parts = urlsplit(url)
@@ -136,7 +136,12 @@ class Worker:
         periodic: bool = True,
     ) -> None:
         if isinstance(queues, str):
-            queues = [queues]
+            queues = [queues] if queues else []  # as CKAN's Worker: an empty value is `default`
+        elif queues is not None and not isinstance(queues, Sequence):
+            raise TypeError(
+                "Worker(queues): a queue name or a list of queue names, "
+                f"not {type(queues).__name__} {queues!r}"
+            )
         self.queue_names = [check_queue_name(q) for q in (queues or [DEFAULT_QUEUE_NAME])]
         self.config = _config.current()
         self.queues = [self.config.queue_prefix + q for q in self.queue_names]
@@ -177,8 +182,7 @@ class Worker:
             self.ticker = ticker if ticker.jobs else None
         #: Prometheus metrics this worker's supervisor counts into (jobs worker --metrics-port).
         self.metrics: WorkerMetrics | None = None
-        self._stop_requests = 0
-        self._wake_r, self._wake_w = -1, -1
+        self._stop = StopFlag(self.name)
 
     # -- the public entry point --------------------------------------------------
     def work(self, burst: bool = False, max_idle_time: float | None = None) -> bool:
@@ -190,7 +194,7 @@ class Worker:
         seconds (no job running or claimed, counted from the end of its last
         job, or from its start). Returns True if any job ran.
         """
-        store = self._open_backend()
+        backend = self._open_backend()
         settings = ChildSettings(
             serializer=self.config.serializer,
             max_jobs=1 if self.isolation == "job" else self.config.max_jobs_per_child,
@@ -198,16 +202,19 @@ class Worker:
             supervisor_pid=os.getpid(),
             timeout_grace=self.config.timeout_grace,
         )
-        self._wake_r, self._wake_w = os.pipe()
-        # Both ends non-blocking: a signal handler must never block on a full
-        # pipe, and draining an empty pipe (after a timed-out wait) must not hang.
-        os.set_blocking(self._wake_w, False)
-        os.set_blocking(self._wake_r, False)
-        wake_handles = [_FdCloser(self._wake_r), _FdCloser(self._wake_w)]
+        self._stop.open()
+        wake_handles = [_FdCloser(fd) for fd in self._stop.fds()]
         pool = Pool(self.concurrency, settings, self._before_fork, wake_handles)
         previous = self._install_signal_handlers()
-        loop = self._loop = Loop(self, store, pool)
-        where = store_label(store, self.config.backend)
+        loop = self._loop = Loop(
+            self.loop_settings(),
+            self._stop,
+            backend,
+            pool,
+            ticker=self.ticker,
+            metrics=self.metrics,
+        )
+        where = backend_label(backend, self.config.backend)
         # The reference's line, then where the worker is: the store and site it
         # serves, and the key job records and the registry know it by.
         log.info(
@@ -232,8 +239,7 @@ class Worker:
         finally:
             loop.shutdown()
             self._restore_signal_handlers(previous)
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+            self._stop.close()
             log.info(
                 "Worker %s (PID %d) has stopped",
                 self.name,
@@ -269,30 +275,39 @@ class Worker:
         """Attempts that failed and were retried, in its current (or last) run."""
         return self._loop.recorder.retried if self._loop else 0
 
+    def loop_settings(self) -> LoopSettings:
+        """What a run of this worker's loop is given."""
+        return LoopSettings(
+            name=self.name,
+            key=self.key,
+            queues=tuple(self.queues),
+            concurrency=self.concurrency,
+            lease=self.lease,
+            prefetch=self.prefetch,
+        )
+
+    @property
+    def stop_flag(self) -> StopFlag:
+        """Whether this worker was asked to stop, and the pipe that wakes its loop."""
+        return self._stop
+
     @property
     def wake_fd(self) -> int:
         """The read end of the pipe signals write to, so the loop wakes up at once."""
-        return self._wake_r
+        return self._stop.wake_fd
 
     # -- signals ---------------------------------------------------------------
     def request_stop(self) -> None:
         """Ask for a warm shutdown (a second call asks for a cold one)."""
-        self._stop_requests += 1
-        if self._stop_requests == 1:
-            log.info("Worker %s: warm shut down requested", self.name)
-        else:
-            log.warning("Worker %s: cold shut down requested", self.name)
-        if self._wake_w >= 0:
-            with contextlib.suppress(OSError):
-                os.write(self._wake_w, b"x")
+        self._stop.request()
 
     @property
     def stopping(self) -> bool:
-        return self._stop_requests >= 1
+        return self._stop.stopping
 
     @property
     def stopping_now(self) -> bool:
-        return self._stop_requests >= 2
+        return self._stop.stopping_now
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         del signum, frame
