@@ -28,6 +28,7 @@ from conveyor.testing.conformance.meta import MetaConformance
 from conveyor.testing.conformance.periodic import PeriodicConformance
 from conveyor.testing.conformance.requeue import RequeueConformance
 from conveyor.testing.conformance.retention import RetentionConformance
+from conveyor.testing.conformance.run_now import RunNowConformance
 from conveyor.testing.conformance.scheduling import IdReuseConformance, SchedulingConformance
 from conveyor.testing.conformance.tokens import TokenConformance
 from conveyor.testing.conformance.waiting import WaitConformance
@@ -48,6 +49,7 @@ __all__ = [
     "PeriodicConformance",
     "RequeueConformance",
     "RetentionConformance",
+    "RunNowConformance",
     "SchedulingConformance",
     "TokenConformance",
     "WaitConformance",
@@ -66,6 +68,7 @@ class BackendConformance(
     CancelConformance,
     MetaConformance,
     RequeueConformance,
+    RunNowConformance,
     SchedulingConformance,
     IdReuseConformance,
     WaitConformance,
