@@ -28,9 +28,7 @@ LATER = NOW + 3600
 class RunNowConformance:
     """A scheduled job made due at once joins the back of its queue; nothing else moves."""
 
-    def test_run_now_puts_a_scheduled_job_at_the_back_of_its_queue(
-        self, backend: Backend
-    ) -> None:
+    def test_run_now_puts_a_scheduled_job_at_the_back_of_its_queue(self, backend: Backend) -> None:
         backend.enqueue([new_job("first"), new_job("later", run_at=LATER)], now=NOW)
         assert backend.run_now(["later"], now=NOW + 1) == ["later"]
         record = stored(backend, "later")
