@@ -1,4 +1,4 @@
-"""The dashboard mounted with the host's own sign-in (``authenticate``), as the CKAN plugin does."""
+"""The dashboard with the host's own sign-in (``authenticate``), as the CKAN plugin mounts it."""
 
 from __future__ import annotations
 
