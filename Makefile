@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit package bench chaos clean ckan-test browser-test screenshots
+.PHONY: install demo test lint typecheck unit package bench chaos clean ckan-test browser-test screenshots \
+	multihost-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +54,11 @@ package: install
 ## .venv-ckan; PostgreSQL and Redis as for `make test`). See docs/ckan.md.
 ckan-test:
 	bash tests/ckan/run.sh
+
+## Workers on two hosts, a producer and a store host (its own Redis and PostgreSQL) in Linux network
+## namespaces on this machine, through a partition and a lossy link (root; marker `multihost`).
+multihost-test: install
+	$(BIN)/pytest -p no:cacheprovider -m multihost tests/multihost
 
 ## conveyor against RQ, Celery, Dramatiq and Huey on the local Redis (own venv: .venv-bench).
 bench:

@@ -3,7 +3,7 @@
     python bench/chaos.py [--jobs 10000] [--workers 3] [--concurrency 2]
                           [--kill-every 0.5 2.0] [--lease 3] [--job-seconds 0.002]
                           [--fork-every 50] [--faults kill,stop,lock]
-                          [--backend URL] [--seed N]
+                          [--backend URL | --private-redis] [--seed N]
 
 Enqueues N jobs, each of which appends its number to a log file while holding
 an exclusive lock of its own (every ``--fork-every``-th job also forks a
@@ -12,7 +12,9 @@ hurting a random one until every job has ended or the deadline passes:
 SIGKILL of its supervisor or of one of its children (then a replacement is
 started), SIGSTOP of its supervisor for longer than the lease (then SIGCONT),
 or a lock on the store held for longer than the lease (SQLite and
-PostgreSQL). Then it prints how many jobs were enqueued, finished, failed,
+PostgreSQL; with ``--private-redis``, the run's own redis-server frozen with
+SIGSTOP for as long, then SIGCONT: the machine's shared Redis is never
+frozen). Then it prints how many jobs were enqueued, finished, failed,
 lost (never ended), run more than once, and overlapping (a run that found the
 job's lock held by another run: must be 0), and exits non-zero if any job was
 lost, stuck or overlapped.
@@ -26,10 +28,13 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import random
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -130,10 +135,37 @@ class Fleet:
 _locking = threading.Lock()  # one store lock at a time
 
 
-def _lock_store(url: str, seconds: float) -> bool:
-    """Hold a lock on the store for ``seconds``, in a thread; False where not supported."""
+def _start_private_redis(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server of this run's own, on a free loopback port: the one the run may freeze."""
+    server = shutil.which("redis-server")
+    if server is None:
+        raise SystemExit("--private-redis: redis-server is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+    argv += ["no", "--dir", str(work)]
+    log = (work / "redis-server.log").open("wb")
+    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5) as s:
+            s.sendall(b"PING\r\n")
+            if s.recv(16).startswith(b"+PONG"):
+                return process, f"redis://127.0.0.1:{port}/0?namespace=chaos"
+        time.sleep(0.1)
+    process.kill()
+    process.wait()
+    raise SystemExit(f"--private-redis: redis-server did not answer on port {port}")
+
+
+def _lock_store(url: str, seconds: float, redis_pid: int | None = None) -> str | None:
+    """Hold a lock on the store for ``seconds``, in a thread: "store_locked", or "store_frozen"
+    for the run's own redis-server (``redis_pid``); None where neither can be done."""
     if not _locking.acquire(blocking=False):
-        return False
+        return None
+    done = "store_locked"
     if url.startswith("sqlite:///"):
         import sqlite3
 
@@ -157,9 +189,20 @@ def _lock_store(url: str, seconds: float) -> bool:
                 time.sleep(seconds)
                 db.rollback()
 
-    else:  # Redis is shared with others on this machine: never frozen here
+    elif redis_pid is not None:  # the run's own redis-server: frozen, then thawed
+        done = "store_frozen"
+
+        def hold() -> None:
+            os.kill(redis_pid, signal.SIGSTOP)
+            try:
+                time.sleep(seconds)
+            finally:
+                with contextlib.suppress(ProcessLookupError):  # the run may have ended first
+                    os.kill(redis_pid, signal.SIGCONT)
+
+    else:  # the machine's shared Redis serves others too: never frozen here
         _locking.release()
-        return False
+        return None
 
     def hold_once() -> None:
         try:
@@ -168,7 +211,7 @@ def _lock_store(url: str, seconds: float) -> bool:
             _locking.release()
 
     threading.Thread(target=hold_once, daemon=True).start()
-    return True
+    return done
 
 
 def _states(env: dict[str, str]) -> collections.Counter[str]:
@@ -191,7 +234,13 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--lease", type=int, default=3)
     parser.add_argument("--job-seconds", type=float, default=0.002, help="how long each job takes")
     parser.add_argument("--deadline", type=float, default=600.0)
-    parser.add_argument("--backend", default=None, help="default: a fresh SQLite file")
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument("--backend", default=None, help="default: a fresh SQLite file")
+    store.add_argument(
+        "--private-redis",
+        action="store_true",
+        help="start a redis-server of the run's own, which the lock fault freezes (SIGSTOP)",
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--fork-every", type=int, default=50, help="every Nth job forks; 0: none")
     parser.add_argument(
@@ -224,7 +273,9 @@ def _enqueue(args: argparse.Namespace, runs: Path) -> None:
         )
 
 
-def _hurt(fleet: Fleet, args: argparse.Namespace, rng: random.Random, url: str) -> None:
+def _hurt(
+    fleet: Fleet, args: argparse.Namespace, rng: random.Random, url: str, redis_pid: int | None
+) -> None:
     """One fault, of those asked for: a kill, a frozen supervisor, or a locked store."""
     faults = [f for f in args.faults.split(",") if f]
     slow = [f for f in faults if f in {"stop", "lock"}]
@@ -234,8 +285,8 @@ def _hurt(fleet: Fleet, args: argparse.Namespace, rng: random.Random, url: str) 
     longer = args.lease * rng.uniform(1.2, 2.0)  # past the lease
     if fault == "stop":
         fleet.freeze_one(rng, longer)
-    elif fault == "lock" and _lock_store(url, longer):
-        fleet.kills["store_locked"] += 1
+    elif fault == "lock" and (locked := _lock_store(url, longer, redis_pid)):
+        fleet.kills[locked] += 1
     else:
         fleet.kill_one(rng)
 
@@ -261,6 +312,7 @@ def _report(
         "children_killed": fleet.kills["child"],
         "supervisors_stopped": fleet.kills["supervisor_stopped"],
         "store_locked": fleet.kills["store_locked"],
+        "store_frozen": fleet.kills["store_frozen"],
         "seconds": round(time.monotonic() - began, 1),
     }
 
@@ -271,9 +323,30 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="conveyor-chaos-"))
     runs = work / "runs"
     (runs / "locks").mkdir(parents=True)
+    server, backend = None, args.backend or f"sqlite:///{work}/chaos.sqlite3"
+    if args.private_redis:
+        server, backend = _start_private_redis(work)
+    try:
+        return _run(args, rng, work, runs, backend, server)
+    finally:
+        if server is not None:  # stopped by its pid, thawed first if a freeze was under way
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server.pid, signal.SIGCONT)
+            server.kill()
+            server.wait()
+
+
+def _run(
+    args: argparse.Namespace,
+    rng: random.Random,
+    work: Path,
+    runs: Path,
+    backend: str,
+    server: subprocess.Popen[bytes] | None,
+) -> int:
     env = dict(os.environ)
     env.update(
-        CONVEYOR_BACKEND=args.backend or f"sqlite:///{work}/chaos.sqlite3",
+        CONVEYOR_BACKEND=backend,
         CONVEYOR_SITE_ID=f"chaos{os.getpid()}",
         CONVEYOR_WORKER_LEASE=str(args.lease),
         CONVEYOR_JOBS_MAX_ATTEMPTS="1000",  # a killed run is retried, never given up
@@ -302,7 +375,7 @@ def main() -> int:
                 break
             fleet.thaw_due()
             if time.monotonic() >= next_kill:
-                _hurt(fleet, args, rng, env["CONVEYOR_BACKEND"])
+                _hurt(fleet, args, rng, backend, server.pid if server else None)
                 next_kill = time.monotonic() + rng.uniform(*args.kill_every)
             time.sleep(0.2)
     finally:

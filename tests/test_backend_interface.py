@@ -64,6 +64,24 @@ def test_a_backend_option_is_taken_out_of_the_url_and_the_rest_kept_in_order() -
     )
 
 
+@pytest.mark.parametrize(
+    ("url", "name", "rest"),
+    [
+        ("unix:///run/redis.sock?db=0&namespace=shop", "namespace", "unix:///run/redis.sock?db=0"),
+        (
+            "postgresql:///jobs?host=/run/pg&schema=shop",
+            "schema",
+            "postgresql:///jobs?host=%2Frun%2Fpg",
+        ),
+    ],
+)
+def test_a_url_with_an_empty_host_keeps_its_slashes_when_an_option_is_taken_out(
+    url: str, name: str, rest: str
+) -> None:
+    """``unix:/run/redis.sock`` is no URL redis-py takes: the ``//`` of an empty host stays."""
+    assert pop_url_option(url, name) == (rest, ["shop"])
+
+
 def test_a_url_without_the_option_comes_back_unchanged() -> None:
     url = "postgresql://u@h/db?sslmode=require&application_name=a%20b"
     assert pop_url_option(url, "schema") == (url, [])

@@ -108,6 +108,34 @@ def _pings(client: object) -> bool:
         return False
 
 
+def test_a_store_on_a_unix_socket_with_a_namespace_keeps_jobs(tmp_path: Path) -> None:
+    """``unix:///path.sock?namespace=NAME`` (documented) once failed twice: the ``//`` was lost
+    with the namespace, then the TCP keepalive options were handed to the Unix socket."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed: the Unix socket test cannot run")
+    sock = tmp_path / "redis.sock"
+    process = subprocess.Popen(
+        [server, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        client = redis.Redis(unix_socket_path=str(sock), socket_connect_timeout=1)
+        wait_until(lambda: _pings(client), "the Unix socket's redis-server to start", timeout=10)
+        client.close()
+        with config.override({"conveyor.backend": f"unix://{sock}?db=0&namespace=onsocket"}):
+            job = conveyor.enqueue(conveyor_test_jobs.succeed)
+            conveyor.Worker().work(burst=True)
+            assert conveyor.job_from_id(job.id).state is conveyor.JobState.FINISHED
+        client = redis.Redis(unix_socket_path=str(sock))
+        assert client.keys("onsocket:*")
+        client.close()
+    finally:
+        process.kill()
+        process.wait(10)
+
+
 @pytest.mark.slow
 def test_a_worker_rides_out_a_redis_restart_and_loses_no_job(
     private_redis: Callable[[], subprocess.Popen[bytes]],

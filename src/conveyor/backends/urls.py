@@ -195,4 +195,10 @@ def pop_url_option(url: str, name: str) -> tuple[str, list[str]]:
     if not values:
         return url, []
     rest = urlencode([(key, value) for key, value in options if key != name])
-    return urlunsplit(parts._replace(query=rest)), values
+    rebuilt = urlunsplit(parts._replace(query=rest))
+    authority = f"{parts.scheme}://"
+    if url.startswith(authority) and not rebuilt.startswith(authority):
+        # urlunsplit drops an empty host's "//" for schemes it does not know (unix:///x.sock
+        # would come back as unix:/x.sock, which redis-py and libpq refuse).
+        rebuilt = authority + rebuilt.removeprefix(f"{parts.scheme}:")
+    return rebuilt, values

@@ -248,7 +248,8 @@ class RedisBackend(Backend):
             self._redis = redis.Redis.from_url(
                 url,
                 socket_connect_timeout=5,
-                **_keepalive(),
+                # A Unix socket has no TCP options (and redis-py refuses them for one).
+                **({} if url.lower().startswith("unix:") else _keepalive()),
                 health_check_interval=30,
             )
         except ValueError as exc:
