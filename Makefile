@@ -60,10 +60,12 @@ ckan-test:
 multihost-test: install
 	$(BIN)/pytest -p no:cacheprovider -m multihost tests/multihost
 
-## conveyor against RQ, Celery, Dramatiq and Huey on the local Redis (own venv: .venv-bench).
+## conveyor against its peers on Redis (RQ, Celery, Dramatiq, Huey), PostgreSQL (PgQueuer,
+## procrastinate) and SQLite (SqliteHuey), on the idle machine and with busy loops on every core,
+## interleaved pass by pass (own venv: .venv-bench; 25-30 minutes). See docs/performance.md.
 bench:
 	bash bench/setup.sh
-	.venv-bench/bin/python bench/run.py $(BENCH_ARGS)
+	.venv-bench/bin/python bench/run.py --load both $(BENCH_ARGS)
 
 ## Jobs through workers killed at random; fails if any job is lost.
 chaos: install

@@ -1,12 +1,14 @@
-"""conveyor against its Python peers, side by side, on one Redis server.
+"""conveyor against its Python peers, side by side, on Redis, PostgreSQL and SQLite.
 
-    .venv-bench/bin/python bench/run.py [--runs 3] [--quick] [--systems a,b,...]
+    .venv-bench/bin/python bench/run.py [--runs 3] [--load idle|busy|both] [--systems a,b,...]
 
-(``make bench`` creates ``.venv-bench`` with ``bench/setup.sh`` and runs this.)
+(``make bench`` creates ``.venv-bench`` with ``bench/setup.sh`` and runs this
+with ``--load both``.)
 
-For every system (conveyor on SQLite, conveyor on Redis, RQ, Celery, Dramatiq
-and Huey, each in its default and its fastest sensible configuration, and a
-bare redis-py loop) it measures, with no-op jobs that each do one Redis INCR:
+For every system (conveyor on SQLite, Redis and PostgreSQL; RQ, Celery,
+Dramatiq, Huey and a bare redis-py loop on Redis; PgQueuer and procrastinate on
+PostgreSQL; Huey's SqliteHuey on SQLite) it measures, with no-op jobs that each
+do one Redis INCR:
 
 - enqueue: jobs/s, one ordinary call per job;
 - bulk enqueue: jobs/s with the library's own API for many jobs (n/a if none);
@@ -15,14 +17,21 @@ bare redis-py loop) it measures, with no-op jobs that each do one Redis INCR:
 - latency: from just before the enqueue call to the job's start, on an idle
   worker, median and 99th percentile.
 
-Each figure is the median of several runs (the runs go round all systems in
-turn, so a slow spell on a shared machine does not fall on one system only).
-It prints the figures and conveyor's ratio to each peer, and writes
-``bench/results/<timestamp>.json``, ``latest.json`` and ``latest.png``.
+The run is made of passes: in each pass every system is measured once, in a
+shuffled order, so a slow spell of a shared machine falls on all systems
+alike. With ``--load both`` every pass is run on the idle machine and again
+with low-priority busy loops on every core. Every figure is reported as the
+median [min-max] over the passes, and conveyor's ratio to each peer is taken
+pass by pass, then reported the same way. The load average and the CPU busy
+share are recorded for every pass. It writes ``bench/results/<timestamp>.json``,
+``latest.json``, ``latest.png`` and ``latest-busy.png``.
 
 Every system uses the same Redis database (default 15 on 127.0.0.1:6379),
 emptied with FLUSHDB (that database only) before every phase; the harness
-refuses a database that holds keys it did not write.
+refuses a database that holds keys it did not write. Each PostgreSQL system
+keeps its tables in a schema of its own (``bench_<system>``) in the database of
+``--postgres-url``, made afresh and emptied between phases; nothing else in
+that database is touched.
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ from urllib.parse import urlsplit
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/cv_bench"
 OWNER_KEY = "bench:owner"
 OWNER = "conveyor-bench"
 CONVEYOR_LAYOUT_KEY = "conveyor:version"
@@ -67,7 +77,20 @@ METRICS: list[tuple[str, str, str, bool]] = [
     ("latency_p50", "idle latency p50", "ms", False),
     ("latency_p99", "idle latency p99", "ms", False),
 ]
-PEER_LIBRARIES = ("rq", "celery", "dramatiq", "huey", "kombu", "redis", "hiredis")
+METRIC_HIGHER = {metric: higher for metric, _, _, higher in METRICS}
+PEER_LIBRARIES = (
+    "rq",
+    "celery",
+    "dramatiq",
+    "huey",
+    "kombu",
+    "pgqueuer",
+    "procrastinate",
+    "redis",
+    "hiredis",
+    "psycopg",
+    "asyncpg",
+)
 
 
 @dataclass
@@ -80,6 +103,8 @@ class Settings:
     latency_gap: tuple[float, float]  # seconds idle before each sample: uniform in [low, high]
     startup_timeout: float
     quick: bool
+    conditions: list[str]  # "idle", "busy": each pass runs every condition in turn
+    seed: int  # of the shuffled order of the systems in each pass
 
 
 class BenchError(Exception):
@@ -380,6 +405,72 @@ class Bench:
         return run
 
 
+# -- the machine's load ---------------------------------------------------------------
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs from /proc/stat, or None where there is none."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    values = [int(v) for v in fields[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    total = sum(values[:8])  # guest time is already counted in user and nice
+    return total - idle, total
+
+
+class LoadProbe:
+    """The machine's load over one pass: load average before and after, CPU busy % between."""
+
+    def __init__(self) -> None:
+        self.before = list(os.getloadavg())
+        self.cpu = _cpu_times()
+        self.began = time.time()
+
+    def finish(self) -> dict[str, Any]:
+        after = _cpu_times()
+        busy = None
+        if self.cpu and after and after[1] > self.cpu[1]:
+            busy = round(100 * (after[0] - self.cpu[0]) / (after[1] - self.cpu[1]), 1)
+        return {
+            "load_before": [round(x, 2) for x in self.before],
+            "load_after": [round(x, 2) for x in os.getloadavg()],
+            "cpu_busy_pct": busy,
+            "seconds": round(time.time() - self.began, 1),
+        }
+
+
+class BusyLoad:
+    """Low-priority busy loops, one per CPU (``nice -n 19``), started and stopped by pid."""
+
+    CODE = "import os\nos.nice(19)\nwhile True:\n    pass\n"
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> BusyLoad:
+        for _ in range(self.count):
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", self.CODE],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        self.procs.clear()
+
+
+# -- figures -----------------------------------------------------------------------
 def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     rank = (len(ordered) - 1) * pct / 100
@@ -394,8 +485,9 @@ def _latency(samples: list[float]) -> dict[str, float | None]:
     return {"latency_p50": _percentile(samples, 50), "latency_p99": _percentile(samples, 99)}
 
 
-def figures(run: dict[str, Any]) -> dict[str, float | None]:
-    """The six figures of one run."""
+def figures(run: dict[str, Any] | None) -> dict[str, float | None]:
+    """The six figures of one run (one pass of one system); all None for a missing run."""
+    run = run or {}
     return {
         "enqueue": run.get("enqueue"),
         "enqueue_bulk": run.get("enqueue_bulk"),
@@ -405,15 +497,29 @@ def figures(run: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
-def medians(runs: list[dict[str, Any]]) -> dict[str, float | None]:
-    """Throughputs: the median of the runs. Latency: percentiles of all runs' samples."""
-    result: dict[str, float | None] = {}
-    for metric in ("enqueue", "enqueue_bulk", "drain_1", "drain_2"):
-        values = [v for v in (figures(run)[metric] for run in runs) if v is not None]
-        result[metric] = statistics.median(values) if values else None
+def spread(values: list[float | None]) -> dict[str, Any]:
+    """Median, min and max of the values that exist, and how many there were."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return {"median": None, "min": None, "max": None, "n": 0}
+    return {
+        "median": statistics.median(present),
+        "min": min(present),
+        "max": max(present),
+        "n": len(present),
+    }
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every figure as median [min-max] over the passes (latency percentiles: per pass).
+
+    ``pooled`` adds the latency percentiles over all passes' samples together.
+    """
+    per_pass = [figures(run) for run in runs]
+    out = {metric: spread([f[metric] for f in per_pass]) for metric, *_ in METRICS}
     pooled = [x for run in runs for x in (run.get("latency") or {}).get("samples_ms", [])]
-    result.update(_latency(pooled))
-    return result
+    out["pooled"] = _latency(pooled)
+    return out
 
 
 # -- systems -------------------------------------------------------------------------
@@ -422,15 +528,22 @@ def load_systems(wanted: list[str] | None) -> list[Any]:
 
     chosen = []
     unknown = set(wanted or [])
+    broken = []
     for module_name in MODULES:
-        module = importlib.import_module(f"systems.{module_name}")
+        try:
+            module = importlib.import_module(f"systems.{module_name}")
+        except ImportError as exc:  # a peer library missing: its systems cannot be measured
+            broken.append(f"systems.{module_name} cannot be imported ({exc})")
+            say(f"skipping {broken[-1]}")
+            continue
         for system in module.SYSTEMS:
-            names = {system.name, system.family, module_name}
+            names = {system.name, system.family, module_name, f"store:{system.store}"}
             if wanted is None or names & set(wanted):
                 chosen.append(system)
                 unknown -= names
     if unknown:
-        raise SystemExit(f"bench: unknown system(s): {', '.join(sorted(unknown))}")
+        also = f"; {'; '.join(broken)}" if broken else ""
+        raise SystemExit(f"bench: unknown system(s): {', '.join(sorted(unknown))}{also}")
     return chosen
 
 
@@ -442,6 +555,13 @@ def is_peer(system: dict[str, Any]) -> bool:
     return not is_conveyor(system) and system["family"] != "bare_redis"
 
 
+def _store(system: dict[str, Any]) -> str:
+    return str(system.get("store", "redis"))
+
+
+STORES = (("redis", "Redis"), ("postgresql", "PostgreSQL"), ("sqlite", "SQLite"))
+
+
 # -- ratios and targets ------------------------------------------------------------
 def ratio(ours: float | None, theirs: float | None, higher_is_better: bool) -> float | None:
     """How many times better conveyor is (above 1: better)."""
@@ -450,82 +570,110 @@ def ratio(ours: float | None, theirs: float | None, higher_is_better: bool) -> f
     return ours / theirs if higher_is_better else theirs / ours
 
 
-def ratios(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, float | None]]]:
-    out: dict[str, dict[str, dict[str, float | None]]] = {}
-    measured = {n: r for n, r in results.items() if r.get("median")}
+def _per_pass(entry: dict[str, Any], metric: str) -> list[float | None]:
+    return [figures(run)[metric] for run in entry.get("runs", [])]
+
+
+def pass_ratios(ours: dict[str, Any], theirs: dict[str, Any], metric: str) -> list[float | None]:
+    """conveyor's ratio to a peer, pass by pass (both were measured in every pass)."""
+    higher = METRIC_HIGHER[metric]
+    return [
+        ratio(a, b, higher)
+        for a, b in zip(_per_pass(ours, metric), _per_pass(theirs, metric), strict=False)
+    ]
+
+
+def ratios(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """For each conveyor system and each other system: per metric, median [min-max] of the
+    ratios taken pass by pass."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    measured = {n: r for n, r in results.items() if r.get("runs")}
     for name, ours in measured.items():
         if not is_conveyor(ours):
             continue
-        out[name] = {
-            peer_name: {
-                metric: ratio(ours["median"][metric], peer["median"][metric], higher)
-                for metric, _, _, higher in METRICS
-            }
-            for peer_name, peer in measured.items()
-            if not is_conveyor(peer)
-        }
+        out[name] = {}
+        for peer_name, peer in measured.items():
+            if is_conveyor(peer):
+                continue
+            row = {}
+            for metric, *_ in METRICS:
+                values = pass_ratios(ours, peer, metric)
+                row[metric] = {**spread(values), "passes": values}
+            out[name][peer_name] = row
     return out
 
 
-def _best(results: dict[str, dict[str, Any]], metric: str, keep: Callable[[Any], bool]) -> Any:
-    found = [
-        (r["median"][metric], name)
-        for name, r in results.items()
-        if r.get("median") and keep(r) and r["median"][metric] is not None
-    ]
-    return max(found) if found else (None, None)
-
-
 class _Checks:
-    """Issue 4's targets for one conveyor system, checked one by one."""
+    """Issue 19's targets for one conveyor system, each a ratio taken pass by pass."""
 
     def __init__(self, results: dict[str, dict[str, Any]], ours: dict[str, Any]) -> None:
         self.results = results
-        self.m = ours["median"]
+        self.ours = ours
         self.items: list[dict[str, Any]] = []
 
-    def add(self, goal: str, value: Any, threshold: Any, met: bool | None) -> None:
-        self.items.append({"goal": goal, "value": value, "threshold": threshold, "met": met})
-
-    def below(self, metric: str, limit: float, goal: str) -> None:
-        value = self.m[metric]
-        self.add(goal, value, limit, None if value is None else value < limit)
-
-    def beat(self, metric: str, factor: float, goal: str, keep: Callable[[Any], bool]) -> None:
-        """At least ``factor`` times the best of ``keep``'s systems (factor 1: strictly ahead)."""
-        value = self.m[metric]
-        best, who = _best(self.results, metric, keep)
-        if best is None or value is None:
-            self.add(goal + " (not measured)", value, None, None)
+    def at_least(self, metric: str, factor: float, goal: str, keep: Callable[[Any], bool]) -> None:
+        """conveyor / the best of ``keep``'s systems in each pass >= ``factor``."""
+        rivals = {
+            n: r
+            for n, r in self.results.items()
+            if r.get("runs") and not is_conveyor(r) and keep(r)
+        }
+        if not rivals:
+            self.items.append({"goal": goal, "met": None, "ratio": spread([]), "versus": None})
             return
-        threshold = best * factor
-        met = value >= threshold if factor != 1 else value > threshold
-        self.add(f"{goal} ({who}: {best:,.0f}/s)", value, threshold, met)
+        higher = METRIC_HIGHER[metric]
+        ours = _per_pass(self.ours, metric)
+        values: list[float | None] = []
+        best_names = []
+        for index, value in enumerate(ours):
+            theirs = {
+                n: _per_pass(r, metric)[index] if index < len(r["runs"]) else None
+                for n, r in rivals.items()
+            }
+            known = {n: v for n, v in theirs.items() if v is not None}
+            if not known:
+                values.append(None)
+                continue
+            pick = max if higher else min
+            best = pick(known, key=lambda n: known[n])
+            best_names.append(best)
+            values.append(ratio(value, known[best], higher))
+        found = spread(values)
+        met = None if found["median"] is None else found["median"] >= factor
+        versus = ", ".join(sorted(set(best_names))) or None
+        self.items.append(
+            {"goal": goal, "factor": factor, "met": met, "ratio": found, "versus": versus}
+        )
 
 
 def targets(results: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Issue 4's targets, checked against this run's figures."""
+    """Issue 19's targets, checked against this condition's figures (median of pass ratios)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for name, ours in results.items():
-        if not is_conveyor(ours) or not ours.get("median"):
+        if not is_conveyor(ours) or not ours.get("runs"):
             continue
         checks = _Checks(results, ours)
-        if ours["family"] == "conveyor_sqlite":
-            value = checks.m["drain_1"]
-            met = None if value is None else value >= 5000
-            checks.add("SQLite drain, 1 process >= 5,000/s", value, 5000, met)
-        else:
-            default_peer = lambda r: is_peer(r) and not r["tuned"]  # noqa: E731
-            tuned_peer = lambda r: is_peer(r) and r["tuned"]  # noqa: E731
-            checks.beat("drain_1", 3, "drain, 1 process >= 3x fastest default peer", default_peer)
-            checks.beat("drain_1", 1, "drain, 1 process > every tuned peer", tuned_peer)
-            checks.beat("drain_2", 2, "drain, 2 processes >= 2x fastest peer", is_peer)
-            checks.beat("drain_2", 1, "drain, 2 processes > bare one-pop loop", _is_bare)
-            checks.beat("enqueue", 2, "enqueue >= 2x fastest peer", is_peer)
-            rq = lambda r: r["family"] == "rq"  # noqa: E731
-            checks.beat("enqueue_bulk", 3, "bulk enqueue >= 3x RQ's", rq)
-            checks.below("latency_p50", 1.0, "idle latency p50 < 1 ms")
-            checks.below("latency_p99", 2.0, "idle latency p99 < 2 ms")
+        store = _store(ours)
+
+        def same(keep: Callable[[Any], bool], store: str = store) -> Callable[[Any], bool]:
+            return lambda r: _store(r) == store and keep(r)
+
+        if store == "redis":
+            default = same(lambda r: is_peer(r) and not r["tuned"])
+            checks.at_least("drain_1", 2, "drain x1 >= 2x the best peer's default", default)
+            dramatiq = same(lambda r: r["name"] == "dramatiq-prefetch64")
+            checks.at_least("drain_1", 1.5, "drain x1 >= 1.5x Dramatiq (prefetch 64)", dramatiq)
+            checks.at_least("drain_2", 1, "drain x2 >= two bare loops", same(_is_bare))
+            checks.at_least("enqueue", 0.9, "enqueue within 10% of the bare loop", same(_is_bare))
+            huey = same(lambda r: r["name"] == "huey")
+            checks.at_least("latency_p99", 1, "idle latency p99 no worse than Huey's", huey)
+        elif store == "postgresql":
+            pgq = same(lambda r: r["family"] == "pgqueuer")
+            checks.at_least("enqueue_bulk", 1, "bulk enqueue >= PgQueuer's", pgq)
+            checks.at_least("drain_1", 1.5, "drain x1 >= 1.5x PgQueuer's", pgq)
+        elif store == "sqlite":
+            huey = same(lambda r: r["family"] == "huey_sqlite")
+            checks.at_least("enqueue", 1, "enqueue >= SqliteHuey's (see durability)", huey)
         out[name] = checks.items
     return out
 
@@ -543,33 +691,125 @@ def fmt(metric: str, value: float | None) -> str:
     return f"{value:,.0f}/s"
 
 
-def print_tables(results: dict[str, dict[str, Any]], out: Callable[[str], None]) -> None:
-    measured = {n: r for n, r in results.items() if r.get("median")}
-    width = max([len(r["label"]) for r in measured.values()] + [10])
-    heads = ["enqueue", "bulk", "drain x1", "drain x2", "lat p50", "lat p99"]
-    out("")
-    legend = ", ".join(f"{h} = {t}" for h, (_, t, _, _) in zip(heads, METRICS, strict=True))
-    out(f"Medians ({legend})")
-    out(f"{'system':<{width}}  " + "  ".join(f"{h:>12}" for h in heads))
-    for r in measured.values():
-        cells = [fmt(metric, r["median"][metric]) for metric, *_ in METRICS]
-        out(f"{r['label']:<{width}}  " + "  ".join(f"{c:>12}" for c in cells))
-    for name, reason in ((n, r["reason"]) for n, r in results.items() if not r.get("median")):
-        out(f"{name}: not measured: {reason}")
-    for ours, table in ratios(results).items():
-        out("")
-        out(f"{results[ours]['label']}: times better than each (above 1: conveyor is ahead)")
-        out(f"{'versus':<{width}}  " + "  ".join(f"{h:>12}" for h in heads))
-        for peer, row in table.items():
-            cells = ["n/a" if row[m] is None else f"x{row[m]:.2f}" for m, *_ in METRICS]
-            out(f"{results[peer]['label']:<{width}}  " + "  ".join(f"{c:>12}" for c in cells))
+def _num(metric: str, value: float) -> str:
+    return f"{value:.2f}" if metric.startswith("latency") else f"{value:,.0f}"
+
+
+def fmt_spread(metric: str, found: dict[str, Any]) -> str:
+    """``median [min-max]`` (no range for a single value)."""
+    if found.get("median") is None:
+        return "n/a"
+    text = _num(metric, found["median"])
+    if found.get("n", 1) > 1:
+        text += f" [{_num(metric, found['min'])}-{_num(metric, found['max'])}]"
+    return text
+
+
+def fmt_ratio(found: dict[str, Any]) -> str:
+    if found.get("median") is None:
+        return "n/a"
+    text = f"x{found['median']:.2f}"
+    if found.get("n", 1) > 1:
+        text += f" [{found['min']:.2f}-{found['max']:.2f}]"
+    return text
+
+
+HEADS = ["enqueue/s", "bulk/s", "drain x1/s", "drain x2/s", "idle p50 ms", "idle p99 ms"]
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def print_condition(
+    condition: str, results: dict[str, dict[str, Any]], out: Callable[[str], None]
+) -> None:
+    """One condition's tables in Markdown: figures and ratios per store, and the targets."""
+    all_ratios = ratios(results)
+    for store, title in STORES:
+        print_store(condition, store, title, results, all_ratios, out)
+    for name, r in results.items():
+        if not r.get("summary"):
+            out(f"{name}: not measured: {r.get('reason', 'no run completed')}")
     for ours, checks in targets(results).items():
         out("")
-        out(f"Targets for {results[ours]['label']}:")
+        out(f"Targets for {results[ours]['label']}, {condition} (issue 19; ratio per pass):")
         for c in checks:
             mark = {True: "met", False: "NOT MET", None: "-"}[c["met"]]
-            value = "n/a" if c["value"] is None else f"{c['value']:,.2f}"
-            out(f"  [{mark:>7}] {c['goal']}: {value}")
+            versus = f" (best: {c['versus']})" if c.get("versus") else ""
+            out(f"  [{mark:>7}] {c['goal']}: {fmt_ratio(c['ratio'])}{versus}")
+
+
+def print_store(
+    condition: str,
+    store: str,
+    title: str,
+    results: dict[str, dict[str, Any]],
+    all_ratios: dict[str, dict[str, dict[str, Any]]],
+    out: Callable[[str], None],
+) -> None:
+    """The figures of one store's systems, and conveyor's ratios to the others on it."""
+    rows = {n: r for n, r in results.items() if r.get("summary") and _store(r) == store}
+    if not rows:
+        return
+    out("")
+    out(f"{title}, {condition}: median [min-max] over the passes")
+    out("")
+    out(_row(["system", *HEADS]))
+    out(_row(["---"] * (len(HEADS) + 1)))
+    for r in rows.values():
+        label = f"**{r['label']}**" if is_conveyor(r) else r["label"]
+        out(_row([label, *[fmt_spread(metric, r["summary"][metric]) for metric, *_ in METRICS]]))
+    for ours in (n for n in rows if n in all_ratios):
+        out("")
+        out(
+            f"{results[ours]['label']}, {condition}: times better than each, ratio per pass,"
+            " median [min-max] (above 1: conveyor is ahead; latency: theirs / ours)"
+        )
+        out("")
+        out(_row(["versus", *HEADS]))
+        out(_row(["---"] * (len(HEADS) + 1)))
+        for peer, row in all_ratios[ours].items():
+            if _store(results[peer]) == store:
+                out(_row([results[peer]["label"], *[fmt_ratio(row[m]) for m, *_ in METRICS]]))
+
+
+def print_passes(passes: list[dict[str, Any]], out: Callable[[str], None]) -> None:
+    if not passes:
+        return
+    out("")
+    out("Passes: load average (1 min) before -> after, CPU busy % during (all cores)")
+    out("")
+    out(_row(["pass", "condition", "order", "load before", "load after", "CPU busy", "seconds"]))
+    out(_row(["---"] * 7))
+    for p in passes:
+        busy = "n/a" if p.get("cpu_busy_pct") is None else f"{p['cpu_busy_pct']:.0f}%"
+        out(
+            _row(
+                [
+                    str(p["pass"]),
+                    p["condition"],
+                    ", ".join(p["order"]),
+                    f"{p['load_before'][0]:.2f}",
+                    f"{p['load_after'][0]:.2f}",
+                    busy,
+                    f"{p['seconds']:.0f}",
+                ]
+            )
+        )
+
+
+def print_document(document: dict[str, Any], out: Callable[[str], None]) -> None:
+    info = document["machine"]
+    out("")
+    out(
+        f"Machine: {info['cpus']} CPUs ({info['cpu']}), Python {info['python']}, Redis"
+        f" {info['redis_server']}, PostgreSQL {info.get('postgresql_server') or 'n/a'};"
+        f" {document['settings']['runs']} pass(es) per condition"
+    )
+    for condition, block in document["conditions"].items():
+        print_condition(condition, block["systems"], out)
+    print_passes(document.get("passes", []), out)
 
 
 def chart(results: dict[str, dict[str, Any]], path: Path, title: str) -> None:
@@ -579,32 +819,41 @@ def chart(results: dict[str, dict[str, Any]], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    measured = [r for r in results.values() if r.get("median")]
-    fig, axes = plt.subplots(3, 2, figsize=(13, 12))
+    order = [store for store, _ in STORES]
+    measured = sorted(
+        (r for r in results.values() if r.get("summary")),
+        key=lambda r: order.index(_store(r)) if _store(r) in order else len(order),
+    )
+    fig, axes = plt.subplots(3, 2, figsize=(13, 13))
     for ax, (metric, heading, unit, higher) in zip(axes.flat, METRICS, strict=True):
-        rows = [(r["label"], r["median"][metric], r) for r in measured]
-        labels = [label for label, _, _ in rows]
-        values = [v or 0 for _, v, _ in rows]
+        rows = [(r["label"], r["summary"][metric], r) for r in measured]
+        labels = [f"{label} [{_store(r)}]" for label, _, r in rows]
+        values = [s["median"] or 0 for _, s, _ in rows]
+        errors = [
+            [(s["median"] - s["min"]) if s["median"] else 0 for _, s, _ in rows],
+            [(s["max"] - s["median"]) if s["median"] else 0 for _, s, _ in rows],
+        ]
         colors = [_color(r) for _, _, r in rows]
         positions = range(len(rows))
-        ax.barh(positions, [v or 0 for v in values], color=colors)
-        ax.set_yticks(list(positions), labels, fontsize=8)
+        ax.barh(positions, values, xerr=errors, color=colors, ecolor="#333333", capsize=2)
+        ax.set_yticks(list(positions), labels, fontsize=7)
         ax.invert_yaxis()
         better = "higher is better" if higher else "lower is better"
-        ax.set_title(f"{heading} ({unit}, {better})", fontsize=10)
-        top = max(values, default=0) or 1
+        top = max([s["max"] or 0 for _, s, _ in rows] + [0]) or 1
         low = min((v for v in values if v > 0), default=top)
-        logarithmic = metric == "enqueue_bulk"  # a bare RPUSH next to real enqueues
-        for pos, (_, value, _) in zip(positions, rows, strict=True):
+        logarithmic = metric in ("enqueue_bulk", "latency_p50", "latency_p99", "drain_1")
+        for pos, (_, found, _) in zip(positions, rows, strict=True):
+            value = found["median"]
             text = "n/a" if value is None else fmt(metric, value)
-            x = (value or low) * 1.08 if logarithmic else (value or 0) + top * 0.01
-            ax.text(x, pos, text, va="center", fontsize=7)
+            x = (found["max"] or low) * 1.1 if logarithmic else (found["max"] or 0) + top * 0.01
+            ax.text(x, pos, text, va="center", fontsize=6)
         if logarithmic:
             ax.set_xscale("log")
             ax.set_xlim(low / 2, top * 8)
             ax.set_title(f"{heading} ({unit}, log scale, {better})", fontsize=10)
         else:
-            ax.set_xlim(0, top * 1.25)
+            ax.set_xlim(0, top * 1.3)
+            ax.set_title(f"{heading} ({unit}, {better})", fontsize=10)
         ax.tick_params(axis="x", labelsize=7)
     handles = [
         Patch(color=_color({"family": family, "tuned": tuned}), label=label)
@@ -618,7 +867,7 @@ def chart(results: dict[str, dict[str, Any]], path: Path, title: str) -> None:
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout(rect=(0, 0.03, 1, 0.97))
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
@@ -631,7 +880,18 @@ def _color(r: dict[str, Any]) -> str:
 
 
 # -- the run ---------------------------------------------------------------------------
-def machine(store: Store) -> dict[str, Any]:
+def _postgres_version(url: str) -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            return str(row[0]) if row else None
+    except Exception:
+        return None
+
+
+def machine(store: Store, postgres_url: str) -> dict[str, Any]:
     cpu = "?"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -656,6 +916,7 @@ def machine(store: Store) -> dict[str, Any]:
         "memory": memory,
         "python": platform.python_version(),
         "redis_server": store.server_version(),
+        "postgresql_server": _postgres_version(postgres_url),
         "versions": versions,
         "load_average_at_start": list(os.getloadavg()),
     }
@@ -663,17 +924,30 @@ def machine(store: Store) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=None, help="runs per figure (default 3)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: small N, one run")
     parser.add_argument(
-        "--systems", default=None, help="comma-separated system names or families (default: all)"
+        "--runs", type=int, default=None, help="passes per condition (default 3; --quick: 1)"
+    )
+    parser.add_argument("--quick", action="store_true", help="a smoke run: small N, one pass")
+    parser.add_argument(
+        "--systems",
+        default=None,
+        help="comma-separated system names, families or store:NAME (default: all)",
     )
     parser.add_argument("--list", action="store_true", help="list the systems and exit")
-    parser.add_argument("--drain-jobs", type=int, default=None, help="N for drains (5000)")
-    parser.add_argument("--enqueue-jobs", type=int, default=None, help="jobs per enqueue (2000)")
+    parser.add_argument(
+        "--load",
+        choices=("idle", "busy", "both"),
+        default=None,
+        help="idle machine, busy machine (nice 19 busy loops on every core), or both,"
+        " interleaved pass by pass (default idle)",
+    )
+    parser.add_argument("--busy", action="store_true", help="the same as --load busy")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the pass order shuffle")
+    parser.add_argument("--drain-jobs", type=int, default=None, help="N for drains (3000)")
+    parser.add_argument("--enqueue-jobs", type=int, default=None, help="jobs per enqueue (1000)")
     parser.add_argument("--batch", type=int, default=1000, help="jobs per bulk call (1000)")
     parser.add_argument(
-        "--latency-samples", type=int, default=None, help="in all, spread over the runs (200)"
+        "--latency-samples", type=int, default=None, help="in all, spread over the passes (150)"
     )
     parser.add_argument(
         "--latency-gap-ms",
@@ -688,13 +962,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
         help=f"the Redis database to use, emptied between phases ({DEFAULT_REDIS_URL})",
     )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="the PostgreSQL database of the PostgreSQL systems; each uses a schema of its own"
+        f" named bench_*, dropped and made again ({DEFAULT_POSTGRES_URL})",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
     parser.add_argument("--keep-logs", action="store_true", help="keep the workers' logs")
     parser.add_argument(
         "--replot",
         type=Path,
         metavar="JSON",
-        help="print the tables of a results file again and redraw its chart (as .png beside it)",
+        help="print the tables of a results file again and redraw its charts (beside it)",
     )
     return parser.parse_args(argv)
 
@@ -702,15 +982,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def settings_from(args: argparse.Namespace) -> Settings:
     quick = args.quick
     runs = args.runs or (1 if quick else 3)
+    load = "busy" if args.busy else (args.load or "idle")
     return Settings(
         runs=runs,
-        enqueue_jobs=args.enqueue_jobs or (500 if quick else 2000),
-        drain_jobs=args.drain_jobs or (500 if quick else 5000),
+        enqueue_jobs=args.enqueue_jobs or (500 if quick else 1000),
+        drain_jobs=args.drain_jobs or (500 if quick else 3000),
         batch=args.batch,
-        latency_samples=math.ceil((args.latency_samples or (30 if quick else 200)) / runs),
+        latency_samples=math.ceil((args.latency_samples or (30 if quick else 150)) / runs),
         latency_gap=(args.latency_gap_ms[0] / 1000, args.latency_gap_ms[1] / 1000),
         startup_timeout=60.0,
         quick=quick,
+        conditions=["idle", "busy"] if load == "both" else [load],
+        seed=args.seed if args.seed is not None else random.randrange(1 << 30),
     )
 
 
@@ -728,9 +1011,11 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def entries(systems: list[Any]) -> tuple[dict[str, dict[str, Any]], list[Any]]:
-    """Each system's entry in the results, and the systems that can be measured here."""
-    results: dict[str, dict[str, Any]] = {}
+def entries(
+    systems: list[Any], conditions: list[str]
+) -> tuple[dict[str, dict[str, dict[str, Any]]], list[Any]]:
+    """Each condition's entries of every system, and the systems that can be measured here."""
+    by_condition: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in conditions}
     active = []
     for system in systems:
         entry = system.describe()
@@ -741,38 +1026,70 @@ def entries(systems: list[Any]) -> tuple[dict[str, dict[str, Any]], list[Any]]:
         else:
             entry.update(status="measured", runs=[])
             active.append(system)
-        results[system.name] = entry
-    return results, active
+        for condition in conditions:
+            by_condition[condition][system.name] = json.loads(json.dumps(entry))
+    return by_condition, active
+
+
+def pass_order(active: list[Any], number: int, rng: random.Random) -> list[Any]:
+    """The order of one pass: shuffled, so no system always follows the same one."""
+    order = list(active)
+    rng.shuffle(order)
+    return order
 
 
 def measure_all(
-    active: list[Any], results: dict[str, dict[str, Any]], args: argparse.Namespace
+    active: list[Any],
+    by_condition: dict[str, dict[str, dict[str, Any]]],
+    passes: list[dict[str, Any]],
+    args: argparse.Namespace,
 ) -> bool:
-    """Every run of every system, round-robin; workers and keys cleaned up whatever happens.
-
-    False if interrupted (Ctrl+C).
-    """
+    """Every pass of every condition, each system once per pass in a shuffled order;
+    workers, load and keys cleaned up whatever happens. False if interrupted (Ctrl+C)."""
     from systems import Context
 
     settings = settings_from(args)
     store = Store(args.redis_url)
     workdir = Path(tempfile.mkdtemp(prefix="conveyor-bench-"))
     bench = Bench(settings, store, workdir)
+    rng = random.Random(settings.seed)
+    opened = []
     try:
         store.flush()
+        context = Context(
+            redis_url=args.redis_url, workdir=workdir, postgres_url=args.postgres_url
+        )
         for system in active:
-            system.open(Context(redis_url=args.redis_url, workdir=workdir))
+            system.open(context)
+            opened.append(system)
         for number in range(1, settings.runs + 1):
-            say(f"run {number} of {settings.runs}")
-            for system in active:
-                run = bench.measure(system, say)
-                results[system.name]["runs"].append(run)
-                say(summarize_run(system.name, run))
+            for condition in settings.conditions:
+                order = pass_order(active, number, rng)
+                say(f"pass {number} of {settings.runs}, {condition}: {len(order)} systems")
+                load = BusyLoad(os.cpu_count() or 1) if condition == "busy" else None
+                probe = LoadProbe()
+                with load or contextlib.nullcontext():
+                    for system in order:
+                        run = bench.measure(system, say)
+                        run["pass"] = number
+                        by_condition[condition][system.name]["runs"].append(run)
+                        say(summarize_run(system.name, run))
+                record = {
+                    "pass": number,
+                    "condition": condition,
+                    "order": [s.name for s in order],
+                    **probe.finish(),
+                }
+                passes.append(record)
+                say(
+                    f"  load {record['load_before'][0]:.2f} -> {record['load_after'][0]:.2f},"
+                    f" CPU busy {record['cpu_busy_pct']}%"
+                )
     except KeyboardInterrupt:
         say("interrupted: the figures so far follow; no results file is written")
         return False
     finally:
-        for system in active:
+        for system in opened:
             with contextlib.suppress(Exception):
                 system.close()
         with contextlib.suppress(Exception):
@@ -788,90 +1105,134 @@ def measure_all(
 def summarize(results: dict[str, dict[str, Any]]) -> None:
     for entry in results.values():
         if entry.get("runs"):
-            entry["median"] = medians(entry["runs"])
+            entry["summary"] = summary(entry["runs"])
+            entry["median"] = {m: entry["summary"][m]["median"] for m, *_ in METRICS}
             drains = [r["drain_1"]["jobs"] for r in entry["runs"] if r.get("drain_1")]
             entry["drain_jobs"] = drains[0] if drains else None
         elif entry["status"] == "measured":
             entry.update(status="failed", reason="no run completed")
 
 
+def upgrade(document: dict[str, Any]) -> dict[str, Any]:
+    """A results file of the one-condition layout (before passes) in today's layout."""
+    if "conditions" in document:
+        return document
+    systems = document["systems"]
+    for entry in systems.values():
+        entry.setdefault("store", "sqlite" if entry["family"] == "conveyor_sqlite" else "redis")
+    summarize(systems)
+    document["conditions"] = {"idle": {"systems": systems}}
+    return document
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.replot:
-        document = json.loads(args.replot.read_text())
-        print_tables(document["systems"], say)
-        chart(document["systems"], args.replot.with_suffix(".png"), chart_title(document))
+        document = upgrade(json.loads(args.replot.read_text()))
+        for block in document["conditions"].values():
+            summarize(block["systems"])
+        print_document(document, say)
+        draw(document, args.replot.with_suffix(""))
         return 0
-    os.environ["BENCH_REDIS_URL"] = args.redis_url  # before any system module is imported
+    # Before any system module is imported: they read these.
+    os.environ["BENCH_REDIS_URL"] = args.redis_url
+    os.environ["BENCH_POSTGRES_URL"] = args.postgres_url
     sys.path.insert(0, str(BENCH_DIR))
     wanted = [w.strip() for w in args.systems.split(",") if w.strip()] if args.systems else None
     systems = load_systems(wanted)
     if args.list:
         for system in systems:
             reason = system.unavailable()
-            print(f"{system.name:<22} {system.label}" + (f"  [{reason}]" if reason else ""))
+            line = f"{system.name:<22} {system.store:<11} {system.label}"
+            print(line + (f"  [not measured: {reason}]" if reason else ""))
         return 0
     settings = settings_from(args)
-    info = machine(Store(args.redis_url))
-    results, active = entries(systems)
+    info = machine(Store(args.redis_url), args.postgres_url)
+    by_condition, active = entries(systems, settings.conditions)
     started = datetime.datetime.now(datetime.timezone.utc)
     say(
-        f"conveyor benchmark: {len(active)} systems, {settings.runs} run(s), "
-        f"drain N={settings.drain_jobs}, enqueue N={settings.enqueue_jobs}, "
-        f"{settings.latency_samples} latency samples per run; Redis {info['redis_server']} at "
-        f"{args.redis_url}; {info['cpus']} CPUs, load {info['load_average_at_start'][0]:.2f}"
+        f"conveyor benchmark: {len(active)} systems, {settings.runs} pass(es) of"
+        f" {'+'.join(settings.conditions)}, drain N={settings.drain_jobs}, enqueue"
+        f" N={settings.enqueue_jobs}, {settings.latency_samples} latency samples per pass;"
+        f" Redis {info['redis_server']} at {args.redis_url}; PostgreSQL"
+        f" {info['postgresql_server'] or 'n/a'}; {info['cpus']} CPUs, load"
+        f" {info['load_average_at_start'][0]:.2f}; shuffle seed {settings.seed}"
     )
-    complete = measure_all(active, results, args)
-    summarize(results)
+    passes: list[dict[str, Any]] = []
+    complete = measure_all(active, by_condition, passes, args)
+    for results in by_condition.values():
+        summarize(results)
     info["load_average_at_end"] = list(os.getloadavg())
     elapsed = datetime.datetime.now(datetime.timezone.utc) - started
     info["duration_s"] = round(elapsed.total_seconds())
-    print_tables(results, say)
+    document = build_document(by_condition, passes, settings, info, started)
+    print_document(document, say)
     if not complete:
         return 130
-    write(results, settings, info, started, args.out)
-    return 0 if any(r.get("median") for r in results.values()) else 1
+    write(document, settings, started, args.out)
+    measured = any(r.get("summary") for block in by_condition.values() for r in block.values())
+    return 0 if measured else 1
 
 
-def chart_title(document: dict[str, Any]) -> str:
+def chart_title(document: dict[str, Any], condition: str) -> str:
     info = document["machine"]
     return (
-        f"conveyor vs peers, {document['started'][:10]}, {info['cpus']} CPUs ({info['cpu']}),"
-        f" Redis {info['redis_server']}, medians of {document['settings']['runs']} run(s)"
+        f"conveyor vs peers, {condition} machine, {document['started'][:10]}, {info['cpus']}"
+        f" CPUs ({info['cpu']}), median [min-max] of {document['settings']['runs']} pass(es)"
     )
 
 
-def write(
-    results: dict[str, dict[str, Any]],
+def build_document(
+    by_condition: dict[str, dict[str, dict[str, Any]]],
+    passes: list[dict[str, Any]],
     settings: Settings,
     info: dict[str, Any],
     started: datetime.datetime,
-    out: Path,
-) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    document = {
+) -> dict[str, Any]:
+    return {
+        "layout": 2,
         "started": started.isoformat(timespec="seconds"),
         "machine": info,
         "settings": asdict(settings),
         "metrics": {m: {"title": t, "unit": u, "higher_is_better": h} for m, t, u, h in METRICS},
-        "systems": results,
-        "ratios": ratios(results),
-        "targets": targets(results),
+        "passes": passes,
+        "conditions": {
+            condition: {
+                "systems": results,
+                "ratios": ratios(results),
+                "targets": targets(results),
+            }
+            for condition, results in by_condition.items()
+        },
     }
+
+
+def draw(document: dict[str, Any], stem: Path) -> list[Path]:
+    """One chart per condition: ``<stem>.png`` for idle, ``<stem>-busy.png`` for busy."""
+    pictures = []
+    for condition, block in document["conditions"].items():
+        suffix = "" if condition == "idle" else f"-{condition}"
+        picture = stem.with_name(f"{stem.name}{suffix}.png")
+        chart(block["systems"], picture, chart_title(document, condition))
+        pictures.append(picture)
+    return pictures
+
+
+def write(
+    document: dict[str, Any], settings: Settings, started: datetime.datetime, out: Path
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
     text = json.dumps(document, indent=2) + "\n"
-    title = chart_title(document)
     if settings.quick:
         paths = [out / "quick.json"]
-        picture = out / "quick.png"
     else:
         paths = [out / f"{stamp}.json", out / "latest.json"]
-        picture = out / "latest.png"
     for path in paths:
         path.write_text(text)
-    chart(results, picture, title)
+    pictures = draw(document, out / ("quick" if settings.quick else "latest"))
     say("")
-    say("wrote " + ", ".join(str(p) for p in [*paths, picture]))
+    say("wrote " + ", ".join(str(p) for p in [*paths, *pictures]))
 
 
 if __name__ == "__main__":

@@ -22,16 +22,25 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+POSTGRES_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/cv_bench"
+)
+#: Marks a PostgreSQL schema as the benchmark's: only such schemas are ever dropped.
+SCHEMA_MARK = "conveyor-bench: dropped and made again by bench/run.py"
 
 #: The modules that define systems, in the order they are measured and shown.
 MODULES = (
     "conveyor_sqlite",
     "conveyor_redis",
+    "conveyor_postgresql",
     "rq_peer",
     "celery_peer",
     "dramatiq_peer",
     "huey_peer",
     "bare_redis",
+    "pgqueuer_peer",
+    "procrastinate_peer",
+    "huey_sqlite",
 )
 
 
@@ -41,6 +50,7 @@ class Context:
 
     redis_url: str
     workdir: Path  # a scratch directory for this run, removed afterwards
+    postgres_url: str = POSTGRES_URL
 
     @property
     def bin_dir(self) -> Path:
@@ -58,6 +68,7 @@ class Guarantees:
     timeout: str  # how a job that runs too long is stopped, if at all
     retries: str  # what happens to a job that raised
     hoarding: str = ""  # jobs held by a worker ahead of time (prefetch)
+    record: str = ""  # what is kept of a job once it ran (result, state), if anything
 
     def as_dict(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v}
@@ -79,6 +90,8 @@ class System:
     drain_scale: float = 1.0
     #: Per process: how the "one" and "two worker processes" are made up.
     process_model: str = ""
+    #: Where the jobs are kept: "redis", "postgresql" or "sqlite" (results are grouped by it).
+    store: str = "redis"
     notes: list[str] = field(default_factory=list)
 
     # -- set-up ----------------------------------------------------------------
@@ -127,6 +140,7 @@ class System:
         return {
             "name": self.name,
             "family": self.family,
+            "store": self.store,
             "label": self.label,
             "version": self.version(),
             "tuned": self.tuned,
@@ -142,7 +156,9 @@ def _version(family: str) -> str:
     distribution = {
         "conveyor_sqlite": "conveyor",
         "conveyor_redis": "conveyor",
+        "conveyor_postgresql": "conveyor",
         "bare_redis": "redis",
+        "huey_sqlite": "huey",
     }.get(family, family)
     try:
         return importlib.metadata.version(distribution)
@@ -153,3 +169,69 @@ def _version(family: str) -> str:
 def python_command(*args: str) -> list[str]:
     """A command line running this environment's Python."""
     return [sys.executable, *args]
+
+
+# -- PostgreSQL ------------------------------------------------------------------------
+def postgres_unavailable(url: str) -> str | None:
+    """Why the PostgreSQL database at ``url`` cannot be used, or None."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (bench/setup.sh installs it)"
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except Exception as exc:
+        return f"cannot connect to PostgreSQL at {url}: {exc}".strip()
+    return None
+
+
+def fresh_schema(url: str, schema: str) -> None:
+    """Drop the benchmark's ``schema`` (only if the benchmark made it) and make it again."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
+            (schema,),
+        ).fetchone()
+        if row is not None:
+            if row[0] != SCHEMA_MARK:
+                raise RuntimeError(
+                    f"the schema {schema} in {url} was not made by the benchmark; it drops its"
+                    " schemas between runs, so it refuses this one (use another --postgres-url)"
+                )
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f"COMMENT ON SCHEMA \"{schema}\" IS '{SCHEMA_MARK}'")
+
+
+def drop_schema(url: str, schema: str) -> None:
+    """Drop the benchmark's ``schema`` if the benchmark made it."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
+            (schema,),
+        ).fetchone()
+        if row is not None and row[0] == SCHEMA_MARK:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def empty_schema(url: str, schema: str, keep: tuple[str, ...] = ()) -> None:
+    """Empty every table of the benchmark's ``schema`` but those in ``keep``."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+        ).fetchall()
+        names = [f'"{schema}"."{name}"' for (name,) in rows if name not in keep]
+        if names:
+            conn.execute(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """``url`` with the libpq option that makes ``schema`` the connection's search path."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"

@@ -19,6 +19,8 @@ GUARANTEES = Guarantees(
     timeout="hard: the supervisor kills the child process at the job timeout (default 180 s)"
     " and records the job as failed",
     retries="a job that raised is recorded failed with its traceback (retries on request)",
+    record="every job's record (state, attempts, result or traceback) is kept until its"
+    " retention ends",
     hoarding="none: up to 32 jobs are claimed ahead only while jobs are quick (about 50 ms of"
     " work per child), none while a running job outlasts 0.25 s, and jobs held longer than"
     " 0.25 s go back to the queue",
@@ -79,8 +81,11 @@ class ConveyorSystem(System):
         return {"CONVEYOR_BACKEND": self.url, "CONVEYOR_SITE_ID": SITE_ID}
 
 
-def make(cls: type[ConveyorSystem], name: str, label: str, config: str) -> ConveyorSystem:
+def make(
+    cls: type[ConveyorSystem], name: str, label: str, config: str, store: str
+) -> ConveyorSystem:
     return cls(
+        store=store,
         name=name,
         family=name.replace("-", "_"),
         label=label,

@@ -84,6 +84,7 @@ SYSTEMS = [
             timeout="none",
             retries="none",
             hoarding="none",
+            record="none",
         ),
         bulk_api="RPUSH of the whole batch (one round trip)",
         process_model="N separate loop processes",

@@ -36,6 +36,7 @@ def _guarantees(solo: bool) -> Guarantees:
         timeout="none: no time limit by default"
         + (" (the solo pool cannot enforce one)" if solo else ""),
         retries="none by default (autoretry_for / self.retry on request)",
+        record="none: no result backend is configured by default",
         hoarding=f"prefetches {'64' if solo else '4'} messages per process"
         " (worker_prefetch_multiplier)",
     )

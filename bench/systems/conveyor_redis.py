@@ -35,5 +35,6 @@ SYSTEMS = [
         "conveyor (Redis)",
         "defaults: the Redis backend on the benchmark's database, INFO logging (two lines per"
         " job) to a file, job timeout 180 s, lease 30 s, children never recycled",
+        "redis",
     )
 ]

@@ -26,5 +26,6 @@ SYSTEMS = [
         "conveyor (SQLite)",
         "defaults: a SQLite file in WAL mode with synchronous=NORMAL, INFO logging (two lines"
         " per job) to a file, job timeout 180 s, lease 30 s, children never recycled",
+        "sqlite",
     )
 ]

@@ -37,6 +37,7 @@ def _guarantees(prefetch: int) -> Guarantees:
         " worker thread; it cannot interrupt C code or a blocking call",
         retries="up to 20 retries with exponential backoff (Retries middleware)",
         hoarding=f"prefetches {prefetch} messages per process",
+        record="none: the Results middleware is not on by default",
     )
 
 

@@ -34,6 +34,8 @@ def _guarantees() -> Guarantees:
         " only, thread workers ignore it",
         retries="none by default (retries= on request)",
         hoarding="none: each worker pops one task at a time",
+        record="a task's return value if it is not None (store_none=False); nothing for"
+        " these jobs",
     )
 
 

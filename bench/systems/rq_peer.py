@@ -30,6 +30,7 @@ def _guarantees(simple: bool) -> Guarantees:
         timeout=timeout,
         retries="none by default (Retry(max=...) on request)",
         hoarding="none: one job at a time per worker",
+        record="the job's hash with its status and result, kept for result_ttl (500 s)",
     )
 
 
