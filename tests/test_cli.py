@@ -324,7 +324,7 @@ def test_an_unknown_backend_is_a_user_error(cli: Invoke) -> None:
 
 def test_a_validation_error_is_a_user_error(cli: Invoke) -> None:
     result = cli("jobs", "list", "")
-    assert_user_error(result, "queues: Not a queue name: ''")
+    assert_user_error(result, "queues: Must not be empty")
 
 
 def test_an_unknown_command_is_a_usage_error(cli: Invoke) -> None:

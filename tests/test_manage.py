@@ -140,8 +140,8 @@ def test_a_bad_state_is_a_validation_error(states: Any, message: str) -> None:
         ("default", "Not a list"),
         ({"default": 1}, "Not a list"),
         (5, "Not a list"),
-        ([1], "Not a queue name: 1"),
-        ([""], "Not a queue name: ''"),
+        ([1], "Not a string: 1"),
+        ([""], "Must not be empty"),
     ],
 )
 def test_queues_must_be_a_list_of_names(function: Any, queues: Any, message: str) -> None:

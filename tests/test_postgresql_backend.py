@@ -7,6 +7,7 @@ interface; these tests cover what only this backend has.
 from __future__ import annotations
 
 import collections
+import hashlib
 import multiprocessing
 import re
 import subprocess
@@ -40,6 +41,7 @@ from conveyor.backends.postgresql import (  # noqa: E402 -- only with the driver
     PostgreSQLBackend,
     create_tables,
     enqueue_in,
+    enqueue_on,
     in_transaction,
 )
 
@@ -408,13 +410,122 @@ def test_the_documented_example_stores_the_order_and_its_job_together(
     assert conveyor.job_list(ids_only=True) == [queued.id]
 
 
-def test_enqueue_in_joins_a_transaction_the_application_has_not_begun(
+def test_enqueue_on_joins_a_transaction_the_application_has_not_begun(
     open_pg: Callable[..., PostgreSQLBackend], app_connection: Any
 ) -> None:
     worker = open_pg()
-    enqueue_in(app_connection, [job("mine")], now=time.time(), schema=worker.schema)
+    enqueue_on(app_connection, [job("mine")], now=time.time(), schema=worker.schema)
     app_connection.rollback()
     assert worker.get("mine") is None
+
+
+def test_the_old_name_enqueue_in_still_enqueues_and_warns_it_is_deprecated(
+    open_pg: Callable[..., PostgreSQLBackend], app_connection: Any
+) -> None:
+    worker = open_pg()
+    with pytest.warns(DeprecationWarning, match=r"enqueue_in\(connection, jobs\) is deprecated"):
+        enqueue_in(app_connection, [job("old-name")], now=time.time(), schema=worker.schema)
+    app_connection.commit()
+    stored = worker.get("old-name")
+    assert stored is not None
+    assert stored.state is JobState.QUEUED
+
+
+# -- bulk enqueue: one statement of binary column arrays ----------------------------------
+
+
+def test_a_batch_keeps_every_value_of_every_job_through_the_binary_arrays(
+    open_pg: Callable[..., PostgreSQLBackend],
+) -> None:
+    backend = open_pg()
+    now = time.time()
+    jobs = [
+        job(
+            f"bulk-{n}",
+            payload=bytes([n % 256, 0, 255]) * (n + 1),  # NUL and high bytes, varying sizes
+            title=None if n % 3 else f"t\u00e9tulo {n} \u2603",
+            description="d" if n == 7 else None,
+            meta={"n": n, "nested": {"x": [1, 2.5, None]}} if n % 2 else {},
+            timeout=-1 if n == 4 else 180 + n,
+            result_ttl=0 if n == 5 else 60,
+            failure_ttl=-1 if n == 6 else 3600,
+            max_attempts=1 + n % 4,
+            retry={"max": 2, "intervals": [1.5, 3.0]} if n == 8 else None,
+            options={"k": [n]} if n == 9 else {},
+            run_at=now + 3600 if n == 10 else None,
+            created_at=now - n / 7,
+        )
+        for n in range(12)
+    ]
+    backend.enqueue(jobs, now=now)
+    for new in jobs:
+        stored = backend.get(new.id)
+        assert stored is not None, new.id
+        expected = (
+            new.payload, new.title, new.description, dict(new.meta), new.timeout,
+            new.result_ttl, new.failure_ttl, new.max_attempts,
+            None if new.retry is None else dict(new.retry), dict(new.options),
+            new.run_at, new.created_at, now,
+        )  # fmt: skip
+        assert (
+            stored.payload, stored.title, stored.description, dict(stored.meta),
+            stored.timeout, stored.result_ttl, stored.failure_ttl, stored.max_attempts,
+            None if stored.retry is None else dict(stored.retry), dict(stored.options),
+            stored.run_at, stored.created_at, stored.enqueued_at,
+        ) == expected  # fmt: skip
+        want = JobState.QUEUED if new.run_at is None else JobState.SCHEDULED
+        assert stored.state is want
+
+
+def test_a_batch_with_one_taken_id_at_its_end_stores_none_of_its_thousand_jobs(
+    open_pg: Callable[..., PostgreSQLBackend],
+) -> None:
+    backend = open_pg()
+    backend.enqueue([job("held")], now=time.time())
+    batch = [job(f"many-{n}") for n in range(999)] + [job("held", title="again")]
+    with pytest.raises(DuplicateJobError, match="held"):
+        backend.enqueue(batch, now=time.time())
+    assert [record.id for record in backend.list_jobs([QUEUE], limit=5).items] == ["held"]
+    held = backend.get("held")
+    assert held is not None
+    assert held.title is None
+    assert backend.get("many-0") is None
+
+
+def test_a_batch_naming_one_id_twice_is_refused_and_stores_nothing(
+    open_pg: Callable[..., PostgreSQLBackend],
+) -> None:
+    backend = open_pg()
+    with pytest.raises(DuplicateJobError, match="twice"):
+        backend.enqueue([job("once"), job("twice"), job("twice")], now=time.time())
+    assert backend.get("once") is None
+
+
+def test_a_batch_wakes_each_of_its_queues_once_and_keeps_the_order_given(
+    open_pg: Callable[..., PostgreSQLBackend], admin: Any
+) -> None:
+    backend = open_pg()
+
+    def channel(queue: str) -> str:
+        return "conveyor_" + hashlib.md5(f"{backend.schema}/{queue}".encode()).hexdigest()
+
+    marker = f"cvtest_marker_{uuid.uuid4().hex[:12]}"
+    for name in (channel(QUEUE), channel(OTHER_QUEUE), marker):
+        admin.execute(f'LISTEN "{name}"')
+    batch = [job(f"a-{n}") for n in range(10)] + [job(f"b-{n}", OTHER_QUEUE) for n in range(5)]
+    batch.insert(3, job("front", at_front=True))
+    backend.enqueue(batch, now=time.time())
+    # Notifications arrive in commit order: once the marker, committed after the
+    # batch, is here, every notification of the batch is here too.
+    admin.execute("SELECT pg_notify(%s, '')", [marker])
+    got: list[str] = []
+    for note in admin.notifies(timeout=30):
+        got.append(note.channel)
+        if note.channel == marker:
+            break
+    assert collections.Counter(got) == {channel(QUEUE): 1, channel(OTHER_QUEUE): 1, marker: 1}
+    claimed = backend.claim([QUEUE], worker="w", lease=30, now=time.time(), limit=20)
+    assert [record.id for record in claimed] == ["front"] + [f"a-{n}" for n in range(10)]
 
 
 def test_a_duplicate_id_undoes_only_the_enqueue_and_the_search_path_is_restored(
@@ -426,10 +537,10 @@ def test_a_duplicate_id_undoes_only_the_enqueue_and_the_search_path_is_restored(
     path = app_connection.execute("SHOW search_path").fetchone()
     app_connection.execute("INSERT INTO orders VALUES (1)")
     with pytest.raises(DuplicateJobError, match="taken"):
-        enqueue_in(
+        enqueue_on(
             app_connection, [job("new"), job("taken")], now=time.time(), schema=worker.schema
         )
-    enqueue_in(app_connection, [job("fresh")], now=time.time(), schema=worker.schema)
+    enqueue_on(app_connection, [job("fresh")], now=time.time(), schema=worker.schema)
     assert app_connection.execute("SHOW search_path").fetchone() == path
     app_connection.execute("INSERT INTO orders VALUES (2)")
     assert app_connection.execute("SELECT count(*) FROM orders").fetchone() == (2,)
@@ -449,7 +560,7 @@ def test_a_commit_wakes_a_claim_waiting_for_the_job(
 
     def enqueue_and_commit() -> None:
         with app_connection.transaction():
-            enqueue_in(app_connection, [job("committed")], now=time.time(), schema=claimer.schema)
+            enqueue_on(app_connection, [job("committed")], now=time.time(), schema=claimer.schema)
 
     taken, elapsed = claim_while(admin, claimer, name, enqueue_and_commit)
     assert taken == ["committed"]

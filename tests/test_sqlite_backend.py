@@ -6,6 +6,7 @@ The behaviour every backend shares is in test_backend_conformance.py.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import multiprocessing
 import sqlite3
 import time
@@ -17,7 +18,7 @@ import pytest
 from conveyor.backends import JobState, NewJob, open_backend
 from conveyor.backends.base import Completion
 from conveyor.backends.sqlite import SQLiteBackend
-from conveyor.exceptions import BackendError, BackendUnavailable, ConfigError
+from conveyor.exceptions import BackendError, BackendUnavailable, ConfigError, DuplicateJobError
 
 QUEUES = ("conveyor:test.conveyor:high", "conveyor:test.conveyor:default")
 PRODUCERS = 3
@@ -292,3 +293,48 @@ def test_many_producer_and_consumer_processes_lose_and_double_claim_nothing(
         backend.close()
     assert sum(counts[q].get(JobState.FINISHED, 0) for q in QUEUES) == len(expected)
     assert all(set(counts[q]) == {JobState.FINISHED} for q in QUEUES)
+
+
+# -- one job alone: one statement -----------------------------------------------------
+
+
+def test_jobs_enqueued_one_at_a_time_and_in_batches_keep_one_order(
+    tmp_path: Path, opened: list[SQLiteBackend]
+) -> None:
+    backend = SQLiteBackend(tmp_path / "order.db")
+    opened.append(backend)
+    now = time.time()
+
+    def front(job_id: str) -> NewJob:
+        return dataclasses.replace(job(job_id), at_front=True)
+
+    backend.enqueue([job("b1")], now=now)  # an empty queue: alone, at the back
+    backend.enqueue([front("f1")], now=now)  # alone, at the front
+    backend.enqueue([job("b2"), front("f2"), job("b3")], now=now)  # a batch
+    backend.enqueue([job("b4")], now=now)
+    backend.enqueue([front("f3")], now=now)
+    backend.enqueue([job("x", QUEUES[0])], now=now)  # another queue: its own end
+    claimed = backend.claim([QUEUES[1]], worker="w", lease=30, now=now, limit=20)
+    assert [record.id for record in claimed] == ["f3", "f2", "f1", "b1", "b2", "b3", "b4"]
+
+
+def test_one_job_alone_with_a_taken_id_changes_nothing_and_an_ended_id_is_reused(
+    tmp_path: Path, opened: list[SQLiteBackend]
+) -> None:
+    backend = SQLiteBackend(tmp_path / "ids.db")
+    opened.append(backend)
+    now = time.time()
+    backend.enqueue([job("taken"), job("done")], now=now)
+    with pytest.raises(DuplicateJobError, match="taken"):
+        backend.enqueue([job("taken", QUEUES[0])], now=now)
+    taken = backend.get("taken")
+    assert taken is not None
+    assert (taken.state, taken.queue) == (JobState.QUEUED, QUEUES[1])
+    claimed = backend.claim([QUEUES[1]], worker="w", lease=30, now=now, limit=2)
+    done = next(record for record in claimed if record.id == "done")
+    assert done.lease_token is not None
+    backend.complete([Completion("done", done.lease_token, JobState.FINISHED)], now=now)
+    backend.enqueue([job("done", QUEUES[0])], now=now)  # the ended record is replaced
+    again = backend.get("done")
+    assert again is not None
+    assert (again.state, again.queue) == (JobState.QUEUED, QUEUES[0])

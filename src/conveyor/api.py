@@ -48,7 +48,7 @@ _OPTIONS = RQ_KWARGS | {"max_attempts"}
 #: "Adding a job option"). None yet.
 _WORKER_OPTIONS: dict[str, Callable[[Any], Any]] = {}
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_MAX_QUEUE_NAME = 200
+MAX_QUEUE_NAME = 200
 
 
 def backend(config: _config.Config | None = None, *, create: bool = True) -> Backend:
@@ -87,12 +87,27 @@ def check_queue_name(name: object) -> str:
     """``name`` if it can name a queue, else InvalidJobError saying why."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidJobError(f"A queue name must be a non-blank string, not {name!r}")
-    if len(name) > _MAX_QUEUE_NAME or not name.isprintable():
+    if len(name) > MAX_QUEUE_NAME or not name.isprintable():
         raise InvalidJobError(
             f"Queue name {name[:40]!r} is too long or has control characters"
-            f" (at most {_MAX_QUEUE_NAME} printable characters)"
+            f" (at most {MAX_QUEUE_NAME} printable characters)"
         )
     return name
+
+
+def queue_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot name a queue, in the web API's words, or None (management calls)."""
+    if not isinstance(name, str):
+        return f"Not a string: {name!r}"
+    if not name:
+        return "Must not be empty"
+    if len(name) > MAX_QUEUE_NAME:
+        return f"Longer than {MAX_QUEUE_NAME} characters"
+    try:
+        check_queue_name(name)
+    except InvalidJobError:
+        return f"Not a queue name: {name!r}"
+    return None
 
 
 _UUID_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
@@ -158,6 +173,10 @@ class Queue(RQQueueMethods):
     @property
     def job_ids(self) -> list[str]:
         return [job.id for job in self.jobs]
+
+    def get_job_ids(self, offset: int = 0, length: int = -1) -> list[str]:
+        """The ids of :meth:`get_jobs` (RQ's ``get_job_ids``)."""
+        return [job.id for job in self.get_jobs(offset, length)]
 
 
 def get_queue(name: str = DEFAULT_QUEUE_NAME) -> Queue:
@@ -225,6 +244,80 @@ def _worker_options(opts: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _Defaults:
+    """What a job given no options gets from its configuration, worked out once per config."""
+
+    config: _config.Config
+    timeout: int
+    result_ttl: int
+    failure_ttl: int
+    max_attempts: int
+    retry: Mapping[str, Any] | None
+
+    @classmethod
+    def of(cls, config: _config.Config) -> _Defaults:
+        found = _defaults
+        if found is not None and found.config is config:
+            return found
+        policy = _retry_policy(None, config)
+        made = cls(
+            config=config,
+            timeout=limits.check_timeout(None, config.jobs_timeout),
+            result_ttl=limits.check_ttl("result_ttl", None, config.result_ttl),
+            failure_ttl=limits.check_ttl("failure_ttl", None, config.failure_ttl),
+            max_attempts=_max_attempts(None, policy, config),
+            retry=policy.to_dict() if policy else None,
+        )
+        _remember(made)
+        return made
+
+
+_defaults: _Defaults | None = None  # of the configuration used last (one is the usual case)
+
+
+def _remember(defaults: _Defaults) -> None:
+    global _defaults  # noqa: PLW0603 -- a one-entry cache; replacing it is atomic
+    _defaults = defaults
+
+
+def _plain_job(
+    fn: Callable[..., Any] | str,
+    args: Sequence[Any] | None,
+    kwargs: Mapping[str, Any] | None,
+    title: str | None,
+    queue: str,
+    config: _config.Config,
+    now: float,
+) -> NewJob:
+    """build_job() for a call with no options (the usual one): the same job, checked the
+    same way, with the configured defaults worked out once, not once per job."""
+    defaults = _Defaults.of(config)
+    limits.check_text("title", title)
+    retry = defaults.retry
+    return assemble(
+        NewJob,
+        {
+            "id": new_job_id(),
+            "queue": config.queue_prefix + check_queue_name(queue),
+            "func": function_path(fn),
+            "payload": serializer.dump_call(args, kwargs, config.serializer),
+            "created_at": now,
+            "timeout": defaults.timeout,
+            "title": title,
+            "description": None,
+            "meta": {},
+            "result_ttl": defaults.result_ttl,
+            "failure_ttl": defaults.failure_ttl,
+            "max_attempts": defaults.max_attempts,
+            "retry": None if retry is None else dict(retry),
+            "at_front": False,
+            "run_at": None,
+            "options": {},
+        },
+    )
+
+
 def build_job(
     fn: Callable[..., Any] | str,
     args: Sequence[Any] | None = None,
@@ -238,6 +331,8 @@ def build_job(
     **options: Any,
 ) -> NewJob:
     """Validate one enqueue() call and build the job to store, or raise InvalidJobError."""
+    if not options and rq_kwargs is None:
+        return _plain_job(fn, args, kwargs, title, queue, config, now)
     opts = _options(rq_kwargs, options)
     if not opts.keys() <= _OPTIONS:
         unknown = sorted(set(opts) - _OPTIONS - _WORKER_OPTIONS.keys())
@@ -312,10 +407,10 @@ def _log_enqueued(job: NewJob, queue: str) -> None:
         )
 
 
-def _stored(job: NewJob, now: float) -> Job:
+def _stored(job: NewJob, now: float, config: _config.Config) -> Job:
     state = JobState.QUEUED if job.run_at is None else JobState.SCHEDULED
     record = JobRecord.of(job, state=state, enqueued_at=now)
-    return Job(record, _config.current())
+    return Job(record, config)
 
 
 #: Called with (full queue name, function path) for each job stored by store().
@@ -332,10 +427,11 @@ def store(jobs: Sequence[NewJob], config: _config.Config, now: float) -> list[Jo
         for hook in enqueue_hooks:  # conveyor.metrics.count_enqueues(); empty unless asked
             for job in jobs:
                 hook(job.queue, job.func)
-    prefix = len(config.queue_prefix)
-    for job in jobs:
-        _log_enqueued(job, job.queue[prefix:])
-    return [_stored(job, now) for job in jobs]
+    if log.isEnabledFor(logging.INFO):  # (building each line's extra costs, even unlogged)
+        prefix = len(config.queue_prefix)
+        for job in jobs:
+            _log_enqueued(job, job.queue[prefix:])
+    return [_stored(job, now, config) for job in jobs]
 
 
 _dispatch: Dispatch = store
@@ -393,6 +489,11 @@ def enqueue_many(calls: Iterable[Mapping[str, Any]]) -> list[Job]:
     now = time.time()
     jobs: list[NewJob] = []
     for index, call in enumerate(calls):
+        if not isinstance(call, Mapping):
+            raise InvalidJobError(
+                f"Job {index} of enqueue_many() is a {type(call).__name__}, not a mapping of"
+                " enqueue()'s arguments ({'fn': ..., 'args': [...], ...}); nothing was enqueued"
+            )
         spec = dict(call)
         if "fn" not in spec:
             raise InvalidJobError(f"Job {index} of enqueue_many() has no 'fn'")

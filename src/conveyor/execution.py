@@ -37,7 +37,7 @@ from conveyor import serializer
 from conveyor.backends.base import ErrorInfo
 from conveyor.exceptions import JobTimeoutException, SerializationError
 from conveyor.functions import import_job_function
-from conveyor.job import Job
+from conveyor.job import Job, check_progress
 
 #: How a timed-out run is recorded, whichever way it ended (the supervisor's kill too).
 TIMEOUT_ERROR_TYPE = "JobTimeoutError"
@@ -84,7 +84,11 @@ def get_current_job() -> Job | None:
 
 
 def set_progress(fraction: float, message: str | None = None) -> bool:
-    """Store the running job's progress (see :meth:`Job.set_progress`); False outside a job."""
+    """Store the running job's progress (see :meth:`Job.set_progress`); False outside a job.
+
+    The input is checked in either case, so a mistake shows outside a worker too.
+    """
+    check_progress(fraction, message)
     job = get_current_job()
     if job is None:
         return False

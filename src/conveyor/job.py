@@ -74,6 +74,15 @@ class Job:
     def id(self) -> str:
         return self._record.id
 
+    @property
+    def _id(self) -> str:
+        """The id under RQ's private name, which ckanext-xloader's ``status`` command reads."""
+        return self._record.id
+
+    def get_id(self) -> str:
+        """The job id (RQ's ``get_id``)."""
+        return self._record.id
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Job) and other.id == self.id
 
@@ -143,6 +152,23 @@ class Job:
                 raise NoSuchJobError(self.id)
         self._record = dataclasses.replace(self._record, meta=meta)
 
+    def save(self) -> None:
+        """RQ's ``save``: :meth:`save_meta`, meta being what a Job's holder can change."""
+        self.save_meta()
+
+    def get_meta(self, refresh: bool = True) -> dict[str, Any]:
+        """RQ's ``get_meta``: ``meta``, reloaded from the store first unless ``refresh=False``.
+
+        A job with no record (gone, or run by ``run_synchronously``) keeps the
+        meta it has, as :meth:`get_status` keeps its state.
+        """
+        if refresh:
+            record = self._backend().get(self.id)
+            if record is not None:
+                self._record = record
+                self._meta = None
+        return self.meta
+
     @property
     def progress(self) -> dict[str, Any] | None:
         """The progress the job reported with :meth:`set_progress`, if any."""
@@ -155,12 +181,7 @@ class Job:
         Stored in ``meta["progress"]`` as ``{"fraction": ..., "message": ...}``
         (with :meth:`save_meta`), shown by ``jobs show`` and the API.
         """
-        number = not isinstance(fraction, bool) and isinstance(fraction, int | float)
-        if not (number and math.isfinite(fraction) and 0 <= fraction <= 1):
-            problem = f"must be a number from 0 to 1, not {fraction!r}"
-            raise ValidationError({"progress": [problem]})
-        if message is not None and not isinstance(message, str):
-            raise ValidationError({"message": [f"must be a string or None, not {message!r}"]})
+        check_progress(fraction, message)
         self.meta[PROGRESS_KEY] = {"fraction": float(fraction), "message": message}
         self.save_meta()
 
@@ -227,6 +248,18 @@ class Job:
     def error(self) -> ErrorInfo | None:
         """The error of the last failed attempt."""
         return self._record.error
+
+    @property
+    def exc_info(self) -> str | None:
+        """RQ's ``exc_info``: the traceback text of the latest run if it failed, else None.
+
+        A job that finished after failed attempts has none, as in RQ, where it
+        comes from the latest result; :attr:`errors` keeps every attempt's.
+        """
+        error = self._record.error
+        if error is None or self._record.state is JobState.FINISHED:
+            return None
+        return error.traceback or f"{error.type}: {error.message}"
 
     @property
     def errors(self) -> tuple[ErrorInfo, ...]:
@@ -389,6 +422,19 @@ class Job:
         if record.state in ENDED_STATES:
             raise JobFailedError(self.id, record.state.value, record.error)
         raise WaitTimeoutError(self.id, timeout or 0, record.state.value)
+
+
+def check_progress(fraction: object, message: object) -> None:
+    """ValidationError unless ``fraction`` is a number from 0 to 1 and ``message`` text or None."""
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, int | float)
+        or not (math.isfinite(fraction) and 0 <= fraction <= 1)
+    ):
+        problem = f"must be a number from 0 to 1, not {fraction!r}"
+        raise ValidationError({"progress": [problem]})
+    if message is not None and not isinstance(message, str):
+        raise ValidationError({"message": [f"must be a string or None, not {message!r}"]})
 
 
 def _storable_meta(meta: dict[str, Any]) -> dict[str, Any]:

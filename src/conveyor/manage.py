@@ -15,11 +15,10 @@ from typing import Any
 
 from conveyor import config as _config
 from conveyor import limits
-from conveyor.api import backend, check_queue_name, job_from_id
+from conveyor.api import backend, job_from_id, queue_name_problem
 from conveyor.backends import JobState
 from conveyor.backends.control import QUIET, STOP
 from conveyor.exceptions import (
-    InvalidJobError,
     JobStateError,
     NoSuchJobError,
     NoSuchWorkerError,
@@ -57,10 +56,9 @@ def _queue_list(queues: object) -> list[str] | None:
     if isinstance(queues, str) or not isinstance(queues, (list, tuple)):
         raise ValidationError({"queues": ["Not a list"]})
     for name in queues:
-        try:
-            check_queue_name(name)
-        except InvalidJobError:
-            raise ValidationError({"queues": [f"Not a queue name: {name!r}"]}) from None
+        problem = queue_name_problem(name)
+        if problem:
+            raise ValidationError({"queues": [problem]})
     return list(queues)
 
 

@@ -11,17 +11,18 @@ import logging
 import time
 
 from conveyor import config as _config
-from conveyor.api import backend, check_queue_name
-from conveyor.exceptions import InvalidJobError, ValidationError
+from conveyor.api import backend, check_queue_name, queue_name_problem
+from conveyor.exceptions import ValidationError
 
 log = logging.getLogger("conveyor.jobs")
 
 
 def _queue(name: object) -> str:
-    try:
-        return check_queue_name(name)
-    except InvalidJobError as exc:
-        raise ValidationError({"queue": [str(exc)]}) from None
+    # As the web API reads a required parameter: None or "" is missing.
+    problem = "Missing value" if name is None or name == "" else queue_name_problem(name)
+    if problem:
+        raise ValidationError({"queue": [problem]})
+    return check_queue_name(name)
 
 
 def check_queue_names(names: list[str]) -> None:

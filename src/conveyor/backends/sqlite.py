@@ -1,9 +1,10 @@
 """The embedded default: one SQLite file in WAL mode, shared by local processes.
 
-Every state change is one ``BEGIN IMMEDIATE`` transaction, so concurrent
-producers and workers on one machine never lose or double-claim a job: SQLite
-serialises writers, and a claim reads and marks its rows inside one write
-transaction.
+Every state change is one ``BEGIN IMMEDIATE`` transaction (or one statement,
+which is a write transaction of its own: the enqueue of a single job), so
+concurrent producers and workers on one machine never lose or double-claim a
+job: SQLite serialises writers, and a claim reads and marks its rows inside
+one write transaction.
 
 Idle workers wait by watching ``PRAGMA data_version`` (which changes when
 another connection commits) instead of opening write transactions, so a
@@ -79,6 +80,24 @@ _INSERT = (
     " title, description, meta, timeout, result_ttl, failure_ttl,"
     " max_attempts, retry, created_at, enqueued_at, options)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# One job on its own, when the backend is in no transaction: one statement, which
+# (autocommit) is its own transaction, takes the queue's end and inserts, instead of
+# BEGIN, a look at the end, a savepoint, the insert and COMMIT.
+_INSERT_ALONE = (
+    "INSERT INTO conveyor_jobs (id, queue, state, run_at, position, func, payload,"
+    " title, description, meta, timeout, result_ttl, failure_ttl,"
+    " max_attempts, retry, created_at, enqueued_at, options)"
+    " VALUES (?1, ?2, ?3, ?4, {position}, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+    " ?17)"
+)
+_INSERT_AT_BACK = _INSERT_ALONE.format(
+    position="coalesce((SELECT MAX(position) FROM conveyor_jobs"
+    " WHERE queue=?2 AND state='queued'), 0) + 1"
+)
+_INSERT_AT_FRONT = _INSERT_ALONE.format(
+    position="coalesce((SELECT MIN(position) FROM conveyor_jobs"
+    " WHERE queue=?2 AND state='queued'), 0) - 1"
 )
 # The migrations' own bookkeeping: one row per migration applied.
 _VERSION_TABLE = (
@@ -243,6 +262,8 @@ class SQLiteBackend(Backend):
     # -- producing ---------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob], *, now: float) -> None:
         check_new_jobs(jobs)
+        if len(jobs) == 1 and self._enqueue_alone(jobs[0], now):
+            return
         with self._write() as db:
             ends: dict[tuple[str, bool], int] = {}
             rows = []
@@ -281,6 +302,41 @@ class SQLiteBackend(Backend):
             except sqlite3.IntegrityError:
                 db.execute("ROLLBACK TO conveyor_enqueue")
                 self._replace_ended(db, jobs, rows)
+
+    def _enqueue_alone(self, job: NewJob, now: float) -> bool:
+        """Store one job in one statement (the usual enqueue); False if its id is taken,
+        and nothing was written: the general path then reuses an ended job's id, or names
+        the duplicate. Also False inside a transaction of this backend's (claim_tick's)."""
+        with self._lock, self._translated():
+            if self._db.in_transaction:
+                return False
+            try:
+                self._db.execute(
+                    _INSERT_AT_FRONT if job.at_front else _INSERT_AT_BACK,
+                    (
+                        job.id,
+                        job.queue,
+                        "queued" if job.run_at is None else "scheduled",
+                        job.run_at,
+                        job.func,
+                        job.payload,
+                        job.title,
+                        job.description,
+                        json.dumps(dict(job.meta)) if job.meta else "{}",
+                        job.timeout,
+                        job.result_ttl,
+                        job.failure_ttl,
+                        job.max_attempts,
+                        json.dumps(dict(job.retry)) if job.retry else None,
+                        job.created_at,
+                        now,
+                        json.dumps(dict(job.options)) if job.options else None,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                return False
+            self._idle_seen = None  # our own commits do not change data_version
+            return True
 
     def _replace_ended(
         self, db: sqlite3.Connection, jobs: Sequence[NewJob], rows: list[Any]

@@ -6,7 +6,7 @@ anonymous caller learns nothing from error messages:
 1. the action exists (400), and the request is within the size limits (413, 414);
 2. a GET is only for an action that changes nothing (400, as the reference);
 3. the caller's token may call the action (403);
-4. the body is a JSON object (400), and the parameters are valid (409);
+4. the body is a JSON object or form fields (400), and the parameters are valid (409);
 5. the action runs: its result (200), or its error (404, 409, 500, 503).
 """
 
@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import secrets
+import urllib.parse
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request, url_for
@@ -36,6 +37,9 @@ URL_PREFIX = "/api/3"
 OPENAPI_PATH = "/openapi.json"
 #: The largest request body (and query string) accepted, in bytes.
 DEFAULT_MAX_BODY = 64 * 1024
+#: A POST body of this type holds form fields, as CKAN's action API reads them, unless it
+#: is a JSON object (``curl -d '{...}'`` sends JSON under this type).
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -86,20 +90,47 @@ def _check_size(max_body: int) -> None:
         raise too_large(413, "The request body", max_body)
 
 
-def _query_data(action: Action) -> dict[str, object]:
+def _fields(action: Action, pairs: list[tuple[str, str]]) -> dict[str, object]:
+    """Text fields as parameters: a list parameter, or one given more than once, is a list."""
     lists = {param.name for param in action.params if param.is_list}
-    data: dict[str, object] = {}
-    for name, values in request.args.lists():
-        data[name] = values if name in lists or len(values) > 1 else values[0]
-    return data
+    grouped: dict[str, list[str]] = {}
+    for name, value in pairs:
+        grouped.setdefault(name, []).append(value)
+    return {
+        name: values if name in lists or len(values) > 1 else values[0]
+        for name, values in grouped.items()
+    }
 
 
-def _body_data(max_body: int) -> dict[str, object]:
+def _query_data(action: Action) -> dict[str, object]:
+    return _fields(action, [(name, value) for name, value in request.args.items(multi=True)])
+
+
+def _form_data(action: Action, body: bytes) -> dict[str, object]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_request("Error decoding form data: the body is not UTF-8 text") from None
+    try:
+        pairs = urllib.parse.parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise bad_request("Error decoding form data: a field is not name=value") from None
+    return _fields(action, pairs)
+
+
+def _body_data(action: Action, max_body: int) -> tuple[dict[str, object], bool]:
+    """The parameters in a POST body, and whether they are text (form fields)."""
     body = request.stream.read(max_body + 1)
     if len(body) > max_body:
         raise too_large(413, "The request body", max_body)
     if not body:  # white space alone is not JSON, and is refused below
-        return {}
+        return {}, False
+    if request.mimetype == FORM_TYPE and not body.lstrip().startswith(b"{"):
+        return _form_data(action, body), True
+    return _json_data(body), False
+
+
+def _json_data(body: bytes) -> dict[str, object]:
     try:
         data = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
@@ -156,8 +187,8 @@ def _call(action_name: str, max_body: int) -> Any:
             token.name,
             extra={"action": action.name, "token_name": token.name},
         )
-    data = _query_data(action) if from_query else _body_data(max_body)
-    return action.run(validate(action.params, data, query=from_query))
+    data, text = (_query_data(action), True) if from_query else _body_data(action, max_body)
+    return action.run(validate(action.params, data, query=text))
 
 
 def create_blueprint(*, max_body_size: int = DEFAULT_MAX_BODY) -> Blueprint:

@@ -13,7 +13,7 @@ from typing import Any
 from conveyor.__about__ import __version__
 from conveyor.backends.base import JobState
 from conveyor.web.actions import ACTIONS, Action
-from conveyor.web.schemas import JsonSchema, body_schema, ref
+from conveyor.web.schemas import JsonSchema, body_schema, form_schema, ref
 
 _TEXT = {"type": "string"}
 _MAYBE_TEXT = {"type": ["string", "null"]}
@@ -217,7 +217,10 @@ def _operation(action: Action, method: str) -> JsonSchema:
     else:
         operation["requestBody"] = {
             "required": any(param.required for param in action.params),
-            "content": {"application/json": {"schema": body_schema(action.params)}},
+            "content": {
+                "application/json": {"schema": body_schema(action.params)},
+                "application/x-www-form-urlencoded": {"schema": form_schema(action.params)},
+            },
         }
     return operation
 

@@ -24,9 +24,19 @@ JsonSchema = dict[str, Any]
 
 #: Keys of an error object that a parameter name must not overwrite.
 RESERVED_ERROR_KEYS = frozenset({"__type", "message"})
-#: Strings accepted as booleans (lower case only), beside JSON's true and false.
+#: Strings accepted as booleans (in any case, as the reference's boolean_validator takes
+#: them), beside JSON's true and false.
 TRUE_WORDS = ("true", "yes", "t", "y", "1")
 FALSE_WORDS = ("false", "no", "f", "n", "0")
+
+
+def _any_case(words: Sequence[str]) -> str:
+    """A pattern matching exactly ``words``, in any case (JSON Schema patterns have no flags)."""
+    spelled = (
+        "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+        for word in words
+    )
+    return f"^({'|'.join(spelled)})$"
 
 
 class FieldError(Exception):
@@ -110,18 +120,19 @@ class Integer(Kind):
 
 @dataclass(frozen=True)
 class Boolean(Kind):
-    """true or false; also the reference's words for them, in lower case."""
+    """true or false; also the reference's words for them, in any case (``True`` from requests)."""
 
     def schema(self, *, query: bool) -> JsonSchema:
-        words = {"type": "string", "enum": [*TRUE_WORDS, *FALSE_WORDS]}
+        words = {"type": "string", "pattern": _any_case([*TRUE_WORDS, *FALSE_WORDS])}
         return {"anyOf": [{"type": "boolean"}, words]}
 
     def parse(self, value: object, *, query: bool) -> bool:
         if isinstance(value, bool) and not query:
             return value
-        if value in TRUE_WORDS:
+        word = value.lower() if isinstance(value, str) else value
+        if word in TRUE_WORDS:
             return True
-        if value in FALSE_WORDS:
+        if word in FALSE_WORDS:
             return False
         raise FieldError(f"Not a boolean: {shown(value)} (use true or false)")
 
@@ -243,6 +254,19 @@ def body_schema(params: Sequence[Param]) -> JsonSchema:
         "properties": properties,
         "additionalProperties": False,
     }
+    required = [param.name for param in params if param.required]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def form_schema(params: Sequence[Param]) -> JsonSchema:
+    """The schema of a POST body of form fields carrying ``params``: text, as in a query."""
+    properties = {
+        param.name: {**param.kind.schema(query=True), "description": param.description}
+        for param in params
+    }
+    schema: JsonSchema = {"type": "object", "properties": properties}
     required = [param.name for param in params if param.required]
     if required:
         schema["required"] = required

@@ -13,7 +13,7 @@ loaded by name (:mod:`.queries`).
   claimable ``NOTIFY``\\ s that channel in the same transaction, so a waiting
   claim wakes when the transaction commits. A waiting claim also looks again
   every second, for retries that came due.
-- :func:`in_transaction` (and :func:`enqueue_in`) store jobs inside the
+- :func:`in_transaction` (and :func:`enqueue_on`) store jobs inside the
   application's own transaction: workers see them when it commits, and never
   if it rolls back.
 
@@ -68,6 +68,7 @@ from conveyor.backends.postgresql.transactions import (
     create_tables,
     current_connection,
     enqueue_in,
+    enqueue_on,
     in_transaction,
     migrate,
 )
@@ -80,7 +81,14 @@ from conveyor.exceptions import (
     JobStateError,
 )
 
-__all__ = ["SCHEMA_VERSION", "PostgreSQLBackend", "create_tables", "enqueue_in", "in_transaction"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "PostgreSQLBackend",
+    "create_tables",
+    "enqueue_in",
+    "enqueue_on",
+    "in_transaction",
+]
 
 #: The version of the tables this module creates and expects: its latest migration.
 SCHEMA_VERSION = migrations.latest("postgresql")
@@ -254,7 +262,7 @@ class PostgreSQLBackend(Backend):
         check_new_jobs(jobs)
         app = current_connection()
         if app is not None:
-            enqueue_in(app, jobs, now=now, schema=self.schema)
+            enqueue_on(app, jobs, now=now, schema=self.schema)
             return
         with self._session() as conn, conn.cursor() as cur:
             store(cur, jobs, now, undo=lambda: None)  # a failed statement undid itself

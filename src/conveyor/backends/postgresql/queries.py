@@ -105,18 +105,38 @@ def _insert(cur: Cursor, jobs: Sequence[NewJob], now: float) -> None:
         cur.execute(query("enqueue"), _columns(jobs, now))
 
 
+#: The array parameters of ``enqueue.sql`` (after ``ids``), each with the name of
+#: the scalar that stands for it when every job has the same value.
+_SHARED = {
+    "queues": "queue",
+    "at_front": "at_front_all",
+    "funcs": "func",
+    "payloads": "payload",
+    "titles": "title",
+    "descriptions": "description",
+    "metas": "meta",
+    "timeouts": "timeout",
+    "result_ttls": "result_ttl",
+    "failure_ttls": "failure_ttl",
+    "max_attempts": "max_attempts_all",
+    "retries": "retry",
+    "created_ats": "created_at",
+    "run_ats": "run_at",
+    "options": "options_all",
+}
+
+
 def _columns(jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
-    """The parameters of ``enqueue.sql``: one array per column."""
-    return {
-        "now": float(now),
-        "ids": [job.id for job in jobs],
+    """The parameters of ``enqueue.sql``: per column, an array of one value per job,
+    or an empty array and the one value every job has (see the query)."""
+    arrays: dict[str, list[Any]] = {
         "queues": [job.queue for job in jobs],
         "at_front": [job.at_front for job in jobs],
         "funcs": [job.func for job in jobs],
         "payloads": [bytes(job.payload) for job in jobs],
         "titles": [job.title for job in jobs],
         "descriptions": [job.description for job in jobs],
-        "metas": [json.dumps(dict(job.meta)) for job in jobs],
+        "metas": [json.dumps(dict(job.meta)) if job.meta else "{}" for job in jobs],
         "timeouts": [job.timeout for job in jobs],
         "result_ttls": [job.result_ttl for job in jobs],
         "failure_ttls": [job.failure_ttl for job in jobs],
@@ -126,6 +146,15 @@ def _columns(jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
         "run_ats": [None if job.run_at is None else float(job.run_at) for job in jobs],
         "options": [json.dumps(dict(job.options)) if job.options else None for job in jobs],
     }
+    params: dict[str, Any] = {"now": float(now), "ids": [job.id for job in jobs]}
+    for name, values in arrays.items():
+        first = values[0]
+        # list.count compares in C; the types within a column are the same (check_new_jobs).
+        if values.count(first) == len(values):
+            params[name], params[_SHARED[name]] = [], first
+        else:
+            params[name], params[_SHARED[name]] = values, None
+    return params
 
 
 def _values(job: NewJob, now: float) -> dict[str, Any]:
@@ -139,7 +168,7 @@ def _values(job: NewJob, now: float) -> dict[str, Any]:
         "payload": bytes(job.payload),
         "title": job.title,
         "description": job.description,
-        "meta": json.dumps(dict(job.meta)),
+        "meta": json.dumps(dict(job.meta)) if job.meta else "{}",
         "timeout": job.timeout,
         "result_ttl": job.result_ttl,
         "failure_ttl": job.failure_ttl,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ from conveyor.backends.postgresql.queries import Cursor, query, quote, store, tr
 from conveyor.exceptions import ConfigError
 
 
-def enqueue_in(
+def enqueue_on(
     connection: psycopg.Connection[Any],
     jobs: Sequence[NewJob],
     *,
@@ -57,6 +58,27 @@ def enqueue_in(
                 cur.execute(query("savepoint_release"))
             raise
         cur.execute(query("savepoint_release"))
+
+
+def enqueue_in(
+    connection: psycopg.Connection[Any],
+    jobs: Sequence[NewJob],
+    *,
+    now: float,
+    schema: str | None = None,
+) -> None:
+    """Deprecated name of :func:`enqueue_on` (release 0.1), kept so callers keep working.
+
+    It was renamed because RQ's ``enqueue_in`` means "run later", which
+    ``conveyor.enqueue_in`` now does; this one stores jobs through a connection.
+    """
+    warnings.warn(
+        "conveyor.backends.postgresql.enqueue_in(connection, jobs) is deprecated:"
+        " call enqueue_on(connection, jobs), the same function under its new name",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    enqueue_on(connection, jobs, now=now, schema=schema)
 
 
 def _store_in(cur: Cursor, jobs: Sequence[NewJob], now: float, schema: str | None) -> None:
