@@ -4,8 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit package bench chaos clean ckan-test browser-test screenshots \
-	multihost-test
+.PHONY: install demo test lint typecheck unit package bench bench-depth chaos clean ckan-test \
+	browser-test screenshots multihost-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,12 @@ multihost-test: install
 bench:
 	bash bench/setup.sh
 	.venv-bench/bin/python bench/run.py --load both $(BENCH_ARGS)
+
+## Reading at depth: job_list(), jobs list, counts, the dashboard's pages and /metrics with
+## 1,000 and 1,000,000 queued jobs on each store (docs/performance.md). Not run in CI; needs
+## PostgreSQL (database cv_counts: createdb cv_counts) and Redis (db 11) as for `make test`.
+bench-depth: install
+	$(BIN)/python bench/depth.py $(DEPTH_ARGS)
 
 ## Jobs through workers killed at random; fails if any job is lost.
 chaos: install

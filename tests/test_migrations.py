@@ -583,3 +583,88 @@ def test_a_redis_version_key_that_is_not_a_number_is_reported(redis_url: str) ->
             open_backend(redis_url)
     finally:
         client.close()
+
+
+# -- Migration 0005: kept counts and per-minute statistics ----------------------------------
+
+
+def rows_in_every_state(queue: str, now: float) -> list[dict[str, Any]]:
+    """The legacy rows, and a scheduled and a canceled one: a job in every state."""
+    return [
+        *legacy_rows(queue, now),
+        columns("s1", "scheduled", queue, now, run_at=now + 3600),
+        columns("c1", "canceled", queue, now, attempts=1, started_at=now - 50, ended_at=now - 40,
+                worker="old-host:1:w", expires_at=now + 9_000),
+    ]  # fmt: skip
+
+
+EVERY_STATE_COUNTS = {
+    JobState.QUEUED: 2,
+    JobState.STARTED: 2,
+    JobState.FINISHED: 1,
+    JobState.FAILED: 1,
+    JobState.SCHEDULED: 1,
+    JobState.CANCELED: 1,
+}
+
+
+def assert_counts_kept_from_the_old_rows(store: Backend, queue: str, now: float) -> None:
+    """The counts the migration set up agree with the old rows, and keep agreeing as jobs move."""
+    assert store.count([queue]) == {queue: EVERY_STATE_COUNTS}
+    assert store.list_jobs([queue], states=list(JobState), limit=1).total == 8
+    assert store.queue_names(queue.rpartition(":")[0] + ":") == [queue]
+    claimed = store.claim([queue], worker="new-host:1:w", lease=60, now=now, limit=2)
+    assert [record.id for record in claimed] == ["q1", "q2"]
+    done = Completion("q1", claimed[0].lease_token or "", JobState.FINISHED, result=b"r")
+    assert store.complete([done], now=now + 1) == [True]
+    moved = dict(EVERY_STATE_COUNTS)
+    moved.update({JobState.QUEUED: 0, JobState.STARTED: 3, JobState.FINISHED: 2})
+    assert store.count([queue]) == {queue: {s: n for s, n in moved.items() if n}}
+    [minute] = store.stats(queue.rpartition(":")[0] + ":", since=now - 60, until=now + 60)
+    assert (minute.queue, minute.finished, minute.failed) == (queue, 1, 0)
+
+
+def test_a_sqlite_store_of_the_last_release_gets_counts_from_its_rows(sqlite_path: Path) -> None:
+    now = time.time()
+    queue = config.current().queue_prefix + QUEUE
+    create_legacy_sqlite(sqlite_path, rows_in_every_state(queue, now))
+    store = SQLiteBackend(sqlite_path)
+    try:
+        assert_counts_kept_from_the_old_rows(store, queue, now)
+    finally:
+        store.close()
+
+
+def test_a_postgresql_store_of_the_last_release_gets_counts_from_its_rows(
+    on_postgresql: str,
+) -> None:
+    now = time.time()
+    queue = config.current().queue_prefix + QUEUE
+    create_legacy_postgresql(on_postgresql, rows_in_every_state(queue, now))
+    store = open_backend(on_postgresql)
+    try:
+        assert_counts_kept_from_the_old_rows(store, queue, now)
+    finally:
+        store.close()
+
+
+def test_a_redis_store_of_the_last_release_counts_right(on_redis: str) -> None:
+    now = time.time()
+    queue = config.current().queue_prefix + QUEUE
+    client = redis_client()
+    try:
+        writer = open_backend(on_redis)
+        rows = [row for row in rows_in_every_state(queue, now) if row["state"] != "scheduled"]
+        write_the_current_way(writer, rows, now)
+        writer.enqueue([NewJob(id="s1", queue=queue, func="m:f", payload=b"p", created_at=now,
+                               timeout=60, run_at=now + 3600)], now=now)  # fmt: skip
+        writer.close()
+        client.delete(version_key(on_redis))  # as the last release left the store
+        store = open_backend(on_redis)
+        assert store.cancel("c1", now=now) is not None  # started -> canceled
+        assert store.count([queue]) == {queue: EVERY_STATE_COUNTS}
+        assert store.list_jobs([queue], states=list(JobState), limit=1).total == 8
+        store.close()
+    finally:
+        client.delete(version_key(on_redis))
+        client.close()

@@ -355,6 +355,36 @@ class Page:
     total: int
 
 
+#: How long the per-minute statistics (:meth:`Backend.stats`) are kept: 48 hours.
+STATS_RETENTION = 48 * 3600
+
+
+@dataclass(frozen=True)
+class MinuteStats:
+    """What ended in one queue in one minute, as the store keeps it for the dashboard's charts.
+
+    ``minute`` is the minute's start (epoch seconds, a multiple of 60).
+    ``finished`` and ``failed`` count the jobs that ended so in it (failed:
+    attempts spent, including a lost worker's job that had no attempt
+    left); the waits (enqueue to start) and runs (start to end) of those
+    jobs are summed in seconds, with how many were summed.
+    """
+
+    queue: str
+    minute: int
+    finished: int = 0
+    failed: int = 0
+    wait_sum: float = 0.0
+    wait_count: int = 0
+    run_sum: float = 0.0
+    run_count: int = 0
+
+
+def minute_of(moment: float) -> int:
+    """The number of the minute holding ``moment`` (epoch seconds // 60)."""
+    return int(moment // 60)
+
+
 @dataclass(frozen=True)
 class Recovery:
     """What recover() did with one job whose lease had expired."""
@@ -466,8 +496,9 @@ QueuePage = Callable[[str, int, "int | None"], tuple[int, Iterable[JobRecord]]]
 def page_across(queues: Sequence[str], offset: int, limit: int | None, page_of: QueuePage) -> Page:
     """One page of the listings of several queues, one after the other, with the total.
 
-    ``page_of`` is asked for every queue (for its count) and returns no jobs
-    once the page is full or its jobs lie before ``offset``.
+    ``page_of`` is asked for every queue (for its count, which a backend
+    takes from the counts it keeps, never by counting records) and returns
+    no jobs once the page is full or its jobs lie before ``offset``.
     """
     items: list[JobRecord] = []
     total = 0
@@ -611,7 +642,8 @@ class Backend(PeriodicStore, ControlStore, ABC):
     def purge(self, *, now: float) -> int:
         """Delete ended records whose retention has passed; how many went.
 
-        Entries of workers whose registration expired go too.
+        Entries of workers whose registration expired go too, and the
+        per-minute statistics older than :data:`STATS_RETENTION`.
 
         Finished records are kept ``result_ttl`` seconds after they ended,
         failed and canceled ones ``failure_ttl``.
@@ -645,7 +677,24 @@ class Backend(PeriodicStore, ControlStore, ABC):
 
     @abstractmethod
     def count(self, queues: Sequence[str]) -> dict[str, dict[JobState, int]]:
-        """Per queue, the number of records in each state (states with none omitted)."""
+        """Per queue, the number of records in each state (states with none omitted).
+
+        Exact, and answered from counts the store keeps with every change of
+        state (or from its indexes' sizes), never by counting job records:
+        its cost does not grow with the number of jobs.
+        """
+
+    @abstractmethod
+    def stats(self, prefix: str, *, since: float, until: float) -> list[MinuteStats]:
+        """The per-minute statistics of the queues starting with ``prefix`` (a site's), from
+        the minute of ``since`` to that of ``until``: one entry per queue and minute in which
+        any job ended finished or failed, ordered by queue, then minute. A queue counts
+        whether or not it still holds any job record.
+
+        The store adds to them in the same transaction (or script) that ends
+        a job, and keeps them :data:`STATS_RETENTION` seconds (``purge()``
+        drops older minutes), whatever the retention of the job records.
+        """
 
     @abstractmethod
     def cancel(self, job_id: str, *, now: float) -> JobRecord | None:

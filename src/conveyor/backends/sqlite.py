@@ -30,21 +30,24 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from conveyor.backends import migrations, sqlite_control, sqlite_periodic
+from conveyor.backends import migrations, sqlite_control, sqlite_counts, sqlite_periodic
 from conveyor.backends.base import (
     ENDED_STATES,
+    STATS_RETENTION,
     ApiToken,
     Backend,
     Completion,
     ErrorInfo,
     JobRecord,
     JobState,
+    MinuteStats,
     NewJob,
     Page,
     Recovery,
     WorkerInfo,
     check_completions,
     check_new_jobs,
+    minute_of,
     page_across,
     record_from_row,
 )
@@ -434,6 +437,7 @@ class SQLiteBackend(Backend):
         version = int(db.execute("PRAGMA data_version").fetchone()[0])
         self._promote_due(db, queues, now)
         ids: list[str] = []
+        taken: list[str] = []  # the queue of each id
         for queue in queues:
             rows = db.execute(
                 "SELECT id FROM conveyor_jobs WHERE queue=? AND state='queued'"
@@ -441,9 +445,11 @@ class SQLiteBackend(Backend):
                 (queue, limit - len(ids)),
             ).fetchall()
             ids.extend(row[0] for row in rows)
+            taken.extend(queue for _ in rows)
             if len(ids) >= limit:
                 break
         if ids:
+            sqlite_counts.count_moved(db, "queued", "started", taken)
             return self._mark_started(db, ids, worker, lease, now), None
         next_due = db.execute(
             "SELECT MIN(run_at) FROM conveyor_jobs WHERE state='scheduled'"
@@ -463,7 +469,9 @@ class SQLiteBackend(Backend):
     ) -> tuple[list[bool], list[JobRecord]] | None:
         check_completions(completions)
         with self._write() as db:
-            accepted = [self._complete_one(db, done, now) for done in completions]
+            finished = sqlite_counts.Finished()
+            accepted = [self._complete_one(db, done, now, finished) for done in completions]
+            finished.write(db)
             claimed, idle = self._claim_in(db, queues, worker, lease, now, limit)
         if idle is not None:
             self._idle_seen = (tuple(queues), *idle)
@@ -505,13 +513,21 @@ class SQLiteBackend(Backend):
         check_completions(completions)
         accepted: list[bool] = []
         with self._write() as db:
+            finished = sqlite_counts.Finished()
             for done in completions:
-                accepted.append(self._complete_one(db, done, now))
+                accepted.append(self._complete_one(db, done, now, finished))
+            finished.write(db)
         return accepted
 
-    def _complete_one(self, db: sqlite3.Connection, done: Completion, now: float) -> bool:
+    def _complete_one(
+        self,
+        db: sqlite3.Connection,
+        done: Completion,
+        now: float,
+        finished: sqlite_counts.Finished,
+    ) -> bool:
         if done.state is JobState.FINISHED:
-            return self._finish(db, done, now)
+            return self._finish(db, done, now, finished)
         row = db.execute(
             "SELECT queue, result_ttl, failure_ttl FROM conveyor_jobs"
             " WHERE id=? AND state='started' AND lease_token=?",
@@ -557,13 +573,17 @@ class SQLiteBackend(Backend):
         return True
 
     @staticmethod
-    def _finish(db: sqlite3.Connection, done: Completion, now: float) -> bool:
-        """The hot path of complete(): one statement that checks the lease and records."""
+    def _finish(
+        db: sqlite3.Connection, done: Completion, now: float, finished: sqlite_counts.Finished
+    ) -> bool:
+        """The hot path of complete(): one statement that checks the lease and records
+        (counted in ``finished``, which the caller writes once for the batch)."""
         row = db.execute(
             "UPDATE conveyor_jobs SET lease_token=NULL, lease_expires_at=NULL, state='finished',"
             " ended_at=:now, result=:result, started_at=COALESCE(:started, started_at),"
             " expires_at=CASE WHEN result_ttl < 0 THEN NULL ELSE :now + result_ttl END"
-            " WHERE id=:id AND state='started' AND lease_token=:token RETURNING result_ttl",
+            " WHERE id=:id AND state='started' AND lease_token=:token"
+            " RETURNING result_ttl, queue, enqueued_at, started_at",
             {
                 "now": now,
                 "result": done.result,
@@ -574,6 +594,7 @@ class SQLiteBackend(Backend):
         ).fetchone()
         if row is None:
             return False
+        finished.add(row[1], now, row[2], row[3])
         if row[0] == 0:  # keep no record
             db.execute("DELETE FROM conveyor_jobs WHERE id=?", (done.job_id,))
         return True
@@ -660,6 +681,9 @@ class SQLiteBackend(Backend):
                 (now,),
             )
             db.execute("DELETE FROM conveyor_workers WHERE expires_at <= ?", (now,))
+            db.execute(
+                "DELETE FROM conveyor_stats WHERE minute < ?", (minute_of(now - STATS_RETENTION),)
+            )
             return cursor.rowcount
 
     def requeue(self, job_ids: Sequence[str], *, now: float) -> list[str]:
@@ -737,31 +761,51 @@ class SQLiteBackend(Backend):
         state_values = [JobState(s).value for s in states]
         if not queues or not state_values:
             return Page(items=(), total=0)
-        where = f"queue=? AND state IN ({_placeholders(len(state_values))})"
-        order = "position" if state_values == ["queued"] else _ORDER_ANY_STATE
+        if state_values == ["queued"]:
+            # The state written out, not bound: only then can SQLite read the
+            # queue's jobs in claim order from the partial index conveyor_jobs_claim
+            # rather than sort all of them (half a second at a million).
+            where, order, params = "queue=? AND state='queued'", "position", []
+        elif len(state_values) == 1 and JobState(state_values[0]) in ENDED_STATES:
+            # Most recent first, read in that order from conveyor_jobs_queue_state_ended.
+            where, order, params = "queue=? AND state=?", "ended_at DESC", state_values
+        else:
+            where = f"queue=? AND state IN ({_placeholders(len(state_values))})"
+            order, params = _ORDER_ANY_STATE, state_values
 
         def page_of(queue: str, skip: int, wanted: int | None) -> tuple[int, list[JobRecord]]:
-            params = [queue, *state_values]
-            count = int(
-                self._db.execute(
-                    f"SELECT COUNT(*) FROM conveyor_jobs WHERE {where}", params
-                ).fetchone()[0]
-            )
+            count = totals.get(queue, 0)
             if skip >= count or wanted == 0:
                 return count, []
             rows = self._db.execute(
                 f"SELECT {_COLUMNS} FROM conveyor_jobs WHERE {where} ORDER BY {order}"
                 " LIMIT ? OFFSET ?",
-                [*params, -1 if wanted is None else wanted, skip],
+                [queue, *params, -1 if wanted is None else wanted, skip],
             ).fetchall()
             return count, [_record(row) for row in rows]
 
+        # One read transaction, so the kept counts and the pages agree.
         with self._lock, self._translated():
-            return page_across(queues, offset, limit, page_of)
+            self._db.execute("BEGIN")
+            try:
+                totals = self._kept_counts(queues, state_values)
+                return page_across(queues, offset, limit, page_of)
+            finally:
+                self._db.execute("COMMIT")
+
+    def _kept_counts(self, queues: Sequence[str], states: Sequence[str]) -> dict[str, int]:
+        """Per queue, its records in ``states``, from conveyor_counts (migration 0005)."""
+        rows = self._db.execute(
+            "SELECT queue, SUM(n) FROM conveyor_counts"
+            f" WHERE queue IN ({_placeholders(len(queues))})"
+            f" AND state IN ({_placeholders(len(states))}) GROUP BY queue",
+            [*queues, *states],
+        ).fetchall()
+        return {queue: int(total) for queue, total in rows}
 
     def queue_names(self, prefix: str) -> list[str]:
         rows = self._read(
-            "SELECT DISTINCT queue FROM conveyor_jobs WHERE queue >= ? AND queue < ?"
+            "SELECT DISTINCT queue FROM conveyor_counts WHERE queue >= ? AND queue < ? AND n > 0"
             " ORDER BY queue",
             (prefix, prefix + "\U0010ffff"),
         )
@@ -772,13 +816,34 @@ class SQLiteBackend(Backend):
         if not queues:
             return counts
         rows = self._read(
-            "SELECT queue, state, COUNT(*) FROM conveyor_jobs"
-            f" WHERE queue IN ({_placeholders(len(queues))}) GROUP BY queue, state",
+            "SELECT queue, state, n FROM conveyor_counts"
+            f" WHERE queue IN ({_placeholders(len(queues))}) AND n > 0",
             list(queues),
         )
         for queue, state, number in rows:
             counts[queue][JobState(state)] = number
         return counts
+
+    def stats(self, prefix: str, *, since: float, until: float) -> list[MinuteStats]:
+        rows = self._read(
+            "SELECT queue, minute, finished, failed, wait_sum, wait_count, run_sum, run_count"
+            " FROM conveyor_stats WHERE minute BETWEEN ? AND ? AND queue >= ? AND queue < ?"
+            " ORDER BY queue, minute",
+            (minute_of(since), minute_of(until), prefix, prefix + "\U0010ffff"),
+        )
+        return [
+            MinuteStats(
+                queue=row[0],
+                minute=int(row[1]) * 60,
+                finished=int(row[2]),
+                failed=int(row[3]),
+                wait_sum=float(row[4]),
+                wait_count=int(row[5]),
+                run_sum=float(row[6]),
+                run_count=int(row[7]),
+            )
+            for row in rows
+        ]
 
     def cancel(self, job_id: str, *, now: float) -> JobRecord | None:
         with self._write() as db:

@@ -1,10 +1,8 @@
 """What the dashboard's pages show, gathered from the store through conveyor.manage.
 
-Throughput and wait-time charts are derived from the records the store
-keeps, with a bound: the newest :data:`HISTORY_SCAN` finished and the newest
-:data:`HISTORY_SCAN` failed records (ended jobs are kept for their
-``result_ttl``/``failure_ttl``). A busier site sees its charts' older
-buckets under-counted; docs/dashboard.md says so.
+Throughput and wait-time charts come from the per-minute statistics the
+store keeps as jobs end (``Backend.stats``, kept 48 hours), whatever the
+retention of the job records and however many jobs ended.
 
 Filtering jobs by function or searching ids and titles looks at a window of
 at most :data:`FILTER_SCAN` jobs of the chosen state, in the store's order.
@@ -19,9 +17,8 @@ from typing import Any
 from conveyor import config as _config
 from conveyor import manage
 from conveyor.api import backend
-from conveyor.backends.base import JobRecord, JobState
+from conveyor.backends.base import JobRecord, JobState, MinuteStats
 
-HISTORY_SCAN = 5000
 FILTER_SCAN = 2000
 PAGE_SIZE = 25
 CHART_WIDTH = 480.0  # SVG user units; both charts share it
@@ -52,47 +49,37 @@ class Chart:
     max_wait: float
 
 
-def _ended(names: list[str], state: JobState) -> list[JobRecord]:
-    if not names:
-        return []
-    return list(backend().list_jobs(names, states=[state], limit=HISTORY_SCAN).items)
-
-
 def charts(now: float | None = None) -> list[Chart]:
-    """Finished and failed per bucket, and mean wait, over the last hour and the last day."""
+    """Finished and failed per bucket, and mean wait, over the last hour and the last day.
+
+    Read from the per-minute statistics the store keeps as jobs end
+    (:meth:`~conveyor.backends.base.Backend.stats`), never from job records.
+    """
     now = time.time() if now is None else now
     config = _config.current()
-    names = backend(config).queue_names(config.queue_prefix)
-    finished = _ended(names, JobState.FINISHED)
-    failed = _ended(names, JobState.FAILED)
+    minutes = backend(config).stats(config.queue_prefix, since=now - 86_400, until=now)
     return [
-        _chart("Last hour, per minute", finished, failed, now, 60, 60),
-        _chart("Last day, per hour", finished, failed, now, 3600, 24),
+        _chart("Last hour, per minute", minutes, now, 60, 60),
+        _chart("Last day, per hour", minutes, now, 3600, 24),
     ]
 
 
-def _chart(
-    title: str,
-    finished: list[JobRecord],
-    failed: list[JobRecord],
-    now: float,
-    step: int,
-    count: int,
-) -> Chart:
+def _chart(title: str, minutes: list[MinuteStats], now: float, step: int, count: int) -> Chart:
     start = (int(now) // step + 1 - count) * step
     done = [0] * count
     bad = [0] * count
-    waits: list[list[float]] = [[] for _ in range(count)]
-    for records, tally in ((finished, done), (failed, bad)):
-        for record in records:
-            if record.ended_at is None or record.ended_at < start:
-                continue
-            index = min(int((record.ended_at - start) // step), count - 1)
-            tally[index] += 1
-            if record.started_at is not None:
-                waits[index].append(max(0.0, record.started_at - record.enqueued_at))
+    wait_sums = [0.0] * count
+    wait_counts = [0] * count
+    for entry in minutes:
+        if entry.minute < start:
+            continue
+        index = min((entry.minute - start) // step, count - 1)
+        done[index] += entry.finished
+        bad[index] += entry.failed
+        wait_sums[index] += entry.wait_sum
+        wait_counts[index] += entry.wait_count
     top = max([1, *(a + b for a, b in zip(done, bad, strict=True))])
-    means = [sum(w) / len(w) if w else None for w in waits]
+    means = [total / n if n else None for total, n in zip(wait_sums, wait_counts, strict=True)]
     top_wait = max([0.001, *(m for m in means if m is not None)])
     width = CHART_WIDTH / count
     bars = []

@@ -46,17 +46,20 @@ from psycopg.rows import DictRow, dict_row
 from conveyor.backends import migrations
 from conveyor.backends.base import (
     ENDED_STATES,
+    STATS_RETENTION,
     ApiToken,
     Backend,
     Completion,
     JobRecord,
     JobState,
+    MinuteStats,
     NewJob,
     Page,
     Recovery,
     WorkerInfo,
     check_completions,
     check_new_jobs,
+    minute_of,
     page_across,
 )
 from conveyor.backends.control import COMMAND_TTL, WorkerControl
@@ -97,6 +100,8 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
 _RECHECK_SECONDS = 1.0  # a waiting claim looks at the table at least this often
 _PURGE_BATCH = 1000
+# A count that read more changes than this folds them into the kept counts (migration 0005).
+_FOLD_AFTER = 10_000
 
 Connection = psycopg.Connection[DictRow]
 
@@ -473,12 +478,15 @@ class PostgreSQLBackend(Backend):
         total = 0
         with self._session() as conn:
             conn.execute(query("purge_workers"), {"now": float(now)})
+            conn.execute(query("purge_stats"), {"before": minute_of(now - STATS_RETENTION)})
             while True:  # in batches: no transaction holds many rows for long
                 params = {"now": float(now), "batch": _PURGE_BATCH}
                 purged = conn.execute(query("purge_jobs"), params).rowcount
                 total += purged
                 if purged < _PURGE_BATCH:
-                    return total
+                    break
+            conn.execute(query("compact_counts"))  # the workers' maintenance folds the counts
+        return total
 
     # -- managing ----------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
@@ -497,7 +505,9 @@ class PostgreSQLBackend(Backend):
         if not queues or not values:
             return Page(items=(), total=0)
         name = "list_queued" if values == ["queued"] else "list_any"
-        # One snapshot for the counts and the pages, so they agree.
+        if len(values) == 1 and JobState(values[0]) in ENDED_STATES:
+            name = "list_ended"
+        # One snapshot for the kept counts and the pages, so they agree.
         with self._session() as conn, conn.transaction():
             conn.execute(query("repeatable_read"))
             rows = conn.execute(
@@ -509,7 +519,13 @@ class PostgreSQLBackend(Backend):
                 count = counts.get(queue, 0)
                 if skip >= count or wanted == 0:
                     return count, []
-                params = {"queue": queue, "states": values, "limit": wanted, "offset": skip}
+                params = {
+                    "queue": queue,
+                    "states": values,
+                    "state": values[0],
+                    "limit": wanted,
+                    "offset": skip,
+                }
                 return count, [record(row) for row in conn.execute(query(name), params)]
 
             return page_across(queues, offset, limit, page_of)
@@ -521,9 +537,30 @@ class PostgreSQLBackend(Backend):
         counts: dict[str, dict[JobState, int]] = {queue: {} for queue in queues}
         if not queues:
             return counts
+        changes = 0
         for row in self._rows("count", {"queues": list(queues)}):
-            counts[row["queue"]][JobState(row["state"])] = int(row["total"])
+            changes += int(row["changes"])
+            if int(row["total"]):
+                counts[row["queue"]][JobState(row["state"])] = int(row["total"])
+        if changes > _FOLD_AFTER:  # no worker has folded them lately (purge() does)
+            self._rows("compact_counts")
         return counts
+
+    def stats(self, prefix: str, *, since: float, until: float) -> list[MinuteStats]:
+        params = {"prefix": prefix, "first": minute_of(since), "last": minute_of(until)}
+        return [
+            MinuteStats(
+                queue=row["queue"],
+                minute=int(row["minute"]) * 60,
+                finished=int(row["finished"]),
+                failed=int(row["failed"]),
+                wait_sum=float(row["wait_sum"]),
+                wait_count=int(row["wait_count"]),
+                run_sum=float(row["run_sum"]),
+                run_count=int(row["run_count"]),
+            )
+            for row in self._rows("stats", params)
+        ]
 
     def cancel(self, job_id: str, *, now: float) -> JobRecord | None:
         with self._session() as conn, conn.transaction():

@@ -24,6 +24,11 @@ change is atomic however many clients race. Keys (``conveyor:...``):
   refused with StoreVersionError. Version 2 added a job hash's optional
   ``options`` field, so a version-1 store is read as it is; version 3 the
   periodic-job keys, which an older store simply lacks.
+- ``stats:<site prefix><hour>``: a hash of what ended in that site's
+  queues in that hour (epoch seconds // 3600), one field per queue, minute
+  and counter, for the dashboard's charts; written by the scripts that end
+  jobs, it expires STATS_RETENTION seconds after its last write (no layout
+  bump: a store without them simply has none yet);
 - ``waiters``: processes in ``wait_ended()`` (a sorted set, by expiry);
   while it is not empty, a completion that ends jobs publishes on the
   channel ``ended`` (one message a batch).
@@ -59,6 +64,7 @@ from conveyor.backends.base import (
     ErrorInfo,
     JobRecord,
     JobState,
+    MinuteStats,
     NewJob,
     Page,
     Recovery,
@@ -66,6 +72,7 @@ from conveyor.backends.base import (
     assemble,
     check_completions,
     check_new_jobs,
+    minute_of,
     page_across,
     split_queue_name,
 )
@@ -144,6 +151,10 @@ RECORD_FIELDS = (
     "errors",
     "options",
 )
+
+
+#: Between a queue's name and a counter's in the fields of a statistics hash (lua/common.lua).
+_SEP = "\x1f"
 
 
 def _text(value: float) -> str:
@@ -688,6 +699,36 @@ class RedisBackend(Backend):
             per_state = {state: next(flat) for state in self._index_keys(queue)}
             counts[queue] = {state: n for state, n in per_state.items() if n}
         return counts
+
+    def stats(self, prefix: str, *, since: float, until: float) -> list[MinuteStats]:
+        site = split_queue_name(prefix)[0]  # the hashes are per site and hour (lua/common.lua)
+        first, last = minute_of(since), minute_of(until)
+        hours = range(first // 60, last // 60 + 1)
+        with self._translated():
+            pipe = self._redis.pipeline(transaction=False)
+            for hour in hours:
+                pipe.hgetall(self._key("stats", f"{site}{hour}"))
+            hashes = pipe.execute()
+        values: dict[tuple[str, int], dict[str, float]] = {}
+        for fields in hashes:
+            for field, value in fields.items():
+                queue, minute_text, name = field.decode().rsplit(_SEP, 2)
+                minute = int(minute_text)
+                if queue.startswith(prefix) and first <= minute <= last:
+                    values.setdefault((queue, minute), {})[name] = float(value)
+        return [
+            MinuteStats(
+                queue=queue,
+                minute=minute * 60,
+                finished=int(found.get("finished", 0)),
+                failed=int(found.get("failed", 0)),
+                wait_sum=found.get("wait_sum", 0.0),
+                wait_count=int(found.get("wait_count", 0)),
+                run_sum=found.get("run_sum", 0.0),
+                run_count=int(found.get("run_count", 0)),
+            )
+            for (queue, minute), found in sorted(values.items())
+        ]
 
     def cancel(self, job_id: str, *, now: float) -> JobRecord | None:
         reply = self._run("cancel", [_text(now), job_id])

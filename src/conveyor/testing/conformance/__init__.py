@@ -21,6 +21,7 @@ from conveyor.testing.conformance.claim import ClaimConformance
 from conveyor.testing.conformance.complete import CompleteConformance
 from conveyor.testing.conformance.complete_and_claim import CompleteAndClaimConformance
 from conveyor.testing.conformance.control import ControlConformance
+from conveyor.testing.conformance.counts import CountsConformance, StatsConformance
 from conveyor.testing.conformance.enqueue import EnqueueConformance
 from conveyor.testing.conformance.leases import LeaseConformance
 from conveyor.testing.conformance.listing import ListingConformance
@@ -41,6 +42,7 @@ __all__ = [
     "CompleteAndClaimConformance",
     "CompleteConformance",
     "ControlConformance",
+    "CountsConformance",
     "EnqueueConformance",
     "IdReuseConformance",
     "LeaseConformance",
@@ -51,6 +53,7 @@ __all__ = [
     "RetentionConformance",
     "RunNowConformance",
     "SchedulingConformance",
+    "StatsConformance",
     "TokenConformance",
     "WaitConformance",
     "WorkerRegistryConformance",
@@ -76,6 +79,8 @@ class BackendConformance(
     TokenConformance,
     PeriodicConformance,
     ControlConformance,
+    CountsConformance,
+    StatsConformance,
 ):
     """Every conformance test; subclass it and provide the two fixtures.
 

@@ -16,15 +16,23 @@ WITH picked AS MATERIALIZED (
         FOR UPDATE SKIP LOCKED
     ) AS j
     LIMIT %(limit)s
+), claimed AS (
+    UPDATE conveyor_jobs AS j
+    SET state = 'started',
+        attempts = j.attempts + 1,
+        worker = %(worker)s,
+        lease_token = replace(gen_random_uuid()::text, '-', ''),
+        lease_expires_at = %(lease_expires_at)s,
+        started_at = %(now)s,
+        run_at = NULL
+    FROM picked
+    WHERE j.id = picked.id
+    RETURNING picked.rank, j.*
+), counted AS (
+    -- The move counted (migration 0005): per queue, its queued -k and started +k.
+    INSERT INTO conveyor_count_changes (queue, state, delta)
+    SELECT c.queue, moved.state, moved.delta
+    FROM (SELECT queue, count(*) AS n FROM claimed GROUP BY queue) AS c
+    CROSS JOIN LATERAL (VALUES ('queued', -c.n), ('started', c.n)) AS moved (state, delta)
 )
-UPDATE conveyor_jobs AS j
-SET state = 'started',
-    attempts = j.attempts + 1,
-    worker = %(worker)s,
-    lease_token = replace(gen_random_uuid()::text, '-', ''),
-    lease_expires_at = %(lease_expires_at)s,
-    started_at = %(now)s,
-    run_at = NULL
-FROM picked
-WHERE j.id = picked.id
-RETURNING picked.rank, j.*
+SELECT * FROM claimed

@@ -18,7 +18,8 @@ WITH outcome AS (
     -- Locked, so a concurrent recover() or cancel() is waited for and its
     -- outcome seen: a lease it revoked no longer matches.
     SELECT o.*, (o.state = 'finished' AND j.result_ttl = 0)
-                OR (o.state = 'failed' AND j.failure_ttl = 0) AS unkept
+                OR (o.state = 'failed' AND j.failure_ttl = 0) AS unkept,
+           j.queue, j.enqueued_at, coalesce(o.started_at, j.started_at) AS began
     FROM outcome AS o
     JOIN conveyor_jobs AS j ON j.id = o.id
     WHERE j.lease_token = o.token AND j.state = 'started'
@@ -52,6 +53,33 @@ WITH outcome AS (
     FROM held AS h
     WHERE j.id = h.id AND NOT h.unkept
     RETURNING h.n, j.state, j.queue
+), counted AS (
+    -- Jobs finished, counted (migration 0005; the trigger counts the other
+    -- outcomes, and the statement trigger the records dropped).
+    INSERT INTO conveyor_count_changes (queue, state, delta)
+    SELECT r.queue, moved.state, moved.delta
+    FROM (SELECT queue, count(*) AS n FROM recorded WHERE state = 'finished' GROUP BY queue) AS r
+    CROSS JOIN LATERAL (VALUES ('started', -r.n), ('finished', r.n)) AS moved (state, delta)
+), tallied AS (
+    -- The minute's statistics (migration 0005) of the jobs that ended, kept or not.
+    INSERT INTO conveyor_stats AS s (
+        queue, minute, shard, finished, failed, wait_sum, wait_count, run_sum, run_count
+    )
+    SELECT queue, floor(%(now)s / 60)::bigint, pg_backend_pid() %% 8,
+           count(*) FILTER (WHERE state = 'finished'), count(*) FILTER (WHERE state = 'failed'),
+           coalesce(sum(greatest(began - enqueued_at, 0)), 0), count(began),
+           coalesce(sum(greatest(%(now)s - began, 0)), 0), count(began)
+    FROM held
+    WHERE state IN ('finished', 'failed')
+    GROUP BY queue
+    ORDER BY queue  -- rows locked in one order: two batches never wait on each other in a ring
+    ON CONFLICT (queue, minute, shard) DO UPDATE
+    SET finished = s.finished + excluded.finished,
+        failed = s.failed + excluded.failed,
+        wait_sum = s.wait_sum + excluded.wait_sum,
+        wait_count = s.wait_count + excluded.wait_count,
+        run_sum = s.run_sum + excluded.run_sum,
+        run_count = s.run_count + excluded.run_count
 )
 SELECT n, NULL AS woken FROM dropped
 UNION ALL

@@ -54,7 +54,11 @@ WITH given AS (
         %(now)b, g.run_at, g.options::jsonb
     FROM given AS g
     ORDER BY g.n  -- positions follow the order given
-    RETURNING queue
+    RETURNING queue, state
+), counted AS (
+    -- The jobs stored, counted (migration 0005): one delta row per queue and state.
+    INSERT INTO conveyor_count_changes (queue, state, delta)
+    SELECT queue, state, count(*) FROM stored GROUP BY queue, state
 )
 SELECT pg_notify('conveyor_' || md5(current_schema() || '/' || q.queue), '') AS woken
 FROM (SELECT DISTINCT queue FROM stored) AS q

@@ -14,7 +14,11 @@ WITH stored AS (
         %(result_ttl)s, %(failure_ttl)s, %(max_attempts)s, %(retry)s::jsonb, %(created_at)s,
         %(now)s, %(run_at)s, %(options)s::jsonb
     )
-    RETURNING id, queue
+    RETURNING id, queue, state
+), counted AS (
+    -- The jobs stored, counted (migration 0005): one delta row per queue and state.
+    INSERT INTO conveyor_count_changes (queue, state, delta)
+    SELECT queue, state, count(*) FROM stored GROUP BY queue, state
 )
 SELECT id, pg_notify('conveyor_' || md5(current_schema() || '/' || queue), '') AS woken
 FROM stored

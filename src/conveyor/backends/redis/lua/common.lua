@@ -159,3 +159,51 @@ local function release_lease(id, q)
     remove_later(LEASES, id)
     remove_later(started_key(q), id)
 end
+
+-- Per-minute statistics (added to layout 3 without a bump): the hash
+-- stats:<site prefix><hour> (hour = epoch seconds // 3600) has, per queue of the
+-- site and minute of the hour, fields <queue>SEP<minute>SEP<counter> (minute =
+-- epoch seconds // 60): the jobs that ended finished or failed in that minute,
+-- and the sums and counts of their waits (enqueue to start) and runs (start to
+-- end). One hash an hour keeps a day's reading to 24 HGETALLs. A script tallies
+-- as it ends jobs and writes each hash once before it returns (write_tallies); a
+-- hash expires STATS_RETENTION seconds (STATS_RETENTION in
+-- conveyor.backends.base) after its last write.
+local STATS_RETENTION = 48 * 3600
+local tallies = {}
+local function tally(q, state, now, enqueued_at, started_at)
+    local key = NS .. ':stats:' .. site_of(q) .. math.floor(now / 3600)
+    local per_minute = list_of(tallies, key)
+    local field = q .. SEP .. math.floor(now / 60) .. SEP
+    local t = per_minute[field]
+    if not t then
+        t = {finished = 0, failed = 0, wait_sum = 0, wait_count = 0, run_sum = 0, run_count = 0}
+        per_minute[field] = t
+    end
+    t[state] = t[state] + 1
+    local began = tonumber(started_at)
+    if began then
+        t.wait_sum = t.wait_sum + math.max(began - (tonumber(enqueued_at) or began), 0)
+        t.wait_count = t.wait_count + 1
+        t.run_sum = t.run_sum + math.max(now - began, 0)
+        t.run_count = t.run_count + 1
+    end
+end
+local function write_tallies()
+    for key, per_minute in pairs(tallies) do
+        for prefix, t in pairs(per_minute) do
+            for _, name in ipairs({'finished', 'failed', 'wait_count', 'run_count'}) do
+                if t[name] > 0 then redis.call('HINCRBY', key, prefix .. name, t[name]) end
+            end
+            -- %.17g keeps every bit of a double (tostring keeps 14 digits).
+            if t.wait_count > 0 then
+                redis.call('HINCRBYFLOAT', key, prefix .. 'wait_sum',
+                    string.format('%.17g', t.wait_sum))
+                redis.call('HINCRBYFLOAT', key, prefix .. 'run_sum',
+                    string.format('%.17g', t.run_sum))
+            end
+        end
+        redis.call('EXPIRE', key, STATS_RETENTION)
+    end
+    tallies = {}
+end

@@ -4,7 +4,8 @@
 -- While any process waits for jobs to end (wait_ended), a batch that ended
 -- one publishes on <ns>:ended.
 -- A finished job costs an HMGET, an HDEL, an HSET and a PEXPIRE of its own; the
--- index updates (leases, started, ended, expiry) are one call per key per batch.
+-- index updates (leases, started, ended, expiry) are one call per key per batch,
+-- and so are the minute's statistics (tally, write_tallies).
 local now = need_number(ARGV[2], 'now')
 local count = need_count(ARGV[3], 'count')
 need_args(3 + count * 9)
@@ -20,7 +21,7 @@ for n = 0, count - 1 do
     if state == 'scheduled' then need_number(ARGV[base + 6], 'run_at') end
     if ARGV[base + 7] ~= '' then need_number(ARGV[base + 7], 'started_at') end
     local cur = redis.call('HMGET', job_key(ARGV[base]), 'state', 'lease_token', 'queue',
-        'result_ttl', 'failure_ttl', 'attempts')
+        'result_ttl', 'failure_ttl', 'attempts', 'enqueued_at', 'started_at')
     cur[4], cur[5], cur[6] = stored_ttl(cur[4]), stored_ttl(cur[5]), tonumber(cur[6]) or 1
     current[n] = cur
 end
@@ -48,11 +49,13 @@ for n = 0, count - 1 do
                 fields[#fields + 1] = ARGV[base + 7]
             end
             redis.call('HSET', key, unpack(fields))
+            tally(q, 'finished', now, cur[7], ARGV[base + 7] ~= '' and ARGV[base + 7] or cur[8])
             retire(id, q, 'finished', now, cur[4])
             ended = true
         elseif state == 'failed' then
             redis.call('HSET', key, 'state', 'failed', 'ended_at', ARGV[2])
             append_error(id, ARGV[base + 5])
+            tally(q, 'failed', now, cur[7], ARGV[base + 7] ~= '' and ARGV[base + 7] or cur[8])
             retire(id, q, 'failed', now, cur[5])
             ended = true
         elseif state == 'scheduled' then
@@ -78,6 +81,7 @@ for n = 0, count - 1 do
     end
 end
 apply_index_changes()
+write_tallies()
 -- Processes in wait_ended() are told that jobs ended: one check a batch, and a
 -- message only while any waits.
 if ended and redis.call('ZCARD', NS .. ':waiters') > 0 then

@@ -7,7 +7,7 @@ local ids = redis.call('ZRANGEBYSCORE', LEASES, '-inf', '(' .. ARGV[2], 'LIMIT',
 for _, id in ipairs(ids) do
     local key = job_key(id)
     local cur = redis.call('HMGET', key, 'state', 'queue', 'worker', 'attempts', 'max_attempts',
-        'failure_ttl')
+        'failure_ttl', 'enqueued_at', 'started_at')
     redis.call('ZREM', LEASES, id)
     if cur[1] == 'started' then
         local q, attempts = cur[2], tonumber(cur[4]) or 1
@@ -27,6 +27,7 @@ for _, id in ipairs(ids) do
         else
             state = 'failed'
             redis.call('HSET', key, 'state', 'failed', 'ended_at', ARGV[2])
+            tally(q, 'failed', now, cur[7], cur[8])
             retire(id, q, 'failed', now, stored_ttl(cur[6]))
         end
         out[#out + 1] = id
@@ -36,4 +37,5 @@ for _, id in ipairs(ids) do
     end
 end
 apply_index_changes()
+write_tallies()
 return out
