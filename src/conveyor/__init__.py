@@ -60,6 +60,7 @@ from conveyor.manage import (
     job_list,
     job_requeue,
     job_requeue_failed,
+    job_run_now,
     job_show,
     paused_queues,
     queue_list,
@@ -76,6 +77,7 @@ from conveyor.periodic_jobs import (
     periodic_enable,
     periodic_forget,
     periodic_list,
+    periodic_run,
     register_periodic,
 )
 from conveyor.retry import Retry
@@ -136,6 +138,7 @@ __all__ = [
     "job_list",
     "job_requeue",
     "job_requeue_failed",
+    "job_run_now",
     "job_show",
     "paused_queues",
     "periodic",
@@ -143,6 +146,7 @@ __all__ = [
     "periodic_enable",
     "periodic_forget",
     "periodic_list",
+    "periodic_run",
     "queue_list",
     "queue_pause",
     "queue_resume",

@@ -16,6 +16,7 @@ from conveyor.backends.base import ENDED_STATES, ErrorInfo, split_queue_name
 from conveyor.config import Config
 from conveyor.exceptions import (
     JobFailedError,
+    JobStateError,
     NoSuchJobError,
     SerializationError,
     ValidationError,
@@ -363,6 +364,25 @@ class Job:
             raise NoSuchJobError(self.id)
         self._record = dataclasses.replace(before, state=JobState.CANCELED, ended_at=now)
         log.info("Cancelled background job %s", self.id, extra={"job_id": self.id})
+
+    def run_now(self) -> None:
+        """Run a scheduled job now rather than at its time (see :func:`conveyor.job_run_now`).
+
+        The job is queued at the back of its queue; a job in any other state
+        raises JobStateError and is left alone, one that is gone NoSuchJobError.
+        """
+        store = self._backend()
+        moved = store.run_now([self.id], now=time.time())
+        record = store.get(self.id)
+        if record is not None:  # (a worker may have run it, and not kept it, since)
+            self._record, self._call, self._meta = record, None, None
+        if not moved:
+            if record is None:
+                raise NoSuchJobError(self.id)
+            raise JobStateError(
+                f"Job {self.id} is {record.state.value}; only scheduled jobs can be run now"
+            )
+        log.info("Made scheduled background job %s due now", self.id, extra={"job_id": self.id})
 
     def delete(self) -> None:
         """Delete the job's record, whatever its state (RQ's ``delete``).

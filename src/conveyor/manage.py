@@ -38,6 +38,7 @@ __all__ = [
     "job_list",
     "job_requeue",
     "job_requeue_failed",
+    "job_run_now",
     "job_show",
     "paused_queues",
     "queue_list",
@@ -225,6 +226,18 @@ def job_requeue_failed(queues: Sequence[str] | None = None) -> list[str]:
     for job_id in moved:
         log.info("Requeued background job %s", job_id, extra={"job_id": job_id})
     return moved
+
+
+def job_run_now(id: str) -> dict[str, Any]:
+    """Run a scheduled job now rather than at its time; the job as it is now (queued).
+
+    It goes to the back of its queue, as when its time comes, keeping its
+    attempts (a retry waiting out its delay runs as that attempt). A job in
+    any other state raises JobStateError and changes nothing.
+    """
+    job = job_from_id(_require_id(id))
+    job.run_now()
+    return dictize_job(job)
 
 
 def queue_list() -> list[dict[str, Any]]:

@@ -208,13 +208,23 @@ def test_every_page_renders_with_data(
 def test_periodic_jobs_run_now_and_disable(browser: Any, server: Server) -> None:
     _, token = auth.create_token("ops")
     _declare_periodic()
+    # The server's process does not import the job's declaration: a run now copies the
+    # job of the last tick, which a worker would have enqueued.
+    prefix = config.current().queue_prefix
+    ticked = api.build_job(
+        "conveyor_test_jobs:succeed", [], None, "nightly", config=config.current(),
+        now=time.time(),
+    )  # fmt: skip
+    assert api.backend().claim_tick(prefix + "nightly", time.time() + 1, ticked, now=time.time())
     page = signed_in(browser, server, token)
     page.goto(f"{server.base}/dashboard/periodic")
     page.click("[data-periodic=nightly] button[data-action=periodic_run]")
     notice = page.locator(".notice").inner_text()
     assert notice.startswith("Enqueued nightly now as job ")
     job_id = notice.rsplit(" ", 1)[1]
+    assert job_id != ticked.id
     assert _state(job_id) is JobState.QUEUED
+    assert api.backend().periodic_entries(prefix)[0].last_job_id == ticked.id  # schedule kept
     page.click("[data-periodic=nightly] button[data-action=periodic_disable]")
     wait_until(
         lambda: not api.backend().periodic_entries(config.current().queue_prefix)[0].enabled,

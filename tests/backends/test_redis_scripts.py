@@ -181,6 +181,7 @@ def _take_with_a_bad_job(backend: Any) -> list[Any]:
         ("clear", lambda backend: [QUEUE, "all"]),
         ("requeue", lambda backend: ["now-ish", "job-0"]),
         ("cancel", lambda backend: ["now-ish", "job-0"]),
+        ("run_now", lambda backend: ["now-ish", "due-1"]),
         ("periodic_declare", _declare_short),
         ("periodic_enable", lambda backend: [PERIODIC, "maybe"]),
         ("periodic_take", _take_with_a_bad_job),

@@ -474,9 +474,10 @@ def test_the_public_names_are_pinned() -> None:
         "Worker", "__version__", "add_queue_name_prefix", "configure", "dictize_job", "enqueue",
         "enqueue_at", "enqueue_in", "enqueue_job", "enqueue_many", "get_all_queues",
         "get_current_job", "get_job_queue", "get_queue", "job_cancel", "job_clear", "job_count",
-        "job_from_id", "job_list", "job_requeue", "job_requeue_failed", "job_show",
+        "job_from_id", "job_list", "job_requeue", "job_requeue_failed", "job_run_now", "job_show",
         "paused_queues", "periodic", "periodic_disable", "periodic_enable", "periodic_forget",
-        "periodic_list", "queue_list", "queue_pause", "queue_resume", "register_periodic",
+        "periodic_list", "periodic_run", "queue_list", "queue_pause", "queue_resume",
+        "register_periodic",
         "remove_queue_name_prefix", "send_task", "set_progress", "task", "test_job",
         "wait_for_job", "worker_list", "worker_quiet", "worker_stop",
     ]  # fmt: skip

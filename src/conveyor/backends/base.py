@@ -13,7 +13,7 @@ States and the moves between them::
                   ^  ^                │ └──complete(retry)──> scheduled ──(due)──┐
                   │  └────────────────┘ release / recover (lease expired)        │
                   └──────────────────────────────────────────────────────────────┘
-    enqueue(run_at) ──> scheduled ──(due)──> queued
+    enqueue(run_at) ──> scheduled ──(due, or run_now)──> queued
     cancel: queued or scheduled -> deleted; started -> canceled (the lease is revoked)
 """
 
@@ -724,6 +724,18 @@ class Backend(PeriodicStore, ControlStore, ABC):
         Each moved job gets a fresh attempt count (its error history stays)
         and loses its result, end time and retention; ids in other states, or
         unknown, are left alone and not returned.
+        """
+
+    @abstractmethod
+    def run_now(self, job_ids: Sequence[str], *, now: float) -> list[str]:
+        """Make scheduled jobs due at once: each goes to the back of its queue, as a
+        claim promotes a job whose time has come, and idle workers of that queue
+        wake for it. The ids moved, in the order given.
+
+        The job keeps its attempts and errors (a retry waiting out its backoff
+        runs as that same attempt would have); only its ``run_at`` goes. Ids in
+        any other state, unknown, or given twice are left alone and not
+        returned (twice: moved once).
         """
 
     def wait_ended(self, job_id: str, *, timeout: float | None) -> JobRecord | None:

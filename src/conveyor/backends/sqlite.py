@@ -731,6 +731,23 @@ class SQLiteBackend(Backend):
                 moved.append(job_id)
         return moved
 
+    def run_now(self, job_ids: Sequence[str], *, now: float) -> list[str]:
+        del now  # the job joins its queue's back, as a promotion does; no time is recorded
+        moved: list[str] = []
+        with self._write() as db:
+            for job_id in dict.fromkeys(job_ids):
+                row = db.execute(
+                    "SELECT queue FROM conveyor_jobs WHERE id=? AND state='scheduled'", (job_id,)
+                ).fetchone()
+                if row is None:
+                    continue
+                db.execute(
+                    "UPDATE conveyor_jobs SET state='queued', position=?, run_at=NULL WHERE id=?",
+                    (self._tail(db, row["queue"], front=False) + 1, job_id),
+                )
+                moved.append(job_id)
+        return moved
+
     # -- workers -----------------------------------------------------------
     def register_worker(self, info: WorkerInfo, *, ttl: float, now: float) -> None:
         with self._write() as db:

@@ -4,7 +4,9 @@
 plugin puts conveyor's job functions in place of CKAN's as soon as it is
 loaded (so extensions loaded after it import conveyor's), again once every
 plugin is loaded (``IConfigurable``, rebinding names extensions copied
-earlier), and adds ``ckan conveyor ...`` (``IClick``).
+earlier), adds ``ckan conveyor ...`` (``IClick``), and mounts conveyor's
+dashboard for sysadmins at ``/ckan-admin/jobs/`` (``IBlueprint``, with its
+templates on CKAN's search path through ``IConfigurer``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ class ConveyorPlugin(plugins.SingletonPlugin):  # type: ignore[misc]
 
     plugins.implements(plugins.IConfigurable)
     plugins.implements(plugins.IClick)
+    plugins.implements(plugins.IConfigurer)
+    plugins.implements(plugins.IBlueprint)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -33,3 +37,15 @@ class ConveyorPlugin(plugins.SingletonPlugin):  # type: ignore[misc]
         from conveyor.ckan.cli import conveyor_group  # noqa: PLC0415 -- only for `ckan`
 
         return [conveyor_group]
+
+    def update_config(self, config: Any) -> None:
+        from conveyor.ckan.dashboard import templates_dir  # noqa: PLC0415 -- needs CKAN
+
+        # CKAN renders every template through its own loader, which does not
+        # look in blueprints' template folders.
+        plugins.toolkit.add_template_directory(config, templates_dir())
+
+    def get_blueprint(self) -> Any:
+        from conveyor.ckan.dashboard import dashboard_blueprint  # noqa: PLC0415 -- needs CKAN
+
+        return dashboard_blueprint()

@@ -305,6 +305,20 @@ def cancel(id: str) -> None:
     click.secho(f"Cancelled job {id}", fg="green")
 
 
+@jobs.command("run-now", short_help="Run a scheduled job now, not at its time.")
+@click.argument("id")
+@reads_store
+def run_now(id: str) -> None:
+    """Run a scheduled job now rather than at its time.
+
+    The job (enqueued for later, or a retry waiting out its delay) goes to
+    the back of its queue at once, as when its time comes, and keeps its
+    attempt count. A job in any other state is refused and left alone.
+    """
+    job = conveyor.job_run_now(id)
+    click.secho(f'Job {job["id"]} is due now, on queue "{job["queue"]}"', fg="green")
+
+
 @jobs.command(short_help="Delete the waiting jobs of queues.")
 @click.argument("queues", nargs=-1)
 @reads_store

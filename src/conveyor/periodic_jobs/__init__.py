@@ -26,6 +26,7 @@ from conveyor.periodic_jobs.manage import (
     periodic_enable,
     periodic_forget,
     periodic_list,
+    periodic_run,
 )
 from conveyor.periodic_jobs.schedule import Cron, Every, Schedule
 
@@ -42,5 +43,6 @@ __all__ = [
     "periodic_enable",
     "periodic_forget",
     "periodic_list",
+    "periodic_run",
     "register_periodic",
 ]

@@ -9,17 +9,19 @@ every worker; the CLI and the Python API call these same functions.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 from conveyor import config as _config
-from conveyor.api import backend
+from conveyor.api import backend, dispatch, new_job_id
+from conveyor.backends.base import NewJob
 from conveyor.backends.periodic import PeriodicEntry
-from conveyor.exceptions import ConveyorError, NoSuchPeriodicJob
-from conveyor.job import format_time
+from conveyor.exceptions import ConveyorError, NoSuchPeriodicJob, PeriodicJobError
+from conveyor.job import Job, format_time
 from conveyor.periodic_jobs.declare import PeriodicJob, declared
 from conveyor.periodic_jobs.schedule import parse
-from conveyor.periodic_jobs.ticker import declaration
+from conveyor.periodic_jobs.ticker import declaration, tick_job
 
 
 def _next_run(schedule: str, timezone: str, enabled: bool, now: float) -> float | None:
@@ -112,3 +114,61 @@ def periodic_forget(name: str) -> None:
     config = _config.current()
     if not backend(config).forget_periodic(config.queue_prefix + name):
         raise NoSuchPeriodicJob(name)
+
+
+def _like_last_run(entry: PeriodicEntry, name: str, now: float) -> NewJob:
+    """A copy of the job the entry's latest tick enqueued (its arguments are known only
+    from it), while its record is kept; PeriodicJobError otherwise."""
+    record = backend().get(entry.last_job_id) if entry.last_job_id else None
+    if record is None or record.func != entry.func or record.queue != entry.queue:
+        raise PeriodicJobError(
+            f"Periodic job {name!r} is declared only in the workers' code and its last job is"
+            " not kept: its arguments are unknown here (name its module in"
+            " conveyor.periodic.modules)"
+        )
+    return NewJob(
+        id=new_job_id(),
+        queue=record.queue,
+        func=record.func,
+        payload=record.payload,
+        created_at=now,
+        timeout=record.timeout,
+        title=record.title,
+        description=record.description,
+        meta={"periodic": name, "run_now": True},
+        result_ttl=record.result_ttl,
+        failure_ttl=record.failure_ttl,
+        max_attempts=record.max_attempts,
+        retry=record.retry,
+        options=record.options,
+    )
+
+
+def periodic_run(name: str) -> Job:
+    """Enqueue one run of periodic job ``name`` now; its schedule is left as it is.
+
+    The job is the one its next tick would enqueue (function, arguments,
+    queue, timeout, title), with ``meta`` ``{"periodic": name, "run_now":
+    true}`` in place of a tick; the next tick still runs at its time, and a
+    disabled job can be run this way too. A job that only the workers
+    declare (in code this process has not imported) is run as a copy of its
+    last tick's job while that record is kept. NoSuchPeriodicJob if no job
+    of that name is declared here or stored.
+    """
+    config = _config.current()
+    now = time.time()
+    job = declared(config).get(name)
+    if job is not None:
+        new = tick_job(job, now, config, now)
+        new = dataclasses.replace(new, meta={"periodic": name, "run_now": True})
+    else:
+        prefix = config.queue_prefix
+        entry = next(
+            (e for e in backend(config).periodic_entries(prefix) if e.name == prefix + name),
+            None,
+        )
+        if entry is None:
+            raise NoSuchPeriodicJob(name)
+        new = _like_last_run(entry, name, now)
+    (stored,) = dispatch([new], config, now)
+    return stored

@@ -197,6 +197,21 @@ _TABLE = (
         finds_jobs=True,
     ),
     Action(
+        name="job_run_now",
+        summary="Run a scheduled job now rather than at its time.",
+        description=(
+            "Put the scheduled job with the given id (enqueued for later, or a retry"
+            " waiting out its delay) at the back of its queue at once, as when its time"
+            " comes; it keeps its attempt count. Returns the job, now queued. A job in"
+            " any other state is refused (409) and left alone."
+        ),
+        params=(JOB_ID,),
+        result=ref("Job"),
+        run=lambda values: manage.job_run_now(values["id"]),
+        changes_state=True,
+        finds_jobs=True,
+    ),
+    Action(
         name="queue_list",
         summary="List this site's queues with their job counts.",
         description="This site's queues, each with the number of its jobs in every state.",

@@ -6,17 +6,21 @@ Mount it in a host application (which must have a ``SECRET_KEY``)::
 
 ``conveyor serve`` serves it at ``/dashboard/`` beside the API. Pages are
 read with any of the site's API tokens; actions need a full token, a CSRF
-value from the page, and POST. Every asset is in the package: no CDN.
+value from the page, and POST. A host with its own sign-in (the CKAN plugin:
+sysadmins) passes ``authenticate`` instead of using tokens; CSRF and POST
+stay. Every asset is in the package: no CDN.
 """
 
 from __future__ import annotations
 
 import calendar
+import functools
 import json
 import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -43,11 +47,15 @@ from conveyor.web import dashboard_data as data
 from conveyor.web import dashboard_session as sessions
 from conveyor.web.auth import NotAuthorized, hash_token
 from conveyor.web.dashboard_actions import ACTIONS, run_action
+from conveyor.web.dashboard_session import Viewer
 
 log = logging.getLogger("conveyor.web")
 
 DASHBOARD_NAME = "conveyor_dashboard"
 DASHBOARD_PREFIX = "/dashboard"
+
+#: A host's own sign-in: who is looking (None: nobody allowed), called on every request.
+Authenticate = Callable[[], "Viewer | None"]
 
 
 def _age(seconds: float | None) -> str:
@@ -92,13 +100,22 @@ def _timegm(parsed: time.struct_time) -> float:
     return float(calendar.timegm(parsed))
 
 
-def _before() -> BaseResponse | tuple[str, int] | None:
+def _before(authenticate: Authenticate | None) -> BaseResponse | tuple[str, int] | None:
+    g.dash_host_signin = authenticate is not None
     if not current_app.secret_key:  # say so on the page, not only in a traceback
         g.dash_keep_cookie = True
         log.error("Dashboard: %s", sessions.MISSING_KEY)
         return _page("error.html", message=sessions.MISSING_KEY), 500
-    g.dash_session = sessions.load()
-    if request.endpoint in {f"{DASHBOARD_NAME}.signin", f"{DASHBOARD_NAME}.static"}:
+    g.dash_session = sessions.load()  # the CSRF value, whoever signs people in
+    if request.endpoint == f"{DASHBOARD_NAME}.static":
+        g.dash_user = None
+        return None
+    if authenticate is not None:
+        g.dash_user = authenticate()
+        if g.dash_user is None:
+            abort(403, "The jobs dashboard is for this site's administrators")
+        return None
+    if request.endpoint == f"{DASHBOARD_NAME}.signin":
         g.dash_user = None
         return None
     g.dash_user = sessions.user(g.dash_session)
@@ -126,6 +143,7 @@ def _page(template: str, **values: Any) -> str:
         user=getattr(g, "dash_user", None),
         csrf=g.dash_session.csrf if "dash_session" in g else "",
         can_act=getattr(g, "dash_user", None) is not None and not g.dash_user.read_only,
+        host_signin=getattr(g, "dash_host_signin", False),
         age=_age,
         clean=_clean,
         pretty=_pretty,
@@ -134,6 +152,8 @@ def _page(template: str, **values: Any) -> str:
 
 
 def _signin() -> BaseResponse | str:
+    if g.dash_host_signin:  # the host signs people in; nothing to do here
+        return redirect(url_for(f"{DASHBOARD_NAME}.overview"))
     error = None
     if request.method == "POST":
         if not sessions.csrf_ok(g.dash_session, request.form.get("csrf")):
@@ -168,18 +188,29 @@ def _action() -> BaseResponse:
         abort(400, "CSRF check failed: reload the page and try again")
     if name not in ACTIONS:
         abort(400, "Unknown action")
-    try:
-        token = sessions.user(g.dash_session, acting=f"dashboard_{name}")
-    except NotAuthorized as exc:
-        abort(403, str(exc))
-    assert token is not None
+    who = _actor(name)
     message = run_action(name, request.form)
-    log.info('Dashboard: %s by token "%s"', name, token.name)
+    log.info("Dashboard: %s by %s", name, who)
     back = request.form.get("next", "")
     if not back.startswith("/") or back.startswith("//"):
         back = url_for(f"{DASHBOARD_NAME}.overview")
     separator = "&" if "?" in back else "?"
     return redirect(f"{back}{separator}{_notice(message)}")
+
+
+def _actor(action: str) -> str:
+    """Who acts, as the log names them; 403 unless they may act."""
+    if g.dash_host_signin:
+        viewer: Viewer = g.dash_user
+        if viewer.read_only:
+            abort(403, f"{viewer.name} may look at the dashboard but not act on it")
+        return f'user "{viewer.name}"'
+    try:
+        token = sessions.user(g.dash_session, acting=f"dashboard_{action}")
+    except NotAuthorized as exc:
+        abort(403, str(exc))
+    assert token is not None
+    return f'token "{token.name}"'
 
 
 def _notice(message: str) -> str:
@@ -189,6 +220,8 @@ def _notice(message: str) -> str:
 def _signout() -> BaseResponse:
     if not sessions.csrf_ok(g.dash_session, request.form.get("csrf")):
         abort(400, "CSRF check failed")
+    if g.dash_host_signin:  # signing out is the host's business
+        return redirect(url_for(f"{DASHBOARD_NAME}.overview"))
     g.dash_session = sessions.Session(None, g.dash_session.csrf)
     return redirect(url_for(f"{DASHBOARD_NAME}.signin"))
 
@@ -266,21 +299,29 @@ _ROUTES: list[tuple[str, str, Any, list[str]]] = [
 ]
 
 
-def create_dashboard_blueprint() -> Blueprint:
-    """The dashboard as a blueprint, at ``/dashboard`` unless registered with another prefix.
+def create_dashboard_blueprint(
+    *, authenticate: Authenticate | None = None, url_prefix: str = DASHBOARD_PREFIX
+) -> Blueprint:
+    """The dashboard as a blueprint, at ``url_prefix`` unless registered with another prefix.
 
     The application must have a ``SECRET_KEY`` (it signs the session cookie)
     and must have configured conveyor (``conveyor.configure``).
+
+    By default people sign in with the site's API tokens. ``authenticate``
+    replaces that with the host's own sign-in: called on every request, it
+    returns the :class:`~conveyor.web.dashboard_session.Viewer` looking (a
+    read-only one may not act) or None, answered with 403. CSRF checks and
+    POST-only actions apply either way.
     """
     blueprint = Blueprint(
         DASHBOARD_NAME,
         __name__,
-        url_prefix=DASHBOARD_PREFIX,
+        url_prefix=url_prefix,
         template_folder="templates",
         static_folder="static",
         static_url_path="/static",
     )
-    blueprint.before_request(_before)
+    blueprint.before_request(functools.partial(_before, authenticate))
     blueprint.after_request(_after)
     blueprint.register_error_handler(ConveyorError, _conveyor_error)
     blueprint.register_error_handler(HTTPException, _http_error)
@@ -307,4 +348,4 @@ def _running(job_id: str) -> dict[str, Any]:
     return {"id": job_id, "title": shown["title"], "runtime": _since(shown["started"])}
 
 
-__all__ = ["create_dashboard_blueprint"]
+__all__ = ["Authenticate", "Viewer", "create_dashboard_blueprint"]

@@ -11,10 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from conveyor import api, manage
+from conveyor import manage
 from conveyor.exceptions import ConveyorError, NoSuchJobError, ValidationError
 from conveyor.job import Job
-from conveyor.periodic_jobs.manage import periodic_disable, periodic_enable, periodic_list
+from conveyor.periodic_jobs.manage import (
+    periodic_disable,
+    periodic_enable,
+    periodic_list,
+    periodic_run,
+)
 
 MAX_SELECTED = 500
 
@@ -96,9 +101,10 @@ def _periodic_entry(form: Any) -> dict[str, Any]:
 
 
 def _periodic_run(form: Any) -> str:
-    entry = _periodic_entry(form)
-    job = api.enqueue(entry["func"], queue=entry["queue"], title=f"{entry['name']} (run now)")
-    return f"Enqueued {entry['name']} now as job {job.id}"
+    # One run now, as its next tick would enqueue it; the schedule is not moved.
+    name = _periodic_entry(form)["name"]
+    job = periodic_run(name)
+    return f"Enqueued {name} now as job {job.id}"
 
 
 def _periodic_toggle(enable: bool) -> Callable[[Any], str]:
@@ -113,6 +119,7 @@ def _periodic_toggle(enable: bool) -> Callable[[Any], str]:
 ACTIONS: dict[str, Callable[[Any], str]] = {
     "cancel": lambda form: _each(form, "Canceled", manage.job_cancel),
     "requeue": lambda form: _each(form, "Requeued", manage.job_requeue),
+    "run_now": lambda form: _each(form, "Made due now", manage.job_run_now),
     "delete": lambda form: _each(form, "Deleted", _delete),
     "clear_queue": _clear,
     "pause_queue": _queue_call("queue_pause", "Paused"),

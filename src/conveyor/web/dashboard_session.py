@@ -46,6 +46,17 @@ class SecretKeyMissing(ConveyorError):
 
 
 @dataclass(frozen=True)
+class Viewer:
+    """Someone a host application signed in, as its ``authenticate`` hook names them.
+
+    ``read_only`` viewers see every page and no buttons, as a read-only token.
+    """
+
+    name: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class Session:
     """Who is signed in: the token's hash and the CSRF value of their forms."""
 

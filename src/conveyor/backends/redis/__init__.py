@@ -164,6 +164,7 @@ _SCRIPTS = (
     "clear",
     "requeue",
     "save_meta",  # issue 16
+    "run_now",
 )
 #: The hash fields of a job record, in the order the scripts return them
 #: (RECORD_FIELDS in lua/common.lua must match).
@@ -799,6 +800,11 @@ class RedisBackend(Backend):
         if not job_ids:
             return []
         return [m.decode() for m in self._run("requeue", [_text(now), *job_ids])]
+
+    def run_now(self, job_ids: Sequence[str], *, now: float) -> list[str]:
+        if not job_ids:
+            return []
+        return [m.decode() for m in self._run("run_now", [_text(now), *job_ids])]
 
     def wait_ended(self, job_id: str, *, timeout: float | None) -> JobRecord | None:
         """Wake on the ``<ns>:ended`` messages that completions publish while anyone

@@ -29,6 +29,7 @@ from conveyor.testing.conformance.meta import MetaConformance
 from conveyor.testing.conformance.periodic import PeriodicConformance
 from conveyor.testing.conformance.requeue import RequeueConformance
 from conveyor.testing.conformance.retention import RetentionConformance
+from conveyor.testing.conformance.run_now import RunNowConformance
 from conveyor.testing.conformance.scheduling import IdReuseConformance, SchedulingConformance
 from conveyor.testing.conformance.tokens import TokenConformance
 from conveyor.testing.conformance.waiting import WaitConformance
@@ -50,6 +51,7 @@ __all__ = [
     "PeriodicConformance",
     "RequeueConformance",
     "RetentionConformance",
+    "RunNowConformance",
     "SchedulingConformance",
     "StatsConformance",
     "TokenConformance",
@@ -69,6 +71,7 @@ class BackendConformance(
     CancelConformance,
     MetaConformance,
     RequeueConformance,
+    RunNowConformance,
     SchedulingConformance,
     IdReuseConformance,
     WaitConformance,
