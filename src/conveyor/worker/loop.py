@@ -134,9 +134,10 @@ class Loop:
     def _step(self, burst: bool, max_idle_time: float | None) -> bool:
         """One turn of the loop; True when the worker should stop."""
         self._enforce_deadlines()
-        self._heartbeat_if_due()
-        self._maintain_if_due()
-        self._periodic_if_due()
+        if self.clock.monotonic() >= self._next_timer():  # most steps: no timer due
+            self._heartbeat_if_due()
+            self._maintain_if_due()
+            self._periodic_if_due()
         self._release_held()
         self._dispatch()
         claimed = self._refill(burst)

@@ -21,6 +21,9 @@ class StopFlag:
     def __init__(self, worker_name: str) -> None:
         self.worker_name = worker_name
         self.requests = 0
+        # Plain attributes, not properties: the loop reads them several times a job.
+        self.stopping = False  # a warm shut down (or a cold one) was requested
+        self.stopping_now = False  # a cold shut down was requested
         self._read, self._write = -1, -1
 
     def open(self) -> None:
@@ -49,6 +52,8 @@ class StopFlag:
     def request(self) -> None:
         """Ask for a warm shut down (a second call asks for a cold one)."""
         self.requests += 1
+        self.stopping = True
+        self.stopping_now = self.requests >= 2
         if self.requests == 1:
             log.info("Worker %s: warm shut down requested", self.worker_name)
         else:
@@ -61,11 +66,3 @@ class StopFlag:
         """Empty the pipe, so the next wait blocks again."""
         with contextlib.suppress(BlockingIOError):
             os.read(self._read, 1024)
-
-    @property
-    def stopping(self) -> bool:
-        return self.requests >= 1
-
-    @property
-    def stopping_now(self) -> bool:
-        return self.requests >= 2
