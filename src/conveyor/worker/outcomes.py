@@ -8,6 +8,7 @@ wording (the reference's) lives in one place. Completions wait in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import sys
@@ -42,8 +43,9 @@ def display(record: JobRecord) -> str:
     return f"{record.id} ({record.title})" if record.title else record.id
 
 
+@functools.lru_cache(maxsize=1024)
 def short(queue: str) -> str:
-    """A full queue name without its site prefix."""
+    """A full queue name without its site prefix (cached: a worker logs the same few names)."""
     return split_queue_name(queue)[1]
 
 
