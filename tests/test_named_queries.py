@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.backends import sqlfile
+from conveyor.backends import sqlfile, sqlite_queries
 
 BACKENDS = Path(sqlfile.__file__).parent
 
@@ -17,6 +17,11 @@ STORES = {
         ("conveyor.backends.postgresql", "queries.sql"),
         sorted((BACKENDS / "postgresql").glob("*.py")),
         {"query", "_rows"},
+    ),
+    "sqlite": (
+        ("conveyor.backends", "sqlite_queries.sql"),
+        sorted(BACKENDS.glob("sqlite*.py")),
+        {"query", "with_words"},
     ),
 }
 
@@ -88,6 +93,8 @@ def test_an_unknown_name_is_an_error_that_names_the_file() -> None:
         sqlfile.UnknownQuery, match=r"postgresql/queries.sql has no query named 'clam'"
     ):
         query("clam")
+    with pytest.raises(KeyError, match=r"sqlite_queries.sql has no query named 'clam'"):
+        sqlite_queries.query("clam")
 
 
 def test_a_query_runs_from_its_header_to_the_next() -> None:
