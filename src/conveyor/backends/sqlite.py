@@ -12,6 +12,8 @@ dozen idle workers cost next to nothing.
 
 The tables are built, and upgraded, by the numbered migrations in
 ``migrations/sqlite/`` when a backend opens the file (see :meth:`_migrate`).
+Every statement it runs is in ``sqlite_queries.sql``, found by name
+(:mod:`conveyor.backends.sqlite_queries`); none is written inline here.
 
 Durability: ``synchronous=NORMAL`` by default, which survives any process
 crash (kill -9) but may lose the last transactions on power loss; add

@@ -1,7 +1,8 @@
 """The SQLite backend's paused queues and worker commands (migration 0004).
 
 Functions over a connection inside the backend's transaction; see
-:mod:`conveyor.backends.control` for what they mean.
+:mod:`conveyor.backends.control` for what they mean. Their SQL is in
+``sqlite_queries.sql``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The SQLite backend's periodic-job entries (table ``conveyor_periodic``, migration 0003).
 
 Functions over a connection inside the backend's write transaction, so
-taking a tick and enqueueing its job commit together or not at all.
+taking a tick and enqueueing its job commit together or not at all. Their
+SQL is the ``periodic_*`` queries of ``sqlite_queries.sql``.
 """
 
 from __future__ import annotations
