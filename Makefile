@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit package bench bench-depth chaos clean ckan-test \
+.PHONY: install demo test lint typecheck unit unit-fast package bench bench-depth chaos clean ckan-test \
 	browser-test screenshots multihost-test
 
 $(STAMP): pyproject.toml
@@ -31,24 +31,28 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -n 2 -p no:cacheprovider
 
+## Only tests/unit: pure logic, no server, no process started; seconds (see docs/testing.md).
+unit-fast: install
+	$(BIN)/pytest -p no:cacheprovider -q tests/unit
+
 ## The dashboard in Debian's Chromium driven by Playwright (the `browser` extra; marker `browser`).
 browser-test: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[browser]"
-	$(BIN)/pytest -p no:cacheprovider -m browser tests/test_dashboard_browser.py
+	$(BIN)/pytest -p no:cacheprovider -m browser tests/acceptance/test_dashboard_browser.py
 
 ## Rewrite the dashboard screenshots in docs/images/ from a browser test run.
 screenshots: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[browser]"
 	DASHBOARD_SCREENSHOTS=$(CURDIR)/docs/images $(BIN)/pytest -p no:cacheprovider -m browser \
-		tests/test_dashboard_browser.py -k renders
+		tests/acceptance/test_dashboard_browser.py -k renders
 
 ## Build the sdist and wheel into dist/, check them as PyPI would, install the wheel in a fresh
-## venv and run a burst worker with it (tests/test_package.py).
+## venv and run a burst worker with it (tests/acceptance/test_package.py).
 package: install
 	rm -rf dist
 	$(BIN)/python -m build --outdir dist .
 	$(BIN)/twine check --strict dist/*
-	$(BIN)/pytest -p no:cacheprovider -m package tests/test_package.py
+	$(BIN)/pytest -p no:cacheprovider -m package tests/acceptance/test_package.py
 
 ## conveyor as the job system of a real CKAN 2.12 site, with ckanext-xloader (own venv:
 ## .venv-ckan; PostgreSQL and Redis as for `make test`). See docs/ckan.md.

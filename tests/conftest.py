@@ -13,6 +13,7 @@ import pytest
 import conveyor
 from conveyor import backends
 from conveyor import config as conveyor_config
+from support import StartWorker, WorkerProcess, worker_processes  # tests/: pytest's rootdir path
 
 TESTS_DIR = Path(__file__).parent
 # tests/ckan runs in its own venv with CKAN installed (`make ckan-test`), not here.
@@ -20,7 +21,8 @@ collect_ignore = ["ckan"]
 SITE_ID = "test.conveyor"
 
 # Job functions live in an importable module so children (and CLI workers
-# started as subprocesses, via PYTHONPATH) can import them.
+# started as subprocesses, via PYTHONPATH) can import them. The test modules sit in
+# subdirectories by kind (unit, backends, worker, acceptance); the helpers stay here.
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
@@ -44,13 +46,44 @@ def conveyor_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[co
 
 
 @pytest.fixture
-def subprocess_env(conveyor_env: conveyor.Config) -> dict[str, str]:
-    """Environment for a `conveyor` subprocess that sees the test's database and jobs."""
+def subprocess_env(
+    conveyor_env: conveyor.Config, request: pytest.FixtureRequest
+) -> dict[str, str]:
+    """Environment for a `conveyor` subprocess that sees the test's database and jobs.
+
+    Its PYTHONPATH holds tests/ (the job modules) and the test module's own directory, as
+    pytest's sys.path does in this process: a job function defined in the test module itself
+    is imported by a worker process as ``test_module:function``.
+    """
     env = dict(os.environ)
     env["CONVEYOR_BACKEND"] = conveyor_env.backend
     env["CONVEYOR_SITE_ID"] = conveyor_env.site_id
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
+    paths = dict.fromkeys([str(TESTS_DIR), str(request.path.parent), env.get("PYTHONPATH")])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     return env
+
+
+@pytest.fixture
+def worker_env(subprocess_env: dict[str, str]) -> dict[str, str]:
+    """The environment ``start_worker`` gives its workers: a test module may override it."""
+    return subprocess_env
+
+
+@pytest.fixture
+def start_worker(worker_env: dict[str, str], tmp_path: Path) -> Iterator[StartWorker]:
+    """The tests' one way to start ``conveyor jobs worker ARGS`` as a process of its own.
+
+    ``start_worker(*args, env=None, **settings)`` runs it with ``env`` (default: the
+    ``worker_env`` fixture) plus ``settings`` as environment variables
+    (``CONVEYOR_WORKER_LEASE="2"``), its output in files under tmp_path. Every worker started
+    is killed, with its process group, by pid when the test ends.
+    """
+    with worker_processes(tmp_path) as start_in:
+
+        def start(*args: str, env: dict[str, str] | None = None, **settings: str) -> WorkerProcess:
+            return start_in(list(args), {**(worker_env if env is None else env), **settings})
+
+        yield start
 
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379

@@ -75,7 +75,7 @@ class Maker:
         """A bound method of an instance cannot be a job."""
 
 
-# -- for tests/test_worker.py and tests/test_worker_process.py -----------------------
+# -- for tests/worker/test_worker.py and tests/worker/test_worker_process.py ----------------------
 def meet(mine: str, other: str, timeout: float = 20.0) -> int:
     """Leave a mark, then wait for the other job's: both must be running at once."""
     Path(mine).touch()
@@ -117,7 +117,7 @@ def touch_then_wait(path: str, release: str, timeout: float = 30.0) -> None:
     touch(path, "done")
 
 
-# -- for tests/test_reliability.py, tests/test_retry.py and tests/test_registry.py --------
+# -- for worker/test_reliability.py, worker/test_retry_in_a_worker.py, acceptance/test_registry.py
 def wait_on_first_run(path: str, release: str, timeout: float = 30.0) -> None:
     """Write the pid; the first run then waits for ``release``, a rerun does not. "done" last."""
     first = not Path(path).exists()
@@ -153,14 +153,14 @@ def fail_times(path: str, times: int) -> int:
     return done + 1
 
 
-# -- for tests/test_redis_backend.py ----------------------------------------------------
+# -- for tests/backends/test_redis_backend.py -----------------------------------------------------
 def record_run(directory: str, number: int, seconds: float = 0.0) -> None:
     """Note that job ``number`` ran (one file per run), after ``seconds``."""
     time.sleep(seconds)
     Path(directory, f"{number}-{os.getpid()}-{time.monotonic_ns()}").touch()
 
 
-# -- for tests/test_testing_helpers.py --------------------------------------------------
+# -- for tests/unit/test_testing_helpers.py -------------------------------------------------------
 def enqueue_echo(value: object, queue: str = "default") -> str:
     """A job that enqueues another job (``echo(value)``); the new job's id."""
     import conveyor
@@ -187,7 +187,7 @@ def type_names_with_zone(*args: object, **kwargs: object) -> tuple[str, ...]:
     return tuple(names)
 
 
-# -- for tests/test_ckan_patterns.py: functions shaped as CKAN extensions' jobs ---------------
+# -- for tests/acceptance/test_ckan_patterns.py: functions shaped as CKAN extensions' jobs --------
 def push_to_datastore(data: dict[str, object]) -> str:
     """datapusher-plus's job: named so that its RQ-style description names it."""
     return f"pushed {data['resource_id']}"

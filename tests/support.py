@@ -16,6 +16,9 @@ from pathlib import Path
 import conveyor
 from conveyor import JobState
 
+#: The tests' own directory (the helper modules) and the repository's root.
+TESTS_DIR = Path(__file__).resolve().parent
+ROOT = TESTS_DIR.parent
 #: The ``conveyor`` command of the environment running the tests.
 CONVEYOR = str(Path(sys.executable).parent / "conveyor")
 #: The longest any condition may take before a test fails.
@@ -159,14 +162,16 @@ class WorkerProcess:
             os.killpg(self.pid, signal.SIGKILL)
 
 
-#: Starts ``conveyor jobs worker ARGS`` with an environment, in a directory of its own.
-StartWorker = Callable[[list[str], dict[str, str]], "WorkerProcess"]
+#: ``start_worker(*args, env=None, **settings)``: the ``start_worker`` fixture (conftest.py).
+StartWorker = Callable[..., "WorkerProcess"]
 
 
 @contextlib.contextmanager
-def worker_processes(tmp_path: Path) -> Iterator[StartWorker]:
-    """The one start-worker mechanism of the tests' fixtures: every worker started is stopped
-    (by its pid) when the block ends, whatever happened in it."""
+def worker_processes(
+    tmp_path: Path,
+) -> Iterator[Callable[[list[str], dict[str, str]], WorkerProcess]]:
+    """What the ``start_worker`` fixture is built on: every worker started is stopped (by its
+    pid) when the block ends, whatever happened in it."""
     started: list[WorkerProcess] = []
 
     def start(args: list[str], env: dict[str, str]) -> WorkerProcess:

@@ -44,8 +44,8 @@ _OPTIONS = RQ_KWARGS | {"max_attempts"}
 #: Options only the worker reads, by keyword: each one's check, which returns
 #: the JSON value to keep or raises InvalidJobError. They travel in
 #: NewJob.options, which every backend stores as one opaque value, so a new
-#: one is an entry here and the worker code that reads it (ARCHITECTURE.md,
-#: "Adding a job option"). None yet.
+#: one is an entry here and the worker code that reads it (docs/ARCHITECTURE.md,
+#: "Where a change goes"). None yet.
 _WORKER_OPTIONS: dict[str, Callable[[Any], Any]] = {}
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_QUEUE_NAME = 200

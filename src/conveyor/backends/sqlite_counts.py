@@ -6,7 +6,7 @@ queued -> started (claim) and started -> finished (complete). Those are
 counted here, one statement per queue (and minute) of a batch, instead of one
 or two per job: the triggers cost a worker's claim and complete about 8 us a
 job. No other code makes those two moves, so the counts stay exact; the
-conformance suite and tests/test_counts.py check it.
+conformance suite and tests/backends/test_counts.py check it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 How many jobs to claim ahead, which busy child may be sent a job to wait in
 its pipe, when a held job goes back, when outcomes are flushed, how long to
 wait: nothing here reads a clock, touches a process or calls a backend, so
-each rule is tested with plain numbers (tests/test_worker_policy.py). The
+each rule is tested with plain numbers (tests/unit/test_worker_policy.py). The
 loop (``loop.py``) feeds them ``now`` (monotonic seconds) and applies what
 they decide.
 

@@ -17,6 +17,30 @@ query under a ``-- name:`` header and loaded by that name (:mod:`.queries`).
   application's own transaction: workers see them when it commits, and never
   if it rolls back.
 
+This docstring is the one description of the store's layout
+(docs/ARCHITECTURE.md links here). Tables, all prefixed ``conveyor_``:
+
+- ``conveyor_jobs``: one row per job record (``position``, from the sequence
+  ``conveyor_jobs_position``, orders queued jobs: the back of a queue takes
+  ``nextval``, the front its negative; ``options`` is ``jsonb``, NULL when
+  the job has no worker-only options; 0002);
+- ``conveyor_workers``: the worker registry; ``conveyor_tokens``: web API
+  tokens by site and name, SHA-256 only;
+- ``conveyor_periodic``: one row per periodic job (0003, :mod:`.periodic`);
+- ``conveyor_paused_queues``, ``conveyor_worker_commands``: paused queues and
+  commands to workers (0004);
+- ``conveyor_counts`` plus ``conveyor_count_changes``: job records per queue
+  and state, as base counts plus deltas appended by every change (the
+  enqueue, claim and complete statements count their own; triggers the
+  rest), folded in by purge; ``conveyor_stats``: what ended per queue and
+  minute (0005);
+- ``conveyor_schema_version``: the migrations applied, written under the
+  schema's advisory lock.
+
+Notification channels: ``conveyor_<md5(schema/queue)>`` per queue (a name is
+limited to 63 bytes), and ``conveyor_ended_<md5(schema)>``, notified once per
+completion batch that ended jobs, for ``wait_ended()``.
+
 One connection per backend instance, guarded by a lock (a waiting claim
 holds it for at most a second at a time). Each operation is
 one transaction: one statement, or several sent together in a pipeline

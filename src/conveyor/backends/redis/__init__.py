@@ -1,41 +1,85 @@
 """Redis: one store for workers on many machines.
 
-Every state change is one Lua script (kept in ``lua/``, loaded once and
-called by SHA; redis-py reloads a script Redis forgot after a restart), so a
-change is atomic however many clients race. Keys (``conveyor:...``):
+Requires Redis 6.2 or newer, a single server or a primary (not Redis
+Cluster), and the ``redis`` extra. This docstring is the one description of
+the store's layout; docs/ARCHITECTURE.md links here.
 
-- ``job:<id>``: the job's hash;
-- ``queued:<queue>``, ``scheduled:<queue>``, ``started:<queue>``,
-  ``ended:<state>:<queue>``: sorted sets indexing a queue's jobs by state
-  (claim order, due time, start time, end time);
-- ``leases``: running jobs by lease expiry; ``expiry``: ended records by
-  purge time (their hashes also carry a Redis TTL, so storage stays bounded
-  even with no worker running);
-- ``queues:<site prefix>``: a site's queue names; ``wake:<queue>``: a token
-  list idle workers block on (BLPOP), so a claim starts within a round trip
-  of an enqueue without polling;
-- ``tokens``: web API tokens (hashes only), one JSON field per
+Every state change is one Lua script (kept in ``lua/``: ``common.lua``, the
+key names and shared helpers, is prepended to each), so a change is atomic
+however many clients race, with no ``WATCH``/``MULTI`` retry loop. Scripts
+are registered once and sent as raw ``EVALSHA`` commands; a server that
+forgot them (it restarted) answers ``NOSCRIPT``, and only the refused
+commands are sent again after loading (:meth:`RedisBackend._pipelined`).
+
+Keys, all under the namespace ``<ns>`` (``conveyor``, or ``?namespace=NAME``
+on the URL, so independent installations can share one database).
+``<queue>`` is the full queue name, site prefix included:
+
+- ``job:<id>`` (hash): the job record, fields in the fixed order
+  :data:`RECORD_FIELDS` (also declared in ``common.lua``) so that reads use
+  ``HMGET`` and no field names travel with each record; ``options`` is
+  written only when the job has worker-only options;
+- ``queued:<queue>`` (sorted set): queued jobs by position (claim order);
+  ``scheduled:<queue>``: delayed jobs and retries by due time;
+  ``started:<queue>``: running and claimed-ahead jobs by start time;
+  ``ended:<state>:<queue>``: finished, failed or canceled jobs by end time;
+- ``leases`` (sorted set): running jobs by lease expiry (what ``recover``
+  reads); ``expiry`` (sorted set): ended records by purge time (their hashes
+  also carry a Redis TTL, so storage stays bounded with no worker running);
+- ``queues:<site prefix>`` (set): a site's queue names;
+- ``wake:<queue>`` (list): at most one wake-up token; idle workers ``BLPOP``
+  on it, so a claim starts within a round trip of an enqueue, and a claim
+  that leaves jobs behind passes the token on;
+- ``waiting:<worker key>`` (string, 60 s TTL): the server's clock when that
+  worker's claim found nothing; the claim sent after the ``BLPOP`` moves the
+  client's time on by what the server saw pass, so no two machines' clocks
+  are mixed;
+- ``worker:<worker key>`` (string, with a TTL): a worker's registration
+  as JSON; ``workers:<site prefix>`` (sorted set): a site's workers by
+  registration expiry;
+- ``paused-queues`` (set): full names of paused queues;
+  ``worker-command:<worker key>`` (string, expires after a day): ``quiet`` or ``stop``
+  for one worker (see :mod:`conveyor.backends.control`);
+- ``tokens`` (hash): web API tokens (hashes only), one JSON field per
   ``<site_id>:<name>``;
-- ``periodic:<name>``, ``periodic-names``: periodic-job entries and their
-  names (see :mod:`.periodic`; layout version 3);
-- ``version``: the data layout's version (:data:`LAYOUT_VERSION`), checked
-  when a backend opens: a store without it holding ``conveyor`` keys was
-  written before the key existed and counts as version 1; a newer one is
-  refused with StoreVersionError. Version 2 added a job hash's optional
-  ``options`` field, so a version-1 store is read as it is; version 3 the
-  periodic-job keys, which an older store simply lacks.
-- ``stats:<site prefix><hour>``: a hash of what ended in that site's
-  queues in that hour (epoch seconds // 3600), one field per queue, minute
-  and counter, for the dashboard's charts; written by the scripts that end
-  jobs, it expires STATS_RETENTION seconds after its last write (no layout
-  bump: a store without them simply has none yet);
-- ``waiters``: processes in ``wait_ended()`` (a sorted set, by expiry);
-  while it is not empty, a completion that ends jobs publishes on the
-  channel ``ended`` (one message a batch).
+- ``periodic:<name>`` (hash), ``periodic-names`` (set): periodic-job
+  entries and their names (see :mod:`.periodic`);
+- ``stats:<site prefix><hour>`` (hash, expires ``STATS_RETENTION`` seconds
+  after its last write): what ended in the site's queues in that hour (epoch
+  seconds // 3600), one field per queue, minute and counter, for the
+  dashboard's charts; written by the scripts that end jobs;
+- ``waiters`` (sorted set): processes in ``wait_ended()``, by expiry; while
+  it is not empty, a completion batch that ended jobs publishes one message
+  on the channel ``ended``;
+- ``version`` (string): the data layout's version (:data:`LAYOUT_VERSION`),
+  checked when a backend opens. A namespace holding ``conveyor`` keys but no
+  ``version`` was written before the key existed and counts as version 1; a
+  newer version than the code's is refused with StoreVersionError. Version 2
+  added a job hash's optional ``options`` field, version 3 the periodic-job
+  keys; older stores simply lack them and are read as they are. The control
+  keys (``paused-queues``, ``worker-command:*``) and the statistics came
+  without a bump, for the same reason.
 
-Listing and clearing touch only the queue's own keys, never ``KEYS``/``SCAN``
-(the one ``SCAN`` is at the first open of a namespace without ``version``).
-Requires Redis 6.2 or newer, a single server or a primary (not Redis Cluster).
+How the hot paths stay cheap:
+
+- ``enqueue`` costs one ``HGET`` and one ``HSET`` per job; each queue's
+  end is read once per call, its index gets one ``ZADD`` per batch, and the
+  site's queue set and the wake token one call per queue. Each job's values
+  go to the script by position, optional fields as counted pairs.
+- Index changes in ``claim``, ``complete``, ``recover`` and ``cancel`` are
+  gathered (``common.lua``'s ``add_later``/``remove_later``) and sent as one
+  ``ZREM`` and one ``ZADD`` per key at the end of the script.
+- ``complete_and_claim`` sends the ``complete`` and ``claim`` scripts in one
+  pipeline; a waiting claim sends ``BLPOP`` and the claim script together,
+  so the server claims the moment the wait ends.
+- Each thread keeps one connection and writes packed commands (hiredis's
+  packer when installed) straight onto it, without redis-py's ``Pipeline``
+  and ``Script`` objects, which cost more client CPU than the round trip.
+
+Listing, counting and clearing touch only the queue's own keys, never
+``KEYS``/``SCAN`` (the one ``SCAN`` is at the first open of a namespace
+without ``version``). Connection errors and timeouts become
+BackendUnavailable, other Redis errors BackendError.
 """
 
 from __future__ import annotations
