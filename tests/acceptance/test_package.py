@@ -58,6 +58,9 @@ def test_both_distributions_carry_the_licence_and_pass_twine_check(dist: Path) -
         metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA")))
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     assert "conveyor/py.typed" in names
+    # The SQL stores' named queries (read at run time, not imported).
+    assert "conveyor/backends/sqlite_queries.sql" in names
+    assert "conveyor/backends/postgresql/queries.sql" in names
     with tarfile.open(sdist) as archive:
         assert any(name.endswith("/LICENSE") for name in archive.getnames())
     text = metadata.decode("utf-8")

@@ -16,7 +16,9 @@ nothing, and a new job is picked up within about 10 ms.
 This docstring is the one description of the store's layout
 (docs/ARCHITECTURE.md links here). The tables are built, and upgraded, by
 the numbered migrations in ``migrations/sqlite/`` when a backend opens the
-file (see :meth:`_migrate`):
+file (see :meth:`_migrate`). Every statement it runs is in
+``sqlite_queries.sql``, found by name (:mod:`.sqlite_queries`); none is
+written inline here. The tables:
 
 - ``conveyor_jobs``: one row per job record (``position`` orders queued jobs,
   ``expires_at`` is when an ended record is purged, ``options`` the
@@ -78,6 +80,7 @@ from conveyor.backends.base import (
 )
 from conveyor.backends.control import WorkerControl
 from conveyor.backends.periodic import PeriodicDeclaration, PeriodicEntry
+from conveyor.backends.sqlite_queries import query, with_words
 from conveyor.backends.urls import sqlite_location
 from conveyor.exceptions import (
     BackendError,
@@ -88,51 +91,6 @@ from conveyor.exceptions import (
 )
 
 _MIN_SQLITE = (3, 35, 0)  # RETURNING
-_COLUMNS = (
-    "id, queue, state, func, payload, title, description, meta, timeout, result_ttl,"
-    " failure_ttl, max_attempts, retry, attempts, created_at, enqueued_at, run_at,"
-    " started_at, ended_at, worker, lease_token, lease_expires_at, result, errors, options"
-)
-_ORDER_ANY_STATE = (
-    "CASE state WHEN 'queued' THEN 0 WHEN 'scheduled' THEN 1 WHEN 'started' THEN 2 ELSE 3 END,"
-    " CASE state WHEN 'queued' THEN position WHEN 'scheduled' THEN run_at"
-    " WHEN 'started' THEN started_at ELSE -ended_at END"
-)
-# An outcome without an error leaves the history as it is (no null entry).
-_APPEND_ERROR = (
-    "errors=CASE WHEN :error IS NULL THEN errors"
-    " ELSE json_insert(errors, '$[#]', json(:error)) END"
-)
-_INSERT = (
-    "INSERT INTO conveyor_jobs (id, queue, state, run_at, position, func, payload,"
-    " title, description, meta, timeout, result_ttl, failure_ttl,"
-    " max_attempts, retry, created_at, enqueued_at, options)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-# One job on its own, when the backend is in no transaction: one statement, which
-# (autocommit) is its own transaction, takes the queue's end and inserts, instead of
-# BEGIN, a look at the end, a savepoint, the insert and COMMIT.
-_INSERT_ALONE = (
-    "INSERT INTO conveyor_jobs (id, queue, state, run_at, position, func, payload,"
-    " title, description, meta, timeout, result_ttl, failure_ttl,"
-    " max_attempts, retry, created_at, enqueued_at, options)"
-    " VALUES (?1, ?2, ?3, ?4, {position}, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-    " ?17)"
-)
-_INSERT_AT_BACK = _INSERT_ALONE.format(
-    position="coalesce((SELECT MAX(position) FROM conveyor_jobs"
-    " WHERE queue=?2 AND state='queued'), 0) + 1"
-)
-_INSERT_AT_FRONT = _INSERT_ALONE.format(
-    position="coalesce((SELECT MIN(position) FROM conveyor_jobs"
-    " WHERE queue=?2 AND state='queued'), 0) - 1"
-)
-# The migrations' own bookkeeping: one row per migration applied.
-_VERSION_TABLE = (
-    "CREATE TABLE IF NOT EXISTS conveyor_schema_version"
-    " (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
-)
-_APPLIED = "SELECT MAX(version) FROM conveyor_schema_version"
 _RECHECK_SECONDS = 1.0  # an idle claim looks at the table at least this often
 _POLL_MAX = 0.01  # longest sleep between data_version checks while waiting
 
@@ -169,10 +127,6 @@ def _statements(script: str) -> Iterator[str]:
         yield pending
 
 
-def _placeholders(count: int) -> str:
-    return ",".join("?" * count)
-
-
 class SQLiteBackend(Backend):
     """Jobs in one SQLite database file."""
 
@@ -192,9 +146,9 @@ class SQLiteBackend(Backend):
             raise BackendUnavailable(f"Cannot open SQLite database {path}: {exc}") from None
         self._db.row_factory = sqlite3.Row
         with self._translated():
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous}")
-            self._db.execute("PRAGMA foreign_keys=OFF")
+            self._db.execute(query("wal"))
+            self._db.execute(with_words("synchronous", level=synchronous))
+            self._db.execute(query("foreign_keys_off"))
             self._migrate()
         # The queues of the last claim that found nothing, the data_version it
         # saw, and when to look again regardless (the next due retry).
@@ -209,12 +163,9 @@ class SQLiteBackend(Backend):
     # -- layout ------------------------------------------------------------
     def _applied(self) -> int:
         """The number of the last migration applied to the database (0: none, a new file)."""
-        table = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='conveyor_schema_version'"
-        ).fetchone()
-        if table is None:
+        if self._db.execute(query("version_table_exists")).fetchone() is None:
             return 0
-        return int(self._db.execute(_APPLIED).fetchone()[0] or 0)
+        return int(self._db.execute(query("applied")).fetchone()[0] or 0)
 
     def _migrate(self) -> None:
         """Bring the database's layout up to this code's, or refuse one that is newer.
@@ -229,20 +180,17 @@ class SQLiteBackend(Backend):
         where = f"SQLite database {self.path}"
         if not migrations.pending("sqlite", self._applied(), where):
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute(query("begin_immediate"))
         try:
-            self._db.execute(_VERSION_TABLE)
+            self._db.execute(query("version_table"))
             for step in migrations.pending("sqlite", self._applied(), where):
                 for statement in _statements(step.sql):
                     self._db.execute(statement)
-                self._db.execute(
-                    "INSERT INTO conveyor_schema_version (version, applied_at) VALUES (?, ?)",
-                    (step.version, time.time()),
-                )
+                self._db.execute(query("record_migration"), (step.version, time.time()))
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute(query("rollback"))
             raise
-        self._db.execute("COMMIT")
+        self._db.execute(query("commit"))
 
     # -- plumbing ----------------------------------------------------------
     @contextlib.contextmanager
@@ -264,13 +212,13 @@ class SQLiteBackend(Backend):
             if self._db.in_transaction:  # inside our own write (claim_tick's enqueue): part of it
                 yield self._db
                 return
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(query("begin_immediate"))
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute(query("rollback"))
                 raise
-            self._db.execute("COMMIT")
+            self._db.execute(query("commit"))
             self._idle_seen = None  # our own commits do not change data_version
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
@@ -280,11 +228,7 @@ class SQLiteBackend(Backend):
     @staticmethod
     def _tail(db: sqlite3.Connection, queue: str, front: bool) -> int:
         """The position just past the back (or before the front) of a queue."""
-        agg = "MIN" if front else "MAX"
-        row = db.execute(
-            f"SELECT {agg}(position) FROM conveyor_jobs WHERE queue=? AND state='queued'",
-            (queue,),
-        ).fetchone()
+        row = db.execute(query("queue_front" if front else "queue_back"), (queue,)).fetchone()
         return int(row[0] or 0)
 
     # -- producing ---------------------------------------------------------
@@ -324,11 +268,11 @@ class SQLiteBackend(Backend):
                 )
             # executemany keeps the rows before the failing one: the savepoint
             # drops them, so the duplicate can be named (the caller rolls back).
-            db.execute("SAVEPOINT conveyor_enqueue")
+            db.execute(query("savepoint"))
             try:
-                db.executemany(_INSERT, rows)
+                db.executemany(query("enqueue"), rows)
             except sqlite3.IntegrityError:
-                db.execute("ROLLBACK TO conveyor_enqueue")
+                db.execute(query("savepoint_rollback"))
                 self._replace_ended(db, jobs, rows)
 
     def _enqueue_alone(self, job: NewJob, now: float) -> bool:
@@ -340,7 +284,7 @@ class SQLiteBackend(Backend):
                 return False
             try:
                 self._db.execute(
-                    _INSERT_AT_FRONT if job.at_front else _INSERT_AT_BACK,
+                    query("enqueue_at_front" if job.at_front else "enqueue_at_back"),
                     (
                         job.id,
                         job.queue,
@@ -371,16 +315,11 @@ class SQLiteBackend(Backend):
     ) -> None:
         """An id was taken: the records of ended jobs with these ids go, and the insert
         is tried again (RQ reuses ids). Still taken: nothing changes, DuplicateJobError."""
-        ids = [job.id for job in jobs]
-        db.execute(
-            f"DELETE FROM conveyor_jobs WHERE id IN ({_placeholders(len(ids))})"
-            " AND state IN ('finished', 'failed', 'canceled')",
-            ids,
-        )
+        db.execute(query("delete_ended"), (json.dumps([job.id for job in jobs]),))
         try:
-            db.executemany(_INSERT, rows)
+            db.executemany(query("enqueue"), rows)
         except sqlite3.IntegrityError:
-            db.execute("ROLLBACK TO conveyor_enqueue")  # the ended records come back too
+            db.execute(query("savepoint_rollback"))  # the ended records come back too
             raise DuplicateJobError(self._duplicate(db, jobs)) from None
 
     @staticmethod
@@ -388,11 +327,7 @@ class SQLiteBackend(Backend):
         """The first id of the batch that a live job holds, or that repeats an earlier one."""
         seen: set[str] = set()
         for job in jobs:
-            stored = db.execute(
-                "SELECT 1 FROM conveyor_jobs WHERE id=?"
-                " AND state NOT IN ('finished', 'failed', 'canceled')",
-                (job.id,),
-            ).fetchone()
+            stored = db.execute(query("live"), (job.id,)).fetchone()
             if stored is not None or job.id in seen:
                 return job.id
             seen.add(job.id)
@@ -427,7 +362,7 @@ class SQLiteBackend(Backend):
 
     def _data_version(self) -> int:
         with self._lock, self._translated():
-            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+            return int(self._db.execute(query("data_version")).fetchone()[0])
 
     def _may_have_work(self, queues: Sequence[str], now: float) -> bool:
         seen = self._idle_seen
@@ -459,16 +394,12 @@ class SQLiteBackend(Backend):
         When nothing was claimed, also returns (data_version, time of the next
         due retry) for the idle check of later claims.
         """
-        version = int(db.execute("PRAGMA data_version").fetchone()[0])
+        version = int(db.execute(query("data_version")).fetchone()[0])
         self._promote_due(db, queues, now)
         ids: list[str] = []
         taken: list[str] = []  # the queue of each id
         for queue in queues:
-            rows = db.execute(
-                "SELECT id FROM conveyor_jobs WHERE queue=? AND state='queued'"
-                " ORDER BY position LIMIT ?",
-                (queue, limit - len(ids)),
-            ).fetchall()
+            rows = db.execute(query("queued_ids"), (queue, limit - len(ids))).fetchall()
             ids.extend(row[0] for row in rows)
             taken.extend(queue for _ in rows)
             if len(ids) >= limit:
@@ -476,9 +407,7 @@ class SQLiteBackend(Backend):
         if ids:
             sqlite_counts.count_moved(db, "queued", "started", taken)
             return self._mark_started(db, ids, worker, lease, now), None
-        next_due = db.execute(
-            "SELECT MIN(run_at) FROM conveyor_jobs WHERE state='scheduled'"
-        ).fetchone()[0]
+        next_due = db.execute(query("next_due")).fetchone()[0]
         return [], (version, min(now + _RECHECK_SECONDS, next_due or float("inf")))
 
     def _complete_then_claim(
@@ -508,31 +437,21 @@ class SQLiteBackend(Backend):
     ) -> list[JobRecord]:
         tokens = {job_id: secrets.token_hex(8) for job_id in ids}
         db.executemany(
-            "UPDATE conveyor_jobs SET state='started', attempts=attempts+1, worker=?,"
-            " lease_token=?, lease_expires_at=?, started_at=?, run_at=NULL WHERE id=?",
+            query("mark_started"),
             [(worker, tokens[job_id], now + lease, now, job_id) for job_id in ids],
         )
-        rows = db.execute(
-            f"SELECT {_COLUMNS} FROM conveyor_jobs WHERE id IN ({_placeholders(len(ids))})", ids
-        ).fetchall()
+        rows = db.execute(query("jobs"), (json.dumps(ids),)).fetchall()
         by_id = {row["id"]: _record(row) for row in rows}
         return [by_id[job_id] for job_id in ids]
 
     def _promote_due(self, db: sqlite3.Connection, queues: Sequence[str], now: float) -> None:
-        due = db.execute(
-            "SELECT id, queue FROM conveyor_jobs WHERE state='scheduled' AND run_at<=?"
-            " ORDER BY run_at",
-            (now,),
-        ).fetchall()
+        due = db.execute(query("due"), (now,)).fetchall()
         ends: dict[str, int] = {}
         for job_id, queue in due:
             if queue not in ends:
                 ends[queue] = self._tail(db, queue, front=False)
             ends[queue] += 1
-            db.execute(
-                "UPDATE conveyor_jobs SET state='queued', position=?, run_at=NULL WHERE id=?",
-                (ends[queue], job_id),
-            )
+            db.execute(query("to_back"), (ends[queue], job_id))
 
     def complete(self, completions: Sequence[Completion], *, now: float) -> list[bool]:
         check_completions(completions)
@@ -553,32 +472,22 @@ class SQLiteBackend(Backend):
     ) -> bool:
         if done.state is JobState.FINISHED:
             return self._finish(db, done, now, finished)
-        row = db.execute(
-            "SELECT queue, result_ttl, failure_ttl FROM conveyor_jobs"
-            " WHERE id=? AND state='started' AND lease_token=?",
-            (done.job_id, done.token),
-        ).fetchone()
+        row = db.execute(query("held"), (done.job_id, done.token)).fetchone()
         if row is None:
             return False
         error = json.dumps(done.error.to_dict()) if done.error else None
-        # The worker stays on the record (who ran it); the lease goes.
-        release = "UPDATE conveyor_jobs SET lease_token=NULL, lease_expires_at=NULL,"
         if done.started_at is not None and done.state is not JobState.QUEUED:
-            db.execute(
-                "UPDATE conveyor_jobs SET started_at=? WHERE id=?", (done.started_at, done.job_id)
-            )
+            db.execute(query("set_started_at"), (done.started_at, done.job_id))
         if done.state is JobState.FAILED:
             ttl = row["failure_ttl"]
             db.execute(
-                release + " state='failed', ended_at=:now, expires_at=:expires,"
-                f" {_APPEND_ERROR} WHERE id=:id",
+                query("fail"),
                 {"now": now, "expires": _expiry(now, ttl), "error": error, "id": done.job_id},
             )
         elif done.state is JobState.SCHEDULED:
             run_at = done.run_at if done.run_at is not None else now
             db.execute(
-                release + " state='scheduled', run_at=:run_at, attempts=MAX(attempts-:back, 0),"
-                f" {_APPEND_ERROR} WHERE id=:id",
+                query("retry_later"),
                 {
                     "run_at": run_at,
                     "error": error,
@@ -588,13 +497,9 @@ class SQLiteBackend(Backend):
             )
         else:  # QUEUED: check_completions() let nothing else through
             position = self._tail(db, row["queue"], front=True) - 1
-            db.execute(
-                release + " state='queued', position=?, attempts=MAX(attempts-1, 0),"
-                " started_at=NULL, worker=NULL WHERE id=?",
-                (position, done.job_id),
-            )
+            db.execute(query("release"), (position, done.job_id))
         if done.state in ENDED_STATES and ttl == 0:
-            db.execute("DELETE FROM conveyor_jobs WHERE id=?", (done.job_id,))
+            db.execute(query("delete_job"), (done.job_id,))
         return True
 
     @staticmethod
@@ -604,11 +509,7 @@ class SQLiteBackend(Backend):
         """The hot path of complete(): one statement that checks the lease and records
         (counted in ``finished``, which the caller writes once for the batch)."""
         row = db.execute(
-            "UPDATE conveyor_jobs SET lease_token=NULL, lease_expires_at=NULL, state='finished',"
-            " ended_at=:now, result=:result, started_at=COALESCE(:started, started_at),"
-            " expires_at=CASE WHEN result_ttl < 0 THEN NULL ELSE :now + result_ttl END"
-            " WHERE id=:id AND state='started' AND lease_token=:token"
-            " RETURNING result_ttl, queue, enqueued_at, started_at",
+            query("finish"),
             {
                 "now": now,
                 "result": done.result,
@@ -621,18 +522,14 @@ class SQLiteBackend(Backend):
             return False
         finished.add(row[1], now, row[2], row[3])
         if row[0] == 0:  # keep no record
-            db.execute("DELETE FROM conveyor_jobs WHERE id=?", (done.job_id,))
+            db.execute(query("delete_job"), (done.job_id,))
         return True
 
     def extend(self, leases: Sequence[tuple[str, str]], *, lease: float, now: float) -> list[bool]:
         held: list[bool] = []
         with self._write() as db:
             for job_id, token in leases:
-                cursor = db.execute(
-                    "UPDATE conveyor_jobs SET lease_expires_at=?"
-                    " WHERE id=? AND state='started' AND lease_token=?",
-                    (now + lease, job_id, token),
-                )
+                cursor = db.execute(query("extend"), (now + lease, job_id, token))
                 held.append(cursor.rowcount == 1)
         return held
 
@@ -641,23 +538,15 @@ class SQLiteBackend(Backend):
         text = json.dumps(dict(meta))
         with self._write() as db:
             if token is None:
-                cursor = db.execute("UPDATE conveyor_jobs SET meta=? WHERE id=?", (text, job_id))
+                cursor = db.execute(query("save_meta"), (text, job_id))
             else:
-                cursor = db.execute(
-                    "UPDATE conveyor_jobs SET meta=?"
-                    " WHERE id=? AND state='started' AND lease_token=?",
-                    (text, job_id, token),
-                )
+                cursor = db.execute(query("save_meta_held"), (text, job_id, token))
             return cursor.rowcount == 1
 
     def recover(self, *, now: float) -> list[Recovery]:
         recovered: list[Recovery] = []
         with self._write() as db:
-            rows = db.execute(
-                "SELECT id, queue, worker, attempts, max_attempts, failure_ttl FROM conveyor_jobs"
-                " WHERE state='started' AND lease_expires_at < ?",
-                (now,),
-            ).fetchall()
+            rows = db.execute(query("lost"), (now,)).fetchall()
             for row in rows:
                 error = ErrorInfo(
                     type="WorkerLost",
@@ -670,16 +559,12 @@ class SQLiteBackend(Backend):
                 if retry:
                     position = self._tail(db, row["queue"], front=True) - 1
                     db.execute(
-                        "UPDATE conveyor_jobs SET state='queued', position=?, worker=NULL,"
-                        " lease_token=NULL, lease_expires_at=NULL,"
-                        " errors=json_insert(errors, '$[#]', json(?)) WHERE id=?",
+                        query("recover_retry"),
                         (position, json.dumps(error.to_dict()), row["id"]),
                     )
                 else:
                     db.execute(
-                        "UPDATE conveyor_jobs SET state='failed', ended_at=?, expires_at=?,"
-                        " worker=NULL, lease_token=NULL, lease_expires_at=NULL,"
-                        " errors=json_insert(errors, '$[#]', json(?)) WHERE id=?",
+                        query("recover_fail"),
                         (
                             now,
                             _expiry(now, row["failure_ttl"]),
@@ -688,7 +573,7 @@ class SQLiteBackend(Backend):
                         ),
                     )
                     if row["failure_ttl"] == 0:  # as complete() does: no record is kept
-                        db.execute("DELETE FROM conveyor_jobs WHERE id=?", (row["id"],))
+                        db.execute(query("delete_job"), (row["id"],))
                 recovered.append(
                     Recovery(
                         job_id=row["id"],
@@ -701,31 +586,20 @@ class SQLiteBackend(Backend):
 
     def purge(self, *, now: float) -> int:
         with self._write() as db:
-            cursor = db.execute(
-                "DELETE FROM conveyor_jobs WHERE expires_at IS NOT NULL AND expires_at <= ?",
-                (now,),
-            )
-            db.execute("DELETE FROM conveyor_workers WHERE expires_at <= ?", (now,))
-            db.execute(
-                "DELETE FROM conveyor_stats WHERE minute < ?", (minute_of(now - STATS_RETENTION),)
-            )
+            cursor = db.execute(query("purge_jobs"), (now,))
+            db.execute(query("purge_workers"), (now,))
+            db.execute(query("purge_stats"), (minute_of(now - STATS_RETENTION),))
             return cursor.rowcount
 
     def requeue(self, job_ids: Sequence[str], *, now: float) -> list[str]:
         moved: list[str] = []
         with self._write() as db:
             for job_id in job_ids:
-                row = db.execute(
-                    "SELECT queue FROM conveyor_jobs"
-                    " WHERE id=? AND state IN ('failed', 'canceled')",
-                    (job_id,),
-                ).fetchone()
+                row = db.execute(query("requeueable"), (job_id,)).fetchone()
                 if row is None:
                     continue
                 db.execute(
-                    "UPDATE conveyor_jobs SET state='queued', position=?, attempts=0,"
-                    " enqueued_at=?, started_at=NULL, ended_at=NULL, expires_at=NULL,"
-                    " worker=NULL, result=NULL, run_at=NULL WHERE id=?",
+                    query("requeue"),
                     (self._tail(db, row["queue"], front=False) + 1, now, job_id),
                 )
                 moved.append(job_id)
@@ -736,14 +610,11 @@ class SQLiteBackend(Backend):
         moved: list[str] = []
         with self._write() as db:
             for job_id in dict.fromkeys(job_ids):
-                row = db.execute(
-                    "SELECT queue FROM conveyor_jobs WHERE id=? AND state='scheduled'", (job_id,)
-                ).fetchone()
+                row = db.execute(query("scheduled_queue"), (job_id,)).fetchone()
                 if row is None:
                     continue
                 db.execute(
-                    "UPDATE conveyor_jobs SET state='queued', position=?, run_at=NULL WHERE id=?",
-                    (self._tail(db, row["queue"], front=False) + 1, job_id),
+                    query("to_back"), (self._tail(db, row["queue"], front=False) + 1, job_id)
                 )
                 moved.append(job_id)
         return moved
@@ -752,27 +623,22 @@ class SQLiteBackend(Backend):
     def register_worker(self, info: WorkerInfo, *, ttl: float, now: float) -> None:
         with self._write() as db:
             db.execute(
-                "INSERT INTO conveyor_workers (key, info, started_at, expires_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET info=excluded.info,"
-                " expires_at=excluded.expires_at",
+                query("register_worker"),
                 (info.key, json.dumps(info.to_dict()), info.started_at, now + ttl),
             )
 
     def unregister_worker(self, key: str) -> None:
         with self._write() as db:
-            db.execute("DELETE FROM conveyor_workers WHERE key=?", (key,))
+            db.execute(query("unregister_worker"), (key,))
 
     def workers(self, prefix: str, *, now: float) -> list[WorkerInfo]:
-        rows = self._read(
-            "SELECT info FROM conveyor_workers WHERE expires_at > ? ORDER BY started_at, key",
-            (now,),
-        )
+        rows = self._read(query("workers"), (now,))
         found = [WorkerInfo.from_dict(json.loads(row[0])) for row in rows]
         return [w for w in found if w.serves(prefix)]
 
     # -- managing ----------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
-        rows = self._read(f"SELECT {_COLUMNS} FROM conveyor_jobs WHERE id=?", (job_id,))
+        rows = self._read(query("get"), (job_id,))
         return _record(rows[0]) if rows else None
 
     def list_jobs(
@@ -786,74 +652,55 @@ class SQLiteBackend(Backend):
         state_values = [JobState(s).value for s in states]
         if not queues or not state_values:
             return Page(items=(), total=0)
+        # Each query's comment says which index it reads.
         if state_values == ["queued"]:
-            # The state written out, not bound: only then can SQLite read the
-            # queue's jobs in claim order from the partial index conveyor_jobs_claim
-            # rather than sort all of them (half a second at a million).
-            where, order, params = "queue=? AND state='queued'", "position", []
+            sql, params = query("list_queued"), []
         elif len(state_values) == 1 and JobState(state_values[0]) in ENDED_STATES:
-            # Most recent first, read in that order from conveyor_jobs_queue_state_ended.
-            where, order, params = "queue=? AND state=?", "ended_at DESC", state_values
+            sql, params = query("list_ended"), state_values
         else:
-            where = f"queue=? AND state IN ({_placeholders(len(state_values))})"
-            order, params = _ORDER_ANY_STATE, state_values
+            sql, params = query("list_any"), [json.dumps(state_values)]
 
         def page_of(queue: str, skip: int, wanted: int | None) -> tuple[int, list[JobRecord]]:
             count = totals.get(queue, 0)
             if skip >= count or wanted == 0:
                 return count, []
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM conveyor_jobs WHERE {where} ORDER BY {order}"
-                " LIMIT ? OFFSET ?",
-                [queue, *params, -1 if wanted is None else wanted, skip],
+                sql, [queue, *params, -1 if wanted is None else wanted, skip]
             ).fetchall()
             return count, [_record(row) for row in rows]
 
         # One read transaction, so the kept counts and the pages agree.
         with self._lock, self._translated():
-            self._db.execute("BEGIN")
+            self._db.execute(query("begin"))
             try:
                 totals = self._kept_counts(queues, state_values)
                 return page_across(queues, offset, limit, page_of)
             finally:
-                self._db.execute("COMMIT")
+                self._db.execute(query("commit"))
 
     def _kept_counts(self, queues: Sequence[str], states: Sequence[str]) -> dict[str, int]:
         """Per queue, its records in ``states``, from conveyor_counts (migration 0005)."""
         rows = self._db.execute(
-            "SELECT queue, SUM(n) FROM conveyor_counts"
-            f" WHERE queue IN ({_placeholders(len(queues))})"
-            f" AND state IN ({_placeholders(len(states))}) GROUP BY queue",
-            [*queues, *states],
+            query("kept_counts"), (json.dumps(list(queues)), json.dumps(list(states)))
         ).fetchall()
         return {queue: int(total) for queue, total in rows}
 
     def queue_names(self, prefix: str) -> list[str]:
-        rows = self._read(
-            "SELECT DISTINCT queue FROM conveyor_counts WHERE queue >= ? AND queue < ? AND n > 0"
-            " ORDER BY queue",
-            (prefix, prefix + "\U0010ffff"),
-        )
+        rows = self._read(query("queue_names"), (prefix, prefix + "\U0010ffff"))
         return [row[0] for row in rows]
 
     def count(self, queues: Sequence[str]) -> dict[str, dict[JobState, int]]:
         counts: dict[str, dict[JobState, int]] = {queue: {} for queue in queues}
         if not queues:
             return counts
-        rows = self._read(
-            "SELECT queue, state, n FROM conveyor_counts"
-            f" WHERE queue IN ({_placeholders(len(queues))}) AND n > 0",
-            list(queues),
-        )
+        rows = self._read(query("count"), (json.dumps(list(queues)),))
         for queue, state, number in rows:
             counts[queue][JobState(state)] = number
         return counts
 
     def stats(self, prefix: str, *, since: float, until: float) -> list[MinuteStats]:
         rows = self._read(
-            "SELECT queue, minute, finished, failed, wait_sum, wait_count, run_sum, run_count"
-            " FROM conveyor_stats WHERE minute BETWEEN ? AND ? AND queue >= ? AND queue < ?"
-            " ORDER BY queue, minute",
+            query("stats"),
             (minute_of(since), minute_of(until), prefix, prefix + "\U0010ffff"),
         )
         return [
@@ -872,9 +719,7 @@ class SQLiteBackend(Backend):
 
     def cancel(self, job_id: str, *, now: float) -> JobRecord | None:
         with self._write() as db:
-            row = db.execute(
-                f"SELECT {_COLUMNS} FROM conveyor_jobs WHERE id=?", (job_id,)
-            ).fetchone()
+            row = db.execute(query("get"), (job_id,)).fetchone()
             if row is None:
                 return None
             record = _record(row)
@@ -883,19 +728,16 @@ class SQLiteBackend(Backend):
             # A failure_ttl of 0 keeps no canceled record either.
             if record.state is JobState.STARTED and record.failure_ttl != 0:
                 db.execute(
-                    "UPDATE conveyor_jobs SET state='canceled', ended_at=?, expires_at=?,"
-                    " lease_token=NULL, lease_expires_at=NULL WHERE id=?",
+                    query("cancel_started"),
                     (now, _expiry(now, record.failure_ttl), job_id),
                 )
             else:
-                db.execute("DELETE FROM conveyor_jobs WHERE id=?", (job_id,))
+                db.execute(query("delete_job"), (job_id,))
             return record
 
     def delete(self, job_id: str, *, now: float) -> JobRecord | None:
         with self._write() as db:
-            row = db.execute(
-                f"DELETE FROM conveyor_jobs WHERE id=? RETURNING {_COLUMNS}", (job_id,)
-            ).fetchone()
+            row = db.execute(query("delete_returning"), (job_id,)).fetchone()
         return None if row is None else _record(row)
 
     def clear(self, queues: Sequence[str], *, now: float) -> dict[str, int]:
@@ -903,11 +745,7 @@ class SQLiteBackend(Backend):
         if not queues:
             return cleared
         with self._write() as db:
-            rows = db.execute(
-                f"DELETE FROM conveyor_jobs WHERE queue IN ({_placeholders(len(queues))})"
-                " AND state IN ('queued', 'scheduled') RETURNING queue",
-                list(queues),
-            ).fetchall()
+            rows = db.execute(query("clear"), (json.dumps(list(queues)),)).fetchall()
         for (queue,) in rows:
             cleared[queue] += 1
         return cleared
@@ -917,8 +755,7 @@ class SQLiteBackend(Backend):
         with self._write() as db:
             try:
                 db.execute(
-                    "INSERT INTO conveyor_tokens (site_id, name, hash, read_only, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    query("save_token"),
                     (
                         token.site_id,
                         token.name,
@@ -931,25 +768,16 @@ class SQLiteBackend(Backend):
                 raise DuplicateTokenError(token.name) from None
 
     def tokens(self, site_id: str) -> list[ApiToken]:
-        rows = self._read(
-            "SELECT site_id, name, hash, read_only, created_at FROM conveyor_tokens"
-            " WHERE site_id=? ORDER BY name",
-            (site_id,),
-        )
+        rows = self._read(query("tokens"), (site_id,))
         return [ApiToken.from_dict(row) for row in rows]
 
     def revoke_token(self, site_id: str, name: str) -> bool:
         with self._write() as db:
-            cursor = db.execute(
-                "DELETE FROM conveyor_tokens WHERE site_id=? AND name=?", (site_id, name)
-            )
+            cursor = db.execute(query("revoke_token"), (site_id, name))
             return cursor.rowcount == 1
 
     def find_token(self, token_hash: str) -> ApiToken | None:
-        rows = self._read(
-            "SELECT site_id, name, hash, read_only, created_at FROM conveyor_tokens WHERE hash=?",
-            (token_hash,),
-        )
+        rows = self._read(query("find_token"), (token_hash,))
         return ApiToken.from_dict(rows[0]) if rows else None
 
     # -- periodic jobs (table conveyor_periodic) ---------------------------------

@@ -1,7 +1,8 @@
 """The SQLite backend's paused queues and worker commands (migration 0004).
 
 Functions over a connection inside the backend's transaction; see
-:mod:`conveyor.backends.control` for what they mean.
+:mod:`conveyor.backends.control` for what they mean. Their SQL is in
+``sqlite_queries.sql``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from conveyor.backends.control import COMMAND_TTL, STOP, WorkerControl
+from conveyor.backends.sqlite_queries import query
 
 
 def set_paused(
@@ -19,41 +21,30 @@ def set_paused(
     changed = []
     for queue in dict.fromkeys(queues):
         if paused:
-            cursor = db.execute(
-                "INSERT INTO conveyor_paused_queues (queue, paused_at) VALUES (?, ?)"
-                " ON CONFLICT (queue) DO NOTHING",
-                (queue, now),
-            )
+            cursor = db.execute(query("pause_queue"), (queue, now))
         else:
-            cursor = db.execute("DELETE FROM conveyor_paused_queues WHERE queue=?", (queue,))
+            cursor = db.execute(query("resume_queue"), (queue,))
         if cursor.rowcount == 1:
             changed.append(queue)
     return changed
 
 
 def paused_queues(db: sqlite3.Connection, prefix: str) -> list[str]:
-    rows = db.execute(
-        "SELECT queue FROM conveyor_paused_queues WHERE substr(queue, 1, ?)=? ORDER BY queue",
-        (len(prefix), prefix),
-    ).fetchall()
+    rows = db.execute(query("paused_queues"), (len(prefix), prefix)).fetchall()
     return [row[0] for row in rows]
 
 
 def command_worker(db: sqlite3.Connection, key: str, command: str, now: float) -> None:
-    db.execute("DELETE FROM conveyor_worker_commands WHERE expires_at <= ?", (now,))
+    db.execute(query("expire_commands"), (now,))
     db.execute(
-        "INSERT INTO conveyor_worker_commands (key, command, expires_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (key) DO UPDATE SET expires_at=excluded.expires_at,"
-        " command=CASE WHEN command=? THEN command ELSE excluded.command END",
+        query("command_worker"),
         (key, command, now + COMMAND_TTL, STOP),
     )
 
 
 def worker_control(db: sqlite3.Connection, key: str, queues: Sequence[str]) -> WorkerControl:
     rows = db.execute(
-        "SELECT queue, NULL FROM conveyor_paused_queues"
-        " WHERE queue IN (SELECT value FROM json_each(?))"
-        " UNION ALL SELECT NULL, command FROM conveyor_worker_commands WHERE key=?",
+        query("worker_control"),
         (json.dumps(list(queues)), key),
     ).fetchall()
     paused = frozenset(row[0] for row in rows if row[0] is not None)
@@ -62,4 +53,4 @@ def worker_control(db: sqlite3.Connection, key: str, queues: Sequence[str]) -> W
 
 
 def forget_worker_command(db: sqlite3.Connection, key: str) -> None:
-    db.execute("DELETE FROM conveyor_worker_commands WHERE key=?", (key,))
+    db.execute(query("forget_worker_command"), (key,))

@@ -15,18 +15,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from conveyor.backends.base import minute_of
-
-_ADD = (
-    "INSERT INTO conveyor_counts (queue, state, n) VALUES (?, ?, ?)"
-    " ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n"
-)
-_FINISHED = (
-    "INSERT INTO conveyor_stats (queue, minute, finished, wait_sum, wait_count, run_sum,"
-    " run_count) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (queue, minute) DO UPDATE SET"
-    " finished = finished + excluded.finished, wait_sum = wait_sum + excluded.wait_sum,"
-    " wait_count = wait_count + excluded.wait_count, run_sum = run_sum + excluded.run_sum,"
-    " run_count = run_count + excluded.run_count"
-)
+from conveyor.backends.sqlite_queries import query
 
 
 def count_moved(db: sqlite3.Connection, source: str, target: str, queues: Iterable[str]) -> None:
@@ -35,7 +24,7 @@ def count_moved(db: sqlite3.Connection, source: str, target: str, queues: Iterab
     for queue in queues:
         moved[queue] = moved.get(queue, 0) + 1
     db.executemany(
-        _ADD,
+        query("count_moved"),
         [(queue, source, -n) for queue, n in moved.items()]
         + [(queue, target, n) for queue, n in moved.items()],
     )
@@ -62,4 +51,6 @@ class Finished:
         if not self.queues:
             return
         count_moved(db, "started", "finished", self.queues)
-        db.executemany(_FINISHED, [(q, m, *values) for (q, m), values in self.minutes.items()])
+        db.executemany(
+            query("stats_finished"), [(q, m, *values) for (q, m), values in self.minutes.items()]
+        )

@@ -3,8 +3,8 @@
 Jobs live in tables prefixed ``conveyor_`` in one schema of the
 application's database (the connection's current schema, or the one named by
 ``?schema=NAME``), created or upgraded on open by the numbered migrations in
-``migrations/postgresql/``. The SQL lives in ``sql/``, one file per query,
-loaded by name (:mod:`.queries`).
+``migrations/postgresql/``. The SQL lives in one file, ``queries.sql``, each
+query under a ``-- name:`` header and loaded by that name (:mod:`.queries`).
 
 - Claims lock rows with ``FOR UPDATE SKIP LOCKED``: claimers never wait for
   each other, never take the same job, and mark what they take in the same
@@ -528,9 +528,9 @@ class PostgreSQLBackend(Backend):
         values = [JobState(state).value for state in states]
         if not queues or not values:
             return Page(items=(), total=0)
-        name = "list_queued" if values == ["queued"] else "list_any"
+        page = query("list_queued") if values == ["queued"] else query("list_any")
         if len(values) == 1 and JobState(values[0]) in ENDED_STATES:
-            name = "list_ended"
+            page = query("list_ended")
         # One snapshot for the kept counts and the pages, so they agree.
         with self._session() as conn, conn.transaction():
             conn.execute(query("repeatable_read"))
@@ -550,7 +550,7 @@ class PostgreSQLBackend(Backend):
                     "limit": wanted,
                     "offset": skip,
                 }
-                return count, [record(row) for row in conn.execute(query(name), params)]
+                return count, [record(row) for row in conn.execute(page, params)]
 
             return page_across(queues, offset, limit, page_of)
 
@@ -718,8 +718,8 @@ class PostgreSQLBackend(Backend):
     def set_paused(self, queues: Sequence[str], paused: bool, *, now: float) -> list[str]:
         if not queues:
             return []
-        name = "pause_queues" if paused else "resume_queues"
-        rows = self._rows(name, {"queues": list(queues), "now": float(now)})
+        params = {"queues": list(queues), "now": float(now)}
+        rows = self._rows("pause_queues" if paused else "resume_queues", params)
         changed = {row["queue"] for row in rows}
         return [queue for queue in dict.fromkeys(queues) if queue in changed]
 

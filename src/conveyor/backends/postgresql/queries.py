@@ -1,6 +1,7 @@
 """The SQL of the PostgreSQL backend, by name, and what goes in and comes out of it.
 
-Every query lives in ``sql/<name>.sql``. Psycopg errors are translated into
+Every query lives in ``queries.sql``, under a ``-- name:`` header (see
+:mod:`conveyor.backends.sqlfile`). Psycopg errors are translated into
 conveyor's here and in the backend class, the seam with the driver.
 """
 
@@ -10,12 +11,12 @@ import contextlib
 import functools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from importlib import resources
 from typing import Any
 
 import psycopg
 from psycopg.rows import DictRow
 
+from conveyor.backends import sqlfile
 from conveyor.backends.base import ApiToken, ErrorInfo, JobRecord, NewJob, record_from_row
 from conveyor.exceptions import BackendError, BackendUnavailable, DuplicateJobError
 
@@ -24,9 +25,9 @@ Cursor = psycopg.Cursor[DictRow]
 
 @functools.cache
 def query(name: str) -> bytes:
-    """The SQL of ``sql/<name>.sql`` (as bytes: psycopg's type for a query not written inline)."""
-    path = resources.files(__package__ or __name__).joinpath(f"sql/{name}.sql")
-    return path.read_text(encoding="utf-8").encode()
+    """The query ``name`` of ``queries.sql`` (as bytes: psycopg's type for a query not
+    written inline); an unknown name raises :class:`~conveyor.backends.sqlfile.UnknownQuery`."""
+    return sqlfile.lookup(__package__ or __name__, "queries.sql", name).encode()
 
 
 def quote(name: str) -> str:

@@ -1,1 +1,0 @@
-SELECT * FROM conveyor_tokens WHERE hash = %(hash)s

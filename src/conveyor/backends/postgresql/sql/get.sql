@@ -1,1 +1,0 @@
-SELECT * FROM conveyor_jobs WHERE id = %(id)s

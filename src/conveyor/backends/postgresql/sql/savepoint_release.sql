@@ -1,1 +1,0 @@
-RELEASE SAVEPOINT conveyor_enqueue

@@ -1,1 +1,0 @@
-SELECT set_config('search_path', %(search_path)s, true) AS current

@@ -1,1 +1,0 @@
-SELECT * FROM conveyor_tokens WHERE site_id = %(site_id)s ORDER BY name

@@ -1,1 +1,0 @@
-DELETE FROM conveyor_workers WHERE key = %(key)s
