@@ -127,6 +127,26 @@ def _statements(script: str) -> Iterator[str]:
         yield pending
 
 
+def _stored_columns(job: NewJob, now: float) -> tuple[Any, ...]:
+    """A new job's columns from ``func`` to ``options``, in the order of the enqueue queries
+    (after id, queue, state, run_at and, in a batch, position)."""
+    return (
+        job.func,
+        job.payload,
+        job.title,
+        job.description,
+        json.dumps(dict(job.meta)) if job.meta else "{}",
+        job.timeout,
+        job.result_ttl,
+        job.failure_ttl,
+        job.max_attempts,
+        json.dumps(dict(job.retry)) if job.retry else None,
+        job.created_at,
+        now,
+        json.dumps(dict(job.options)) if job.options else None,
+    )
+
+
 class SQLiteBackend(Backend):
     """Jobs in one SQLite database file."""
 
@@ -251,19 +271,7 @@ class SQLiteBackend(Backend):
                         "queued" if job.run_at is None else "scheduled",
                         job.run_at,
                         ends[key],
-                        job.func,
-                        job.payload,
-                        job.title,
-                        job.description,
-                        json.dumps(dict(job.meta)),
-                        job.timeout,
-                        job.result_ttl,
-                        job.failure_ttl,
-                        job.max_attempts,
-                        json.dumps(dict(job.retry)) if job.retry else None,
-                        job.created_at,
-                        now,
-                        json.dumps(dict(job.options)) if job.options else None,
+                        *_stored_columns(job, now),
                     )
                 )
             # executemany keeps the rows before the failing one: the savepoint
@@ -290,19 +298,7 @@ class SQLiteBackend(Backend):
                         job.queue,
                         "queued" if job.run_at is None else "scheduled",
                         job.run_at,
-                        job.func,
-                        job.payload,
-                        job.title,
-                        job.description,
-                        json.dumps(dict(job.meta)) if job.meta else "{}",
-                        job.timeout,
-                        job.result_ttl,
-                        job.failure_ttl,
-                        job.max_attempts,
-                        json.dumps(dict(job.retry)) if job.retry else None,
-                        job.created_at,
-                        now,
-                        json.dumps(dict(job.options)) if job.options else None,
+                        *_stored_columns(job, now),
                     ),
                 )
             except sqlite3.IntegrityError:
