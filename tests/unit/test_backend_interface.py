@@ -10,7 +10,7 @@ import pytest
 
 from conveyor import DuplicateJobError, JobStateError
 from conveyor.backends import Backend
-from conveyor.backends.base import ApiToken, WorkerInfo, split_queue_name
+from conveyor.backends.base import ApiToken, WorkerInfo, lease_tokens, split_queue_name
 from conveyor.backends.sqlite import SQLiteBackend
 from conveyor.backends.urls import pop_url_option
 
@@ -136,3 +136,11 @@ def test_a_worker_serves_a_site_when_one_of_its_queues_is_the_sites(
     queues: list[str], serves: bool
 ) -> None:
     assert worker(queues).serves("conveyor:a:") is serves
+
+
+def test_lease_tokens_are_fresh_16_digit_hex_strings() -> None:
+    tokens = lease_tokens(50)
+    assert len(tokens) == 50
+    assert all(len(token) == 16 and int(token, 16) >= 0 for token in tokens)
+    assert len(set(tokens) | set(lease_tokens(50))) == 100  # none repeats, within or across calls
+    assert lease_tokens(0) == []

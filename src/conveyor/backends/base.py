@@ -20,6 +20,7 @@ States and the moves between them::
 from __future__ import annotations
 
 import enum
+import secrets
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -334,6 +335,16 @@ def check_new_jobs(jobs: Iterable[NewJob]) -> None:
         limits.check_count("max_attempts", job.max_attempts, 1, limits.MAX_ATTEMPTS)
         if job.run_at is not None:
             limits.check_run_at(job.run_at, job.created_at)
+
+
+def lease_tokens(count: int) -> list[str]:
+    """``count`` fresh lease tokens: 8 random bytes each, in hex, as ``secrets.token_hex(8)``.
+
+    One read of the system's random source for them all (a claim makes one a
+    job it may take: on the hot path, one system call a token was measurable).
+    """
+    digits = secrets.token_hex(8 * count)
+    return [digits[i : i + 16] for i in range(0, 16 * count, 16)]
 
 
 def check_completions(completions: Iterable[Completion]) -> None:

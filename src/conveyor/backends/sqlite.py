@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import secrets
 import sqlite3
 import threading
 import time
@@ -74,6 +73,7 @@ from conveyor.backends.base import (
     WorkerInfo,
     check_completions,
     check_new_jobs,
+    lease_tokens,
     minute_of,
     page_across,
     record_from_row,
@@ -431,7 +431,7 @@ class SQLiteBackend(Backend):
     def _mark_started(
         db: sqlite3.Connection, ids: list[str], worker: str, lease: float, now: float
     ) -> list[JobRecord]:
-        tokens = {job_id: secrets.token_hex(8) for job_id in ids}
+        tokens = dict(zip(ids, lease_tokens(len(ids)), strict=True))
         db.executemany(
             query("mark_started"),
             [(worker, tokens[job_id], now + lease, now, job_id) for job_id in ids],

@@ -116,6 +116,7 @@ from conveyor.backends.base import (
     assemble,
     check_completions,
     check_new_jobs,
+    lease_tokens,
     minute_of,
     page_across,
     split_queue_name,
@@ -558,7 +559,7 @@ class RedisBackend(Backend):
         queues: Sequence[str], worker: str, lease: float, now: float, limit: int, mode: str
     ) -> list[Any]:
         """The claim script's arguments after the namespace, with fresh lease tokens."""
-        tokens = [secrets.token_hex(8) for _ in range(limit)]
+        tokens = lease_tokens(limit)
         head = [worker, _text(now + lease), _text(now), limit, len(queues)]
         return [*head, *queues, *tokens, mode]
 
