@@ -252,7 +252,7 @@ class Config:
     worker_concurrency: int = 1
     worker_lease: int = 30
     max_jobs_per_child: int = 0  # never recycle, as Celery and Dramatiq by default
-    worker_prefetch: int = 32
+    worker_prefetch: int = 128
     worker_init: str = ""
     worker_before_fork: str = ""
     worker_log_level: str = "INFO"
