@@ -156,9 +156,9 @@ def busy(backend: Any) -> Any:
     return backend
 
 
-def _claim_short_of_tokens(backend: Any) -> list[Any]:
-    # A limit of 2 with one token: the due job would be promoted, then the claim fail.
-    return [WORKER, NOW + 60, NOW, 2, 1, QUEUE, "token-1"]
+def _claim_without_a_token_base(backend: Any) -> list[Any]:
+    # No lease token base after the queue: the due job would be promoted, then the claim fail.
+    return [WORKER, NOW + 60, NOW, 2, 1, QUEUE]
 
 
 def _declare_short(backend: Any) -> list[Any]:
@@ -175,7 +175,7 @@ def _take_with_a_bad_job(backend: Any) -> list[Any]:
 @pytest.mark.parametrize(
     ("script", "args"),
     [
-        ("claim", _claim_short_of_tokens),
+        ("claim", _claim_without_a_token_base),
         ("recover", lambda backend: ["soon", 10]),
         ("purge", lambda backend: ["soon", 10]),
         ("clear", lambda backend: [QUEUE, "all"]),

@@ -558,10 +558,16 @@ class RedisBackend(Backend):
     def _claim_args(
         queues: Sequence[str], worker: str, lease: float, now: float, limit: int, mode: str
     ) -> list[Any]:
-        """The claim script's arguments after the namespace, with fresh lease tokens."""
-        tokens = lease_tokens(limit)
+        """The claim script's arguments after the namespace, with a fresh lease token base.
+
+        One random base a call (the script appends ``-<n>`` for the n-th job it
+        claims), not one token a slot: an idle worker's blocking claim asks for
+        as many jobs as it may claim ahead, and it runs, in Redis, before the
+        reply to the enqueue that woke it is sent.
+        """
+        (base,) = lease_tokens(1)
         head = [worker, _text(now + lease), _text(now), limit, len(queues)]
-        return [*head, *queues, *tokens, mode]
+        return [*head, *queues, base, mode]
 
     def _complete_then_claim(
         self,

@@ -1,7 +1,9 @@
--- ARGV: ns, worker, lease expiry, now, limit, queue count, queues..., tokens (limit of them)...,
+-- ARGV: ns, worker, lease expiry, now, limit, queue count, queues..., token base,
 -- mode: '' | 'mark' (if nothing is claimed, note the server's clock: a blocking wait follows)
 -- | 'after' (run right after that wait, in the same pipeline: the client's now and expiry
 -- are moved on by the time the server saw pass since the mark).
+-- The n-th job claimed gets the lease token <token base>-<n>: the base is fresh
+-- random text for each call, so no two claims ever hand out the same token.
 -- Returns, for each claimed job, its RECORD_FIELDS values. When it claims nothing
 -- in mode 'mark' or 'after', it returns instead {due} (the earliest run_at of a
 -- scheduled job of these queues, a number) if there is one, so the wait that
@@ -11,11 +13,11 @@ need_number(ARGV[3], 'lease expiry')
 need_number(ARGV[4], 'now')
 local limit = need_count(ARGV[5], 'limit')
 local nqueues = need_count(ARGV[6], 'queue count')
-need_args(6 + nqueues + limit)  -- every token: checked before the first write
+need_args(7 + nqueues)  -- the token base: checked before the first write
 local queues = {}
 for q = 1, nqueues do queues[q] = ARGV[6 + q] end
-local tokens_at = 7 + nqueues
-local mode = ARGV[tokens_at + limit] or ''
+local token_base = ARGV[7 + nqueues]
+local mode = ARGV[8 + nqueues] or ''
 local mark_key = NS .. ':waiting:' .. worker
 local function server_micros()
     local t = redis.call('TIME')
@@ -54,7 +56,7 @@ for _, q in ipairs(queues) do
         for _, id in ipairs(ids) do
             got = got + 1
             local key = job_key(id)
-            local token = ARGV[tokens_at + got - 1]
+            local token = token_base .. '-' .. got
             local values = redis.call('HMGET', key, unpack(RECORD_FIELDS))
             local attempts = tostring((tonumber(values[16]) or 0) + 1)
             redis.call('HSET', key, 'state', 'started', 'worker', worker, 'attempts', attempts,
