@@ -66,7 +66,7 @@ multihost-test: install
 
 ## conveyor against its peers on Redis (RQ, Celery, Dramatiq, Huey), PostgreSQL (PgQueuer,
 ## procrastinate) and SQLite (SqliteHuey), on the idle machine and with busy loops on every core,
-## interleaved pass by pass (own venv: .venv-bench; 25-30 minutes). See docs/performance.md.
+## interleaved pass by pass (own venv: .venv-bench; 15-30 minutes). See docs/performance.md.
 bench:
 	bash bench/setup.sh
 	.venv-bench/bin/python bench/run.py --load both $(BENCH_ARGS)
