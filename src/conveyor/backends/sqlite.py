@@ -431,10 +431,12 @@ class SQLiteBackend(Backend):
     def _mark_started(
         db: sqlite3.Connection, ids: list[str], worker: str, lease: float, now: float
     ) -> list[JobRecord]:
-        tokens = dict(zip(ids, lease_tokens(len(ids)), strict=True))
         db.executemany(
             query("mark_started"),
-            [(worker, tokens[job_id], now + lease, now, job_id) for job_id in ids],
+            [
+                (worker, token, now + lease, now, job_id)
+                for job_id, token in zip(ids, lease_tokens(len(ids)), strict=True)
+            ],
         )
         rows = db.execute(query("jobs"), (json.dumps(ids),)).fetchall()
         by_id = {row["id"]: _record(row) for row in rows}
