@@ -117,6 +117,25 @@ def redis_url() -> Iterator[str]:
 POSTGRESQL_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+@pytest.fixture(params=["sqlite", "redis", "postgresql"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Each kind of store in turn: a test that asks for it (or for ``store_kind_url``) runs once
+    on each."""
+    return str(request.param)
+
+
+@pytest.fixture
+def store_kind_url(
+    store_kind: str, conveyor_env: conveyor.Config, request: pytest.FixtureRequest
+) -> str:
+    """A store of ``store_kind`` for this test alone: the SQLite file ``conveyor_env``
+    configured, or a Redis namespace or PostgreSQL schema of its own (``redis_url``,
+    ``postgresql_url``)."""
+    if store_kind == "sqlite":
+        return conveyor_env.backend
+    return str(request.getfixturevalue(f"{store_kind}_url"))
+
+
 @pytest.fixture
 def postgresql_url() -> Iterator[str]:
     """A PostgreSQL URL with a schema of its own: parallel tests never share tables."""

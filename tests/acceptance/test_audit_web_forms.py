@@ -23,16 +23,11 @@ SITE_ID = "test.conveyor"
 FORM = "application/x-www-form-urlencoded"
 
 
-@pytest.fixture(params=["sqlite", "redis", "postgresql"])
-def store(request: pytest.FixtureRequest, conveyor_env: conveyor.Config) -> str:
+@pytest.fixture
+def store(store_kind: str, store_kind_url: str) -> str:
     """conveyor configured on each store in turn."""
-    url = (
-        conveyor_env.backend
-        if request.param == "sqlite"
-        else request.getfixturevalue(f"{request.param}_url")
-    )
-    conveyor.configure(settings={"conveyor.backend": url, "conveyor.site_id": SITE_ID})
-    return str(request.param)
+    conveyor.configure(settings={"conveyor.backend": store_kind_url, "conveyor.site_id": SITE_ID})
+    return store_kind
 
 
 @pytest.fixture

@@ -31,16 +31,10 @@ from support import WorkerProcess, lines, wait_until
 SITE_ID = "test.conveyor"
 
 
-@pytest.fixture(params=["sqlite", "redis", "postgresql"])
-def store_env(
-    request: pytest.FixtureRequest, conveyor_env: conveyor.Config, subprocess_env: dict[str, str]
-) -> dict[str, str]:
+@pytest.fixture
+def store_env(store_kind_url: str, subprocess_env: dict[str, str]) -> dict[str, str]:
     """conveyor configured on each store in turn; the environment for its worker processes."""
-    url = (
-        conveyor_env.backend
-        if request.param == "sqlite"
-        else request.getfixturevalue(f"{request.param}_url")
-    )
+    url = store_kind_url
     conveyor.configure(settings={"conveyor.backend": url, "conveyor.site_id": SITE_ID})
     return {**subprocess_env, "CONVEYOR_BACKEND": url, "CONVEYOR_SITE_ID": SITE_ID}
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
@@ -24,17 +23,13 @@ HOSTILE = (
 )
 
 
-@pytest.fixture(params=["sqlite", "redis", "postgresql"])
-def store(request: pytest.FixtureRequest, conveyor_env: conveyor.Config) -> Iterator[str]:
+@pytest.fixture
+def store(store_kind_url: str, conveyor_env: conveyor.Config) -> str:
     """The test's site on each of the three stores."""
-    if request.param == "sqlite":
-        yield conveyor_env.backend
-        return
-    url = request.getfixturevalue(f"{request.param}_url")
     conveyor.configure(
-        settings={"conveyor.backend": url, "conveyor.site_id": conveyor_env.site_id}
+        settings={"conveyor.backend": store_kind_url, "conveyor.site_id": conveyor_env.site_id}
     )
-    yield url
+    return store_kind_url
 
 
 @pytest.fixture

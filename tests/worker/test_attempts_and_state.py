@@ -19,15 +19,11 @@ from conveyor.history import attempt_history, current_error
 from support import wait_until
 
 
-@pytest.fixture(params=["sqlite", "redis", "postgresql"])
-def store(request: pytest.FixtureRequest, conveyor_env: conveyor.Config) -> Iterator[str]:
+@pytest.fixture
+def store(store_kind_url: str) -> Iterator[str]:
     """The test's configuration, on each kind of store."""
-    if request.param == "sqlite":
-        yield conveyor_env.backend
-        return
-    url = str(request.getfixturevalue(f"{request.param}_url"))
-    with conveyor.config.override({"conveyor.backend": url}):
-        yield url
+    with conveyor.config.override({"conveyor.backend": store_kind_url}):
+        yield store_kind_url
 
 
 def show(job_id: str) -> list[str]:

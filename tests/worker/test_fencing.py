@@ -104,16 +104,11 @@ def test_a_job_that_forks_and_times_out_is_failed_as_timed_out_and_its_group_kil
 
 
 # -- finding 2: a stopped supervisor ------------------------------------------------------------
-@pytest.fixture(params=["sqlite", "redis", "postgresql"])
-def store(request: pytest.FixtureRequest, conveyor_env: conveyor.Config) -> Iterator[str]:
+@pytest.fixture
+def store(store_kind_url: str) -> Iterator[str]:
     """Each store in turn, configured for this process; its URL for the workers."""
-    url: str = (
-        conveyor_env.backend
-        if request.param == "sqlite"
-        else request.getfixturevalue(f"{request.param}_url")
-    )
-    with conveyor.config.override({"conveyor.backend": url}):
-        yield url
+    with conveyor.config.override({"conveyor.backend": store_kind_url}):
+        yield store_kind_url
 
 
 @pytest.mark.slow

@@ -18,13 +18,12 @@ from support import StartWorker, is_gone, lines, run_cli, state_of, wait_until
 SITE_ID = "test.conveyor"
 
 
-@pytest.fixture(params=["sqlite", "redis", "postgresql"])
-def store(request: pytest.FixtureRequest, conveyor_env: conveyor.Config) -> conveyor.Config:
+@pytest.fixture
+def store(store_kind_url: str) -> conveyor.Config:
     """Conveyor configured on each store in turn."""
-    if request.param == "sqlite":
-        return conveyor_env
-    url = request.getfixturevalue(f"{request.param}_url")
-    return conveyor.configure(settings={"conveyor.backend": url, "conveyor.site_id": SITE_ID})
+    return conveyor.configure(
+        settings={"conveyor.backend": store_kind_url, "conveyor.site_id": SITE_ID}
+    )
 
 
 @pytest.fixture
