@@ -9,9 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import conveyor
 from conveyor import JobState
@@ -42,6 +44,35 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
+
+
+_Opened = TypeVar("_Opened")
+
+
+def open_at_once(open_one: Callable[[], _Opened], count: int = 4) -> list[_Opened]:
+    """Call ``open_one`` in ``count`` threads released together; what each opened.
+
+    Fails the test if any call raised (with the errors), or a thread did not end in a minute.
+    """
+    barrier = threading.Barrier(count)
+    opened: list[_Opened] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait(30)
+            opened.append(open_one())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert len(opened) == count
+    return opened
 
 
 def lines(path: Path) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -27,6 +26,7 @@ from conveyor.backends.base import Completion, ErrorInfo, NewJob
 from conveyor.backends.migrations import Migration
 from conveyor.backends.sqlite import SQLiteBackend
 from conveyor.exceptions import StoreVersionError
+from support import open_at_once
 
 LATEST_SQL = migrations.latest("sqlite")
 #: conveyor_schema_version of an SQLite store with every migration applied.
@@ -205,24 +205,8 @@ def test_concurrent_first_opens_of_an_old_sqlite_store_migrate_it_once(
     sqlite_path: Path,
 ) -> None:
     create_legacy_sqlite(sqlite_path, legacy_rows("conveyor:site:default", time.time()))
-    opened: list[SQLiteBackend] = []
-    errors: list[BaseException] = []
-
-    def open_one() -> None:
-        try:
-            opened.append(SQLiteBackend(sqlite_path))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_one) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    for store in opened:
+    for store in open_at_once(lambda: SQLiteBackend(sqlite_path)):
         store.close()
-    assert errors == []
-    assert len(opened) == 4
     assert sqlite_catalog(sqlite_path)["versions"] == ALL_APPLIED
 
 
@@ -430,26 +414,8 @@ def test_concurrent_first_opens_of_an_old_postgresql_schema_migrate_it_once(
     postgresql_url: str,
 ) -> None:
     create_legacy_postgresql(postgresql_url, legacy_rows("conveyor:site:default", time.time()))
-    opened: list[Backend] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
-
-    def open_one() -> None:
-        try:
-            barrier.wait(30)
-            opened.append(open_backend(postgresql_url))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_one) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    for store in opened:
+    for store in open_at_once(lambda: open_backend(postgresql_url)):
         store.close()
-    assert errors == []
-    assert len(opened) == 4
     server, schema = split_schema(postgresql_url)
     versions = postgresql_catalog(server, schema)["versions"]
     assert versions == [(str(v),) for v in range(1, migrations.latest("postgresql") + 1)]

@@ -31,7 +31,7 @@ from conveyor.exceptions import (
     DuplicateJobError,
     StoreVersionError,
 )
-from support import StartWorker, free_port, stop_process, wait_until
+from support import StartWorker, free_port, open_at_once, stop_process, wait_until
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -626,24 +626,7 @@ def test_the_schema_applied_twice_equals_the_schema_applied_once(
 def test_concurrent_first_opens_of_a_schema_do_not_race(
     open_pg: Callable[..., PostgreSQLBackend], admin: Any
 ) -> None:
-    barrier = threading.Barrier(4)
-    opened: list[PostgreSQLBackend] = []
-    errors: list[BaseException] = []
-
-    def open_at_once() -> None:
-        barrier.wait(30)
-        try:
-            opened.append(open_pg())
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_at_once) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
-    assert len(opened) == 4
+    opened = open_at_once(open_pg)
     assert catalog(admin, opened[0].schema)["versions"] == ALL_VERSIONS
 
 
