@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -116,6 +117,49 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@contextlib.contextmanager
+def serving(
+    env: dict[str, str], log: Path, *, threads: int, ready_path: str
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``conveyor serve`` on a free loopback port, its stderr in ``log``.
+
+    Yields the process and its base URL once ``ready_path`` answers (failing the test, with
+    the log, if the server exits first); stops it by its pid on the way out.
+    """
+    port = free_port()
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [
+                CONVEYOR,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--threads",
+                str(threads),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def answering() -> bool:
+        assert process.poll() is None, f"conveyor serve exited:\n{log.read_text()}"
+        try:
+            with urllib.request.urlopen(base + ready_path, timeout=2):
+                return True
+        except OSError:
+            return False
+
+    try:
+        wait_until(answering, "conveyor serve to answer")
+        yield process, base
+    finally:
+        stop_process(process, timeout=10)
 
 
 class WorkerProcess:

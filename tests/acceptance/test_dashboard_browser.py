@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from conveyor import api, config
 from conveyor.backends.base import JobState, WorkerInfo
 from conveyor.backends.periodic import PeriodicDeclaration
 from conveyor.web import auth
-from support import CONVEYOR, StartWorker, free_port, wait_until
+from support import CONVEYOR, StartWorker, serving, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -50,35 +49,12 @@ class Server:
 
 @pytest.fixture
 def server(subprocess_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
-    port = free_port()
     log = tmp_path / "serve.log"
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(
-            [CONVEYOR, "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", "4"],
-            env=subprocess_env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    running = Server(process, f"http://127.0.0.1:{port}", log)
-
-    def answering() -> bool:
-        assert process.poll() is None, f"conveyor serve exited:\n{log.read_text()}"
-        try:
-            with urllib.request.urlopen(f"{running.base}/dashboard/signin", timeout=2):
-                return True
-        except OSError:
-            return False
-
-    try:
-        wait_until(answering, "conveyor serve to answer")
-        yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with serving(subprocess_env, log, threads=4, ready_path="/dashboard/signin") as (
+        process,
+        base,
+    ):
+        yield Server(process, base, log)
 
 
 @pytest.fixture

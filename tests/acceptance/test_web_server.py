@@ -6,7 +6,6 @@ import http.client
 import json
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import pytest
 import conveyor
 import conveyor_test_jobs
 from conveyor.web import auth
-from support import CONVEYOR, free_port
+from support import CONVEYOR, free_port, serving
 
 
 @dataclass
@@ -46,43 +45,14 @@ class Server:
                 return refused.code, json.load(refused), refused.headers
 
 
-def wait_until_answering(server: Server, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if server.process.poll() is not None:
-            raise AssertionError(f"conveyor serve exited early:\n{server.log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{server.base}/api/3/openapi.json", timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"conveyor serve did not answer within {timeout}s") from None
-            time.sleep(0.05)
-
-
 @pytest.fixture
 def server(subprocess_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
-    port = free_port()
     log = tmp_path / "serve.log"
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(
-            [CONVEYOR, "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", "2"],
-            env=subprocess_env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    running = Server(process, f"http://127.0.0.1:{port}", log)
-    try:
-        wait_until_answering(running)
-        yield running
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with serving(subprocess_env, log, threads=2, ready_path="/api/3/openapi.json") as (
+        process,
+        base,
+    ):
+        yield Server(process, base, log)
 
 
 def test_serve_answers_the_action_api_under_waitress(server: Server) -> None:
