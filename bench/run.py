@@ -247,6 +247,7 @@ class Bench:
     def reset(self, system: Any) -> None:
         self.store.flush()
         system.reset()
+        system.warm()
 
     def env(self, system: Any, target: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVEYOR_", "CKAN_"))}

@@ -110,6 +110,11 @@ class System:
     def reset(self) -> None:
         """Forget every job (the harness has just flushed the Redis database)."""
 
+    def warm(self) -> None:
+        """Have the producer connected, as after open(): the harness calls it after
+        reset(), before any timing (a system whose reset() closes its client
+        reconnects here, so that no timed call pays for connecting)."""
+
     def close(self) -> None:
         """Release the producer side."""
 
