@@ -529,6 +529,13 @@ class Backend(PeriodicStore, ControlStore, ABC):
     pausing queues and commanding workers in :class:`~conveyor.backends.control.ControlStore`.
     """
 
+    #: Whether a busy worker should send its ``complete_and_claim`` calls to a
+    #: helper thread and go on handing out jobs meanwhile (conveyor.worker.inflight):
+    #: worth it where the store's own work on a batch takes milliseconds (PostgreSQL),
+    #: a loss where the call is quick or runs in the worker's process (measured in
+    #: docs/decisions.md, "A busy worker claims on a helper thread on PostgreSQL").
+    claims_in_background: bool = False
+
     @classmethod
     @abstractmethod
     def from_url(cls, url: str, base_dir: Path | None = None) -> Backend:

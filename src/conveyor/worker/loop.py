@@ -4,7 +4,10 @@ Speed comes from overlapping the three costs of a job: the backend round
 trip, the pipe to the child, and the job itself.
 
 - Completions are recorded in batches, in the same backend call that claims
-  the next jobs (``complete_and_claim``).
+  the next jobs (``complete_and_claim``). While children are busy, on a store
+  whose calls take milliseconds (PostgreSQL), that call runs on a helper
+  thread (``inflight.py``) and the loop goes on handing out and collecting;
+  it takes the answer at a later step.
 - Jobs are claimed ahead into a small buffer, and quick jobs are sent ahead
   to wait in a busy child's pipe; how many, and when one goes back, is
   decided in ``policy.py`` from ``now`` and recent durations.
@@ -17,23 +20,27 @@ a :class:`~conveyor.worker.stopping.StopFlag` and a
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import functools
 import logging
 import math
 import os
 import selectors
 import socket
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for
 from typing import TYPE_CHECKING
 
-from conveyor.backends import Backend, JobRecord, WorkerInfo
+from conveyor.backends import Backend, Completion, JobRecord, WorkerInfo
 from conveyor.backends.control import QUIET, STOP
 from conveyor.exceptions import BackendError
 from conveyor.worker import policy
 from conveyor.worker.child import Fence, Request, receive_outcome
 from conveyor.worker.clock import Clock, SystemClock
+from conveyor.worker.inflight import Answer, Call, Helper
 from conveyor.worker.outcomes import Recorder, short
 from conveyor.worker.pool import Child, HandedJob, Pool, exited
 from conveyor.worker.requests import answer
@@ -44,6 +51,19 @@ if TYPE_CHECKING:
     from conveyor.periodic_jobs.ticker import Ticker
 
 log = logging.getLogger("conveyor.worker")
+
+_STORE = "store"  # the selector's mark of the helper thread's wake-up pipe
+
+
+def _first(before: Callable[[], object], then: Callable[[], object] | None) -> Callable[[], None]:
+    """A hook that calls ``before``, then ``then`` (if any)."""
+
+    def hook() -> None:
+        before()
+        if then is not None:
+            then()
+
+    return hook
 
 
 @dataclass(frozen=True)
@@ -118,6 +138,12 @@ class Loop:
         # that may be reused). poll keeps no state in the kernel.
         self.selector = selectors.PollSelector()
         self.selector.register(stop.wake_fd, selectors.EVENT_READ, None)
+        self.helper = Helper()
+        self.inflight: Call | None = None  # the store call on the helper thread, if any
+        self.selector.register(self.helper.wake_fd, selectors.EVENT_READ, _STORE)
+        # No child is forked while a store call runs on the helper thread: the
+        # child would get a copy of a connection (and its lock) in mid-call.
+        pool.before_fork = _first(self._wait_inflight, pool.before_fork)
         self.watched: dict[Child, tuple[int, int]] = {}
         self.watched_list: list[Child] = []
 
@@ -144,6 +170,9 @@ class Loop:
         self._dispatch()
         self._register_if_changed()  # after the claim: idle only if there was nothing to claim
         if not self.pool.busy() and not self.buffer:
+            if self.inflight is not None:  # its answer may bring jobs: take it, then look again
+                self._settle()
+                return False
             self.recorder.flush(self.backend)
             if self.stop.stopping:
                 return True
@@ -167,7 +196,13 @@ class Loop:
 
     # -- claiming ----------------------------------------------------------------
     def _refill(self, burst: bool) -> bool:
-        """Record pending outcomes and claim more jobs, in one backend call when both are due."""
+        """Record pending outcomes and claim more jobs, in one backend call when both are due.
+
+        With children busy the call goes to the helper thread (one at a
+        time), and its answer is taken at a later step, once it has come.
+        """
+        if self.inflight is not None:
+            return self.inflight.future.done() and self._settle()
         if self.stop.stopping:
             self._flush_if_due()
             return False
@@ -184,29 +219,58 @@ class Loop:
         if limit == 0:
             self._flush_if_due()
             return False
-        waiting_is_fine = not (self.pool.busy() or self.buffer or burst)
+        busy = bool(self.pool.busy())
+        waiting_is_fine = not (busy or self.buffer or burst)
+        overlap = busy and self.backend.claims_in_background
         batch = self.recorder.take()
         # The leases claimed run from before the call: a child's fence is counted from here.
         claimed_at = self.clock.monotonic()
+        call = functools.partial(
+            self.backend.complete_and_claim,
+            batch,
+            self._claimable(),
+            worker=self.settings.key,
+            lease=self.settings.lease,
+            now=self.clock.now(),
+            limit=limit,
+            wait=self._idle_wait() if waiting_is_fine else 0.0,
+        )
+        if overlap:  # the children have work meanwhile: the loop need not wait for the store
+            self.inflight = Call(batch, claimed_at, self.helper.send(call))
+            return False
         try:
-            accepted, claimed = self.backend.complete_and_claim(
-                batch,
-                self._claimable(),
-                worker=self.settings.key,
-                lease=self.settings.lease,
-                now=self.clock.now(),
-                limit=limit,
-                wait=self._idle_wait() if waiting_is_fine else 0.0,
-            )
+            reply = call()
         except BaseException:
             self.recorder.restore(batch)
             raise
+        return self._take(batch, claimed_at, reply)
+
+    def _take(self, batch: list[Completion], claimed_at: float, reply: Answer) -> bool:
+        """Take the answer of a complete_and_claim: outcomes recorded, jobs claimed."""
+        accepted, claimed = reply
         self.recorder.recorded(batch, accepted)
         self.buffer.extend((record, claimed_at) for record in claimed)
         if claimed:
             self.ran_any = True
             self.idle_since = claimed_at
         return bool(claimed)
+
+    def _settle(self) -> bool:
+        """Take the answer of the call on the helper thread, waiting for it if need be."""
+        call, self.inflight = self.inflight, None
+        assert call is not None
+        self.helper.drain()
+        try:
+            reply = call.future.result()
+        except BaseException:
+            self.recorder.restore(call.batch)  # not recorded: sent again with the next call
+            raise
+        return self._take(call.batch, call.claimed_at, reply)
+
+    def _wait_inflight(self) -> None:
+        """Wait until no store call runs on the helper thread (its answer is taken later)."""
+        if self.inflight is not None:
+            concurrent.futures.wait([self.inflight.future])
 
     def _claimable(self) -> list[str]:
         """The worker's queues in claim order, less the paused ones."""
@@ -341,6 +405,9 @@ class Loop:
         for key, _ in self.selector.select(self._collect_wait()):
             if key.data is None:
                 self.stop.drain()
+                continue
+            if key.data is _STORE:  # the store call has answered: taken at the next step
+                self.helper.drain()
                 continue
             child, kind = key.data
             ready.setdefault(child, set()).add(kind)
@@ -616,6 +683,12 @@ class Loop:
     # -- stopping ------------------------------------------------------------------
     def shutdown(self) -> None:
         """Stop children; interrupted and buffered jobs go back to their queues."""
+        if self.inflight is not None:  # what it claimed is buffered, so released below
+            try:
+                self._settle()
+            except BackendError as exc:
+                log.warning("Worker %s: a store call failed: %s", self.settings.name, exc)
+        self.helper.close()
         try:
             self.backend.unregister_worker(self.settings.key)
             self.backend.forget_worker_command(self.settings.key)

@@ -148,6 +148,8 @@ _BOUNDS = "-c lock_timeout=20s -c statement_timeout=60s"
 class PostgreSQLBackend(Backend):
     """Jobs in a PostgreSQL database."""
 
+    claims_in_background = True
+
     def __init__(
         self, conninfo: str, *, schema: str | None = None, recheck: float = _RECHECK_SECONDS
     ) -> None:
