@@ -6,6 +6,7 @@ standard library only, so they are tested here without any peer library or serve
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import sys
@@ -171,3 +172,61 @@ def test_cpu_times_grow(run: ModuleType) -> None:
             break
     assert second[1] > first[1]
     assert second[0] > first[0]
+
+
+class _Recorded:
+    """A system and a store for ``Bench`` that note what the harness asks of them, in order.
+
+    Stand-ins for a library and its Redis database, which are not under test here: what is
+    under test is the harness's order of steps around a timed enqueue.
+    """
+
+    bulk_api = "the test's own"
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+
+    def flush(self) -> None:
+        self.steps.append("flush")
+
+    def reset(self) -> None:
+        self.steps.append("reset")
+
+    def warm(self) -> None:
+        self.steps.append("warm")
+
+    def enqueue_incr(self) -> None:
+        self.steps.append("enqueue, collector on" if gc.isenabled() else "enqueue")
+
+    def enqueue_incr_many(self, count: int) -> None:
+        self.steps.append(f"{count} at once" + (", collector on" if gc.isenabled() else ""))
+
+
+def a_bench(run: ModuleType, tmp_path: Path, store: object) -> Any:
+    settings = run.Settings(
+        runs=1,
+        enqueue_jobs=3,
+        drain_jobs=10,
+        batch=2,
+        latency_samples=1,
+        latency_gap=(0.0, 0.0),
+        startup_timeout=1.0,
+        quick=True,
+        conditions=["idle"],
+        seed=1,
+    )
+    return run.Bench(settings, store, tmp_path)
+
+
+def test_a_timed_enqueue_finds_the_producer_connected_and_the_collector_paused(
+    run: ModuleType, tmp_path: Path
+) -> None:
+    recorded = _Recorded()
+    bench = a_bench(run, tmp_path, recorded)
+    assert bench.enqueue(recorded) > 0
+    assert recorded.steps == ["flush", "reset", "warm", "enqueue", "enqueue", "enqueue"]
+    assert gc.isenabled()  # on again after the timing
+    recorded.steps.clear()
+    assert bench.enqueue_bulk(recorded) > 0
+    assert recorded.steps == ["flush", "reset", "warm", "2 at once", "1 at once"]
+    assert gc.isenabled()

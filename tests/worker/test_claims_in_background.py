@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -67,7 +67,8 @@ def gated(postgresql_url: str) -> Iterator[tuple[Loop, Gated]]:
     settings = ChildSettings(serializer="json", max_jobs=0, supervisor_pid=os.getpid())
     store = Gated(backend(config.current()))
     assert store.claims_in_background
-    loop = Loop(worker.loop_settings(), worker.stop_flag, store, Pool(1, settings, None, []))  # type: ignore[arg-type]
+    pool = Pool(1, settings, None, [])
+    loop = Loop(worker.loop_settings(), worker.stop_flag, cast(Backend, store), pool)
     yield loop, store
     store.gate.set()
     loop.shutdown()
