@@ -24,7 +24,7 @@ from conveyor.exceptions import BackendUnavailable
 from conveyor.worker.child import ChildSettings
 from conveyor.worker.loop import Loop
 from conveyor.worker.pool import Pool
-from support import state_of, wait_until
+from support import is_gone, state_of, wait_until
 
 
 class Gated:
@@ -41,6 +41,7 @@ class Gated:
         self.gate.set()
         self.fail_in_background = False  # fail the next helper-thread call with outcomes
         self.failed: list[str] = []  # the ids of the outcomes a failed call carried
+        self.break_in_background = False  # fail helper-thread calls with a non-store error
         self.threads: list[str] = []  # the thread of each complete_and_claim
 
     def complete_and_claim(self, *args: Any, **kwargs: Any) -> Any:
@@ -52,6 +53,8 @@ class Gated:
             self.fail_in_background = False
             self.failed = [done.job_id for done in batch]
             raise BackendUnavailable("the test's store went away for one call")
+        if self.break_in_background and thread.startswith("conveyor-store"):
+            raise RuntimeError("not a store error: a fault of the test's own")
         return self.real.complete_and_claim(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
@@ -179,3 +182,26 @@ def test_no_child_is_forked_while_a_call_is_in_flight(
     assert time.monotonic() >= opened_at - 0.05
     release.touch()
     _drive(loop)
+
+
+def test_a_call_failing_with_any_error_at_shutdown_still_leaves_no_child_running(
+    tmp_path: Path, gated: tuple[Loop, Gated]
+) -> None:
+    loop, store = gated
+    marker, release = tmp_path / "long.txt", tmp_path / "release"
+    long_job = conveyor.enqueue(
+        conveyor_test_jobs.touch_then_wait, args=[str(marker), str(release)]
+    )
+    loop._step(burst=True, max_idle_time=None)
+    wait_until(marker.exists)
+    pid = loop.pool.children[0].process.pid
+    assert pid is not None
+    conveyor.enqueue(conveyor_test_jobs.succeed)
+    _claim_ahead_now(loop)
+    store.break_in_background = True
+    loop._refill(burst=True)
+    assert loop.inflight is not None
+    wait_until(loop.inflight.future.done)
+    loop.shutdown()  # logs the error and goes on
+    wait_until(lambda: is_gone(pid))
+    assert state_of(long_job) == "queued"  # interrupted, back on its queue

@@ -688,6 +688,8 @@ class Loop:
                 self._settle()
             except BackendError as exc:
                 log.warning("Worker %s: a store call failed: %s", self.settings.name, exc)
+            except Exception:  # whatever it was, the children must still be stopped below
+                log.exception("Worker %s: a store call failed", self.settings.name)
         self.helper.close()
         try:
             self.backend.unregister_worker(self.settings.key)
