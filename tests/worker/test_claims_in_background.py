@@ -180,6 +180,8 @@ def test_no_child_is_forked_while_a_call_is_in_flight(
     loop.pool.before_fork()  # as Pool._spawn calls it, just before fork()
     assert call.future.done()
     assert time.monotonic() >= opened_at - 0.05
+    # Nor is the helper thread there at the fork: the child copies a one-thread process.
+    assert not [t for t in threading.enumerate() if t.name.startswith("conveyor-store")]
     release.touch()
     _drive(loop)
 

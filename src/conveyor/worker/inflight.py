@@ -68,11 +68,21 @@ class Helper:
             while os.read(self.wake_fd, 512):
                 pass
 
+    def stop_thread(self) -> None:
+        """End the thread (after the call it runs, if any); the next send starts another.
+
+        Called before each fork: the child then gets a copy of a process with
+        one thread, the loop's (a fork beside another thread may copy a lock it
+        holds, and Python 3.12 and later warn about it).
+        """
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
+        self.stop_thread()
         os.close(self.wake_fd)
         os.close(self._write_fd)

@@ -141,9 +141,10 @@ class Loop:
         self.helper = Helper()
         self.inflight: Call | None = None  # the store call on the helper thread, if any
         self.selector.register(self.helper.wake_fd, selectors.EVENT_READ, _STORE)
-        # No child is forked while a store call runs on the helper thread: the
-        # child would get a copy of a connection (and its lock) in mid-call.
-        pool.before_fork = _first(self._wait_inflight, pool.before_fork)
+        # No child is forked while a store call runs on the helper thread (the
+        # child would get a copy of a connection, and its lock, in mid-call), nor
+        # while that thread exists at all.
+        pool.before_fork = _first(self._before_fork, pool.before_fork)
         self.watched: dict[Child, tuple[int, int]] = {}
         self.watched_list: list[Child] = []
 
@@ -267,10 +268,12 @@ class Loop:
             raise
         return self._take(call.batch, call.claimed_at, reply)
 
-    def _wait_inflight(self) -> None:
-        """Wait until no store call runs on the helper thread (its answer is taken later)."""
+    def _before_fork(self) -> None:
+        """Wait until no store call runs on the helper thread (its answer is taken later),
+        and end that thread: a child is forked from a process of one thread."""
         if self.inflight is not None:
             concurrent.futures.wait([self.inflight.future])
+        self.helper.stop_thread()
 
     def _claimable(self) -> list[str]:
         """The worker's queues in claim order, less the paused ones."""
