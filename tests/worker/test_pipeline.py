@@ -222,3 +222,33 @@ def test_a_waiting_job_canceled_is_taken_back_with_the_others_behind_it(
     assert not (tmp_path / "b.txt").exists()
     assert not (tmp_path / "c.txt").exists()
     assert child.process.is_alive()
+
+
+def test_a_lost_job_that_already_ended_has_its_outcome_taken_not_its_child_killed(
+    tmp_path: Path, loop: Loop, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The heartbeat learns that a job's lease is lost (here: the job was canceled) after the
+    job ended but before the loop read its report: the report is read, and its outcome offered
+    to the store, which refuses it; the child, which runs nothing, is left alive."""
+    caplog.set_level(logging.INFO, logger="conveyor")
+    marker = tmp_path / "ran.txt"
+    job = conveyor.enqueue(test_jobs.touch, args=[str(marker)])
+    worker = loop.settings
+    (claimed,) = loop.backend.claim(
+        worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=1
+    )
+    loop._start(claimed, time.monotonic())
+    child = loop.pool.children[0]
+    wait_until(lambda: marker.exists() and child.conn.poll())  # ended, its report unread
+    job.cancel()
+    lost = loop._extend_leases()
+    assert lost == {job.id}
+
+    loop._drop_lost_jobs(lost)
+    assert child.running is None
+    assert child in loop.pool.children
+    assert child.process.is_alive()
+    loop.recorder.flush(loop.backend)
+    assert f"Outcome of job {job.id} was not recorded: its lease was lost" in caplog.text
+    assert "stopping its process" not in caplog.text
+    assert state_of(job) == "canceled"

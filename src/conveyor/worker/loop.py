@@ -570,7 +570,24 @@ class Loop:
         return {job_id for (job_id, _), ok in zip(leases, held, strict=False) if not ok}
 
     def _drop_lost_jobs(self, lost: set[str]) -> None:
-        """Stop running the jobs in ``lost``, and never start those still waiting."""
+        """Stop running the jobs in ``lost``, and never start those still waiting.
+
+        A lost job whose child has already reported its end (the report waits
+        in the pipe, unread while the loop was in a store call) is not running
+        any more: its outcome is taken first, and goes to the store like any
+        other, which refuses it ("not recorded: its lease was lost").
+        """
+        if any(record.id in lost for record, _ in self.buffer):  # never start them
+            self.buffer = deque(entry for entry in self.buffer if entry[0].id not in lost)
+        for child in list(self.pool.children):
+            while (
+                child in self.pool.children
+                and child.running is not None
+                and child.running.record.id in lost
+                and not child.conn.closed
+                and child.conn.poll()
+            ):
+                self._receive(child)
         for child in [c for c in self.pool.children if c.running is not None]:
             running = child.running
             if running is not None and running.record.id in lost:
@@ -584,8 +601,6 @@ class Loop:
                     self.recorder.release(
                         queued.record, queued.token, "not started", announced=True
                     )
-        if any(record.id in lost for record, _ in self.buffer):  # never start them
-            self.buffer = deque(entry for entry in self.buffer if entry[0].id not in lost)
 
     def _read_control(self) -> None:
         """Learn which queues are paused, and whether to go quiet or stop (conveyor.manage)."""
