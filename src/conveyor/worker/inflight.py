@@ -69,7 +69,8 @@ class Helper:
                 pass
 
     def stop_thread(self) -> None:
-        """End the thread (after the call it runs, if any); the next send starts another.
+        """End the thread, once the call it runs (if any) has returned; the next send
+        starts another.
 
         Called before each fork: the child then gets a copy of a process with
         one thread, the loop's (a fork beside another thread may copy a lock it

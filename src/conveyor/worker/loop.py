@@ -20,7 +20,6 @@ a :class:`~conveyor.worker.stopping.StopFlag` and a
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import functools
 import logging
@@ -64,6 +63,11 @@ def _first(before: Callable[[], object], then: Callable[[], object] | None) -> C
             then()
 
     return hook
+
+
+def _report_waiting(child: Child) -> bool:
+    """Whether ``child`` runs a job and something waits in its pipe (a report, or its end)."""
+    return child.running is not None and not child.conn.closed and child.conn.poll()
 
 
 @dataclass(frozen=True)
@@ -143,8 +147,9 @@ class Loop:
         self.selector.register(self.helper.wake_fd, selectors.EVENT_READ, _STORE)
         # No child is forked while a store call runs on the helper thread (the
         # child would get a copy of a connection, and its lock, in mid-call), nor
-        # while that thread exists at all.
-        pool.before_fork = _first(self._before_fork, pool.before_fork)
+        # while that thread exists at all: ending it waits for its call, whose
+        # answer the loop takes later, as usual.
+        pool.before_fork = _first(self.helper.stop_thread, pool.before_fork)
         self.watched: dict[Child, tuple[int, int]] = {}
         self.watched_list: list[Child] = []
 
@@ -267,13 +272,6 @@ class Loop:
             self.recorder.restore(call.batch)  # not recorded: sent again with the next call
             raise
         return self._take(call.batch, call.claimed_at, reply)
-
-    def _before_fork(self) -> None:
-        """Wait until no store call runs on the helper thread (its answer is taken later),
-        and end that thread: a child is forked from a process of one thread."""
-        if self.inflight is not None:
-            concurrent.futures.wait([self.inflight.future])
-        self.helper.stop_thread()
 
     def _claimable(self) -> list[str]:
         """The worker's queues in claim order, less the paused ones."""
@@ -499,12 +497,7 @@ class Loop:
 
     def _child_died(self, child: Child, may_have_reported: bool = True) -> None:
         # A dead child's pipe polls readable at EOF too: only try to read it once.
-        if (
-            may_have_reported
-            and child.running is not None
-            and not child.conn.closed
-            and child.conn.poll()
-        ):
+        if may_have_reported and _report_waiting(child):
             self._receive(child)  # it reported before it exited
             if child not in self.pool.children:
                 return
@@ -584,8 +577,7 @@ class Loop:
                 child in self.pool.children
                 and child.running is not None
                 and child.running.record.id in lost
-                and not child.conn.closed
-                and child.conn.poll()
+                and _report_waiting(child)
             ):
                 self._receive(child)
         for child in [c for c in self.pool.children if c.running is not None]:
