@@ -95,27 +95,41 @@ def _claim_ahead_now(loop: Loop) -> None:
     running.began = time.monotonic()
 
 
-def _drive(loop: Loop, seen: list[bool] | None = None, deadline: float = 60.0) -> None:
-    """Step the loop in burst mode until it stops (noting whether a call was in flight)."""
+def _drive(loop: Loop, deadline: float = 60.0) -> bool:
+    """Step the loop in burst mode until it stops; whether a call was ever seen in flight."""
     give_up = time.monotonic() + deadline
+    seen = False
     while not loop._step(burst=True, max_idle_time=None):
-        if seen is not None and loop.inflight is not None:
-            seen.append(True)
+        seen = seen or loop.inflight is not None
         assert time.monotonic() < give_up, "the loop did not finish its jobs in time"
+    return seen
+
+
+def _recording_jobs(tmp_path: Path, count: int) -> tuple[Path, list[conveyor.Job]]:
+    """``count`` jobs that each note their run in a file of the returned directory."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    jobs = conveyor.enqueue_many(
+        {"fn": conveyor_test_jobs.record_run, "args": [str(runs), n]} for n in range(count)
+    )
+    return runs, jobs
+
+
+def _long_job_running(tmp_path: Path, loop: Loop) -> tuple[conveyor.Job, Path]:
+    """A job that runs in the loop's child until the returned path exists, started."""
+    marker, release = tmp_path / "long.txt", tmp_path / "release"
+    job = conveyor.enqueue(conveyor_test_jobs.touch_then_wait, args=[str(marker), str(release)])
+    loop._step(burst=True, max_idle_time=None)  # claims it and starts it
+    wait_until(marker.exists)
+    return job, release
 
 
 def test_a_busy_loop_claims_on_the_helper_thread_and_runs_every_job_once(
     tmp_path: Path, gated: tuple[Loop, Gated]
 ) -> None:
     loop, store = gated
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    jobs = conveyor.enqueue_many(
-        {"fn": conveyor_test_jobs.record_run, "args": [str(runs), n]} for n in range(300)
-    )
-    seen: list[bool] = []
-    _drive(loop, seen)
-    assert seen, "no store call was ever in flight while the child was busy"
+    runs, jobs = _recording_jobs(tmp_path, 300)
+    assert _drive(loop), "no store call was ever in flight while the child was busy"
     assert any(name.startswith("conveyor-store") for name in store.threads)
     assert _runs(runs) == {n: 1 for n in range(300)}
     assert {state_of(job) for job in jobs} == {"finished"}
@@ -125,11 +139,7 @@ def test_outcomes_of_a_call_that_failed_on_the_helper_thread_are_recorded_by_the
     tmp_path: Path, gated: tuple[Loop, Gated]
 ) -> None:
     loop, store = gated
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    jobs = conveyor.enqueue_many(
-        {"fn": conveyor_test_jobs.record_run, "args": [str(runs), n]} for n in range(60)
-    )
+    runs, jobs = _recording_jobs(tmp_path, 60)
     store.fail_in_background = True
     loop.run(burst=True, max_idle_time=None)  # takes the error as any store error, goes on
     assert store.failed, "no call carrying outcomes went to the helper thread"
@@ -141,12 +151,7 @@ def test_a_call_in_flight_at_shutdown_has_its_jobs_put_back(
     tmp_path: Path, gated: tuple[Loop, Gated]
 ) -> None:
     loop, store = gated
-    marker, release = tmp_path / "long.txt", tmp_path / "release"
-    long_job = conveyor.enqueue(
-        conveyor_test_jobs.touch_then_wait, args=[str(marker), str(release)]
-    )
-    loop._step(burst=True, max_idle_time=None)  # claims the long job and starts it
-    wait_until(marker.exists)
+    long_job, release = _long_job_running(tmp_path, loop)
     quick = conveyor.enqueue_many({"fn": conveyor_test_jobs.succeed} for _ in range(5))
     _claim_ahead_now(loop)
     store.gate.clear()
@@ -164,10 +169,7 @@ def test_no_child_is_forked_while_a_call_is_in_flight(
     tmp_path: Path, gated: tuple[Loop, Gated]
 ) -> None:
     loop, store = gated
-    marker, release = tmp_path / "long.txt", tmp_path / "release"
-    conveyor.enqueue(conveyor_test_jobs.touch_then_wait, args=[str(marker), str(release)])
-    loop._step(burst=True, max_idle_time=None)
-    wait_until(marker.exists)
+    _, release = _long_job_running(tmp_path, loop)
     conveyor.enqueue(conveyor_test_jobs.succeed)
     _claim_ahead_now(loop)
     store.gate.clear()
@@ -190,12 +192,7 @@ def test_a_call_failing_with_any_error_at_shutdown_still_leaves_no_child_running
     tmp_path: Path, gated: tuple[Loop, Gated]
 ) -> None:
     loop, store = gated
-    marker, release = tmp_path / "long.txt", tmp_path / "release"
-    long_job = conveyor.enqueue(
-        conveyor_test_jobs.touch_then_wait, args=[str(marker), str(release)]
-    )
-    loop._step(burst=True, max_idle_time=None)
-    wait_until(marker.exists)
+    long_job, _ = _long_job_running(tmp_path, loop)
     pid = loop.pool.children[0].process.pid
     assert pid is not None
     conveyor.enqueue(conveyor_test_jobs.succeed)
