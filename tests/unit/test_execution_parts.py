@@ -136,7 +136,7 @@ def test_the_supervisor_saves_meta_only_while_the_job_holds_its_lease(
 
     def answer_when_asked(request: Request) -> None:
         wait_until(supervisor_end.poll, "the request")
-        received = receive_outcome(supervisor_end)
+        received = receive_outcome(child.frames)
         assert received == request
         answer(child, request, store)
 

@@ -16,7 +16,7 @@ import conveyor_test_jobs as test_jobs
 from conveyor import config
 from conveyor.api import backend
 from conveyor.worker import policy
-from conveyor.worker.child import ChildSettings, Gate, JobMessage, next_job, send
+from conveyor.worker.child import Channel, ChildSettings, Gate, JobMessage, send
 from conveyor.worker.loop import Loop
 from conveyor.worker.pool import Child, Pool
 from support import state_of, wait_until
@@ -31,15 +31,16 @@ def test_a_task_taken_back_in_time_is_dropped_by_the_child() -> None:
     gate = Gate(multiprocessing.get_context("fork"))
     for seq in (1, 2, 3):
         send(supervisor_end, message(seq))
-    first = next_job(child_end, gate)
+    channel = Channel(child_end)
+    first = channel.next_job(gate)
     assert first is not None
     assert first.seq == 1
     assert gate.take_back(2) == 1  # the child is still on task 1
-    after = next_job(child_end, gate)
+    after = channel.next_job(gate)
     assert after is not None
     assert after.seq == 3
     send(supervisor_end, None)
-    assert next_job(child_end, gate) is None
+    assert channel.next_job(gate) is None
 
 
 def test_a_task_the_child_started_cannot_be_taken_back() -> None:
@@ -57,11 +58,12 @@ def test_every_task_not_started_is_taken_back_at_once() -> None:
     gate = Gate(multiprocessing.get_context("fork"))
     for seq in (1, 2, 3, 4, 5):
         send(supervisor_end, message(seq))
-    first = next_job(child_end, gate)
+    channel = Channel(child_end)
+    first = channel.next_job(gate)
     assert first is not None
     assert first.seq == 1
     assert gate.take_back(4) == 1  # 2, 3 and 4 will never start
-    after = next_job(child_end, gate)
+    after = channel.next_job(gate)
     assert after is not None
     assert after.seq == 5
 

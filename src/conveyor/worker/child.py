@@ -46,6 +46,7 @@ from conveyor.exceptions import BackendError, JobStateError
 from conveyor.execution import Alarm, run_job
 from conveyor.functions import import_function
 from conveyor.job import Job
+from conveyor.worker.frames import Frames
 
 _PR_SET_PDEATHSIG = 1
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
@@ -232,17 +233,9 @@ def send(
     conn.send_bytes(pickle.dumps(data, _PROTOCOL))
 
 
-def next_job(conn: Connection, gate: Gate) -> JobMessage | None:
-    """The next job to run (blocking until there is one), or None to stop.
-
-    Jobs the supervisor took back are dropped.
-    """
-    return Channel(conn).next_job(gate)
-
-
-def receive_outcome(conn: Connection) -> Outcome | Request:
+def receive_outcome(frames: Frames) -> Outcome | Request:
     """In the supervisor: what a child sent, the outcome of a job or a request from it."""
-    message = pickle.loads(conn.recv_bytes())
+    message = pickle.loads(frames.next())
     if type(message[0]) is str:
         return Request._make(message)
     return Outcome._make(message)
@@ -260,18 +253,19 @@ class Channel:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.frames = Frames(conn)
         self.early: deque[Any] = deque()  # messages read while waiting for a reply
         self.lock = threading.Lock()
         self.running: str | None = None  # the id of the job running here, if any
 
     def pending(self) -> bool:
-        return bool(self.early) or self.conn.poll()
+        return bool(self.early) or self.frames.ready() or self.conn.poll()
 
     def next_job(self, gate: Gate) -> JobMessage | None:
         with self.lock:
             while True:
                 early = self.early
-                message = early.popleft() if early else pickle.loads(self.conn.recv_bytes())
+                message = early.popleft() if early else pickle.loads(self.frames.next())
                 if message is None:
                     return None
                 job = JobMessage._make(message)
@@ -302,7 +296,7 @@ class Channel:
         try:
             send(self.conn, request)
             while True:
-                message = pickle.loads(self.conn.recv_bytes())
+                message = pickle.loads(self.frames.next())
                 if isinstance(message, tuple) and message[0] == REPLY:
                     return message
                 self.early.append(message)

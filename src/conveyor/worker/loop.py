@@ -67,7 +67,16 @@ def _first(before: Callable[[], object], then: Callable[[], object] | None) -> C
 
 def _report_waiting(child: Child) -> bool:
     """Whether ``child`` runs a job and something waits in its pipe (a report, or its end)."""
-    return child.running is not None and not child.conn.closed and child.conn.poll()
+    return (
+        child.running is not None
+        and not child.conn.closed
+        and (child.frames.ready() or child.conn.poll())
+    )
+
+
+def _report_read(child: Child) -> bool:
+    """Whether ``child`` runs a job and a whole message of its has been read, not yet taken."""
+    return child.running is not None and not child.conn.closed and child.frames.ready()
 
 
 @dataclass(frozen=True)
@@ -400,10 +409,18 @@ class Loop:
 
     # -- collecting ----------------------------------------------------------------
     def _collect(self) -> None:
-        """Wait for a child to report or die, a signal, or the next timer."""
+        """Wait for a child to report or die, a signal, or the next timer.
+
+        Every message read off a child's pipe is taken before the loop waits
+        again: a read takes all the pipe holds, and the bytes read are no
+        longer there for the selector to see.
+        """
         self._watch_children()
         ready: dict[Child, set[str]] = {}
-        for key, _ in self.selector.select(self._collect_wait()):
+        for child in self.pool.children:  # read earlier, while taking another message
+            if _report_read(child):
+                ready[child] = {"conn"}
+        for key, _ in self.selector.select(0.0 if ready else self._collect_wait()):
             if key.data is None:
                 self.stop.drain()
                 continue
@@ -417,6 +434,8 @@ class Loop:
                 continue
             if "conn" in kinds and child.running is not None:
                 self._receive(child)
+                while child in self.pool.children and _report_read(child):
+                    self._receive(child)
             else:  # an idle child's pipe only becomes readable at its end
                 self._child_died(child)
 
@@ -462,7 +481,7 @@ class Loop:
 
     def _receive(self, child: Child) -> None:
         try:
-            outcome = receive_outcome(child.conn)
+            outcome = receive_outcome(child.frames)
         except (EOFError, OSError):  # it died without reporting
             self._child_died(child, may_have_reported=False)
             return
@@ -496,8 +515,9 @@ class Loop:
             self.recorder.raised(running, outcome)
 
     def _child_died(self, child: Child, may_have_reported: bool = True) -> None:
-        # A dead child's pipe polls readable at EOF too: only try to read it once.
-        if may_have_reported and _report_waiting(child):
+        # A dead child's pipe polls readable at EOF too: reading it to the end is
+        # what ends this loop (_receive then comes back here, with False).
+        while may_have_reported and _report_waiting(child):
             self._receive(child)  # it reported before it exited
             if child not in self.pool.children:
                 return

@@ -18,6 +18,7 @@ from typing import Any
 from conveyor.backends import JobRecord
 from conveyor.worker.child import ChildSettings, Fence, Gate, JobMessage, child_main, send
 from conveyor.worker.clock import Clock
+from conveyor.worker.frames import Frames
 
 _FORK = multiprocessing.get_context("fork")
 
@@ -60,6 +61,10 @@ class Child:
     # Sent, to start in this order when ``running`` ends.
     queued: deque[HandedJob] = field(default_factory=deque)
     sent: int = 0  # jobs sent so far (the last one's seq)
+    frames: Frames = field(init=False)  # what it sent: outcomes, and its running job's requests
+
+    def __post_init__(self) -> None:
+        self.frames = Frames(self.conn)
 
     @property
     def pid(self) -> int | None:
