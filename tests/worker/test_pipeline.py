@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -254,3 +255,28 @@ def test_a_lost_job_that_already_ended_has_its_outcome_taken_not_its_child_kille
     assert f"Outcome of job {job.id} was not recorded: its lease was lost" in caplog.text
     assert "stopping its process" not in caplog.text
     assert state_of(job) == "canceled"
+
+
+def _pipes_held(pid: int) -> set[str]:
+    """The pipes (``pipe:[inode]``) process ``pid`` holds open."""
+    held = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(FileNotFoundError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("pipe:"):
+                held.add(target)
+    return held
+
+
+def test_a_child_keeps_none_of_the_supervisors_store_call_pipe(loop: Loop) -> None:
+    """The helper thread's wake-up pipe is the supervisor's alone (Linux: read from /proc)."""
+    helper_pipe = {f"pipe:[{os.fstat(fd).st_ino}]" for fd in loop.helper.fds()}
+    assert helper_pipe <= _pipes_held(os.getpid())
+    conveyor.enqueue(test_jobs.succeed)
+    worker = loop.settings
+    [record] = loop.backend.claim(worker.queues, worker=worker.key, lease=30.0, now=time.time())
+    loop._start(record, time.monotonic())
+    child = loop.pool.children[0]
+    wait_until(child.conn.poll, "the job's outcome")  # the child closed what it inherited
+    assert child.pid is not None
+    assert not helper_pipe & _pipes_held(child.pid)

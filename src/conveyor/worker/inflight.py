@@ -48,6 +48,10 @@ class Helper:
         os.set_blocking(self._write_fd, False)
         self.closed = False
 
+    def fds(self) -> tuple[int, int]:
+        """Both ends of the wake-up pipe (which no child should keep)."""
+        return self.wake_fd, self._write_fd
+
     def send(self, call: Callable[[], Answer]) -> concurrent.futures.Future[Answer]:
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(

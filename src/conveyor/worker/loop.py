@@ -41,7 +41,7 @@ from conveyor.worker.child import Fence, Request, receive_outcome
 from conveyor.worker.clock import Clock, SystemClock
 from conveyor.worker.inflight import Answer, Call, Helper
 from conveyor.worker.outcomes import Recorder, short
-from conveyor.worker.pool import Child, HandedJob, Pool, exited
+from conveyor.worker.pool import Child, FdCloser, HandedJob, Pool, exited
 from conveyor.worker.requests import answer
 from conveyor.worker.stopping import StopFlag
 
@@ -159,6 +159,7 @@ class Loop:
         # while that thread exists at all: ending it waits for its call, whose
         # answer the loop takes later, as usual.
         pool.before_fork = _first(self.helper.stop_thread, pool.before_fork)
+        pool.keep(*(FdCloser(fd) for fd in self.helper.fds()))
         self.watched: dict[Child, tuple[int, int]] = {}
         self.watched_list: list[Child] = []
 

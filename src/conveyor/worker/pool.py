@@ -97,6 +97,10 @@ class Pool:
         self.children: list[Child] = []
         self._keep = keep  # the supervisor's own handles, closed in every child
 
+    def keep(self, *handles: Any) -> None:
+        """Have every child forked from now on close ``handles`` (each has a ``close()``)."""
+        self._keep.extend(handles)
+
     def busy(self) -> list[Child]:
         return [child for child in self.children if child.running is not None]
 
@@ -269,6 +273,16 @@ def _exit_fd(process: BaseProcess) -> int:
             fd: int = pidfd_open(pid)
             return fd
     return process.sentinel
+
+
+class FdCloser:
+    """Lets a child close one of the supervisor's raw file descriptors."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 class _ExitFd:

@@ -31,7 +31,7 @@ from conveyor.periodic_jobs.declare import declared
 from conveyor.periodic_jobs.ticker import Ticker, check
 from conveyor.worker.child import ChildSettings
 from conveyor.worker.loop import Loop, LoopSettings, backend_backoff
-from conveyor.worker.pool import Pool
+from conveyor.worker.pool import FdCloser, Pool
 from conveyor.worker.stopping import StopFlag
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ class Worker:
             timeout_grace=self.config.timeout_grace,
         )
         self._stop.open()
-        wake_handles = [_FdCloser(fd) for fd in self._stop.fds()]
+        wake_handles = [FdCloser(fd) for fd in self._stop.fds()]
         pool = Pool(self.concurrency, settings, self._before_fork, wake_handles)
         previous = self._install_signal_handlers()
         loop = self._loop = Loop(
@@ -326,13 +326,3 @@ class Worker:
     def _restore_signal_handlers(previous: dict[int, Any]) -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-class _FdCloser:
-    """Lets a child close one of the supervisor's raw file descriptors."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def close(self) -> None:
-        os.close(self.fd)
