@@ -286,6 +286,16 @@ def test_the_return_value_is_stored_as_the_result() -> None:
     assert nothing.result is None
 
 
+def test_large_arguments_and_results_cross_the_pipe_whole_among_small_ones() -> None:
+    """Messages of 200 KB and more take several reads of a child's pipe, between quick ones."""
+    texts = ["a" * 200_000, "b" * 3, "c" * 700_000, "d" * 20_000]
+    jobs = [conveyor.enqueue(test_jobs.echo, [text]) for text in texts]
+
+    conveyor.Worker(concurrency=2).work(burst=True)
+
+    assert [fetch(job).result for job in jobs] == texts
+
+
 def test_an_unserializable_result_is_dropped_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
