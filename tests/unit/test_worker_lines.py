@@ -57,7 +57,7 @@ def _sole(handler: logging.Handler) -> Iterator[None]:
 
 
 @pytest.fixture
-def handler() -> Iterator[_Counting]:
+def handler() -> _Counting:
     """A text handler that will be the only one of ``conveyor.worker``'s lines (``_sole``)."""
     return _Counting(io.StringIO())
 
