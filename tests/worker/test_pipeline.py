@@ -6,6 +6,8 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import socket
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ import conveyor
 import conveyor_test_jobs as test_jobs
 from conveyor import config
 from conveyor.api import backend
+from conveyor.backends import JobState
 from conveyor.worker import policy
 from conveyor.worker.child import Channel, ChildSettings, Gate, JobMessage, send
 from conveyor.worker.loop import Loop
@@ -280,3 +283,43 @@ def test_a_child_keeps_none_of_the_supervisors_store_call_pipe(loop: Loop) -> No
     wait_until(child.conn.poll, "the job's outcome")  # the child closed what it inherited
     assert child.pid is not None
     assert not helper_pipe & _pipes_held(child.pid)
+
+
+def test_every_report_a_child_sent_before_it_died_is_taken(loop: Loop) -> None:
+    """Two jobs ended and reported, then the child was killed: both finished, neither retried."""
+    conveyor.enqueue_many({"fn": test_jobs.succeed} for _ in range(2))
+    worker = loop.settings
+    first, second = loop.backend.claim(
+        worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=2
+    )
+    loop._start(first, time.monotonic())
+    child = loop.pool.children[0]
+    loop._queue(child, second)
+    assert child.pid is not None
+    wait_until(lambda: child.gate.take_back(0) == 2, "the child to start both jobs")
+    wait_until(lambda: _reports_waiting(child) == 2, "both reports")
+    os.kill(child.pid, 9)
+    child.process.join(10)
+
+    loop._child_died(child)
+
+    done = {c.job_id: c.state for c in loop.recorder.pending}
+    assert done == {first.id: JobState.FINISHED, second.id: JobState.FINISHED}
+    assert child not in loop.pool.children
+
+
+def _reports_waiting(child: Child) -> int:
+    """How many whole messages wait unread in ``child``'s pipe (peeked, not taken)."""
+    with socket.socket(fileno=os.dup(child.conn.fileno())) as peer:
+        peer.setblocking(False)
+        try:
+            data = peer.recv(65536, socket.MSG_PEEK)
+        except BlockingIOError:
+            return 0
+    count, at = 0, 0
+    while at + 4 <= len(data):
+        (size,) = struct.unpack_from("!i", data, at)
+        if at + 4 + size > len(data):
+            break
+        count, at = count + 1, at + 4 + size
+    return count
