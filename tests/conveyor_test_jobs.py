@@ -211,3 +211,16 @@ def record_call(path: str, marker: str, when: object) -> None:
 def now_to(path: str) -> None:
     """Write the time the job started running (epoch seconds) to ``path``."""
     Path(path).write_text(repr(time.time()), encoding="utf-8")
+
+
+def ask_then_die(seconds: float = 0.2) -> None:
+    """Ask the supervisor for the job's record from a thread, then die before any answer."""
+    import contextvars
+    import threading
+
+    import conveyor
+
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(conveyor.get_current_job,), daemon=True).start()
+    time.sleep(seconds)
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -323,3 +323,21 @@ def _reports_waiting(child: Child) -> int:
             break
         count, at = count + 1, at + 4 + size
     return count
+
+
+def test_a_child_that_died_after_asking_is_a_death_not_a_crash(loop: Loop) -> None:
+    """Its request is read after it died: the answer cannot be sent, and the job is retried."""
+    conveyor.enqueue(test_jobs.ask_then_die)
+    worker = loop.settings
+    [record] = loop.backend.claim(worker.queues, worker=worker.key, lease=30.0, now=time.time())
+    loop._start(record, time.monotonic())
+    child = loop.pool.children[0]
+    child.process.join(10)  # the loop was not driven meanwhile: the request is unread
+    assert child.process.exitcode == -9
+    assert _reports_waiting(child) == 1
+
+    loop._collect()
+
+    assert child not in loop.pool.children
+    [completion] = loop.recorder.pending
+    assert (completion.job_id, completion.state) == (record.id, JobState.SCHEDULED)

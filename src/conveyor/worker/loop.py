@@ -487,7 +487,10 @@ class Loop:
             self._child_died(child, may_have_reported=False)
             return
         if isinstance(outcome, Request):  # the running job asks (get_current_job, save_meta)
-            answer(child, outcome, self.backend)
+            try:
+                answer(child, outcome, self.backend)
+            except (BrokenPipeError, ConnectionResetError):  # the child died after asking
+                self._child_died(child, may_have_reported=False)
             return
         running = child.running
         assert running is not None
