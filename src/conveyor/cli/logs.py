@@ -52,19 +52,20 @@ class _LogFormatter(logging.Formatter):
         if millis == 999:  # perhaps rounded up to the next second, as a record's time is
             created, msecs = record_time(ns)
             second, millis = int(created), int(msecs)
-        if second != self._second:
-            self._text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
-            self._second = second
-        return f"{self._text},{millis:03d} {logging.getLevelName(levelno):<7} [{name}] {message}"
+        stamp = self._stamp(second, millis)
+        return f"{stamp} {logging.getLevelName(levelno):<7} [{name}] {message}"
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
             return super().formatTime(record, datefmt)
-        second = int(record.created)
+        return self._stamp(int(record.created), int(record.msecs))
+
+    def _stamp(self, second: int, millis: int) -> str:
+        """The default ``asctime`` of that moment; the date and time text is made once a second."""
         if second != self._second:
             self._text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
             self._second = second
-        return f"{self._text},{int(record.msecs):03d}"
+        return f"{self._text},{millis:03d}"
 
 
 class TextHandler(logging.StreamHandler):  # type: ignore[type-arg]
