@@ -18,7 +18,7 @@ import conveyor
 import conveyor_test_jobs as test_jobs
 from conveyor import config
 from conveyor.api import backend
-from conveyor.backends import JobState
+from conveyor.backends import JobRecord, JobState
 from conveyor.worker import policy
 from conveyor.worker.child import Channel, ChildSettings, Gate, JobMessage, send
 from conveyor.worker.loop import Loop
@@ -110,19 +110,28 @@ def loop() -> Iterator[Loop]:
     worker.stop_flag.close()
 
 
+def _handed_to_the_child(loop: Loop, count: int) -> tuple[list[JobRecord], Child]:
+    """Claim ``count`` of the enqueued jobs: the first starts in the loop's child, the
+    others wait in its pipe behind it, in order."""
+    worker = loop.settings
+    records = loop.backend.claim(
+        worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=count
+    )
+    assert len(records) == count
+    loop._start(records[0], time.monotonic())
+    child = loop.pool.children[0]
+    for record in records[1:]:
+        loop._queue(child, record)
+    return records, child
+
+
 def test_a_job_the_child_started_before_the_take_back_runs_once_and_is_recorded(
     tmp_path: Path, loop: Loop
 ) -> None:
     marker = tmp_path / "b.txt"
     job_a = conveyor.enqueue(test_jobs.succeed)
     job_b = conveyor.enqueue(test_jobs.touch, args=[str(marker)])
-    worker = loop.settings
-    first, second = loop.backend.claim(
-        worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=2
-    )
-    loop._start(first, time.monotonic())
-    child = loop.pool.children[0]
-    loop._queue(child, second)
+    _, child = _handed_to_the_child(loop, 2)
     wait_until(marker.exists)  # the child ran A, then went straight on to B
 
     # The supervisor now decides, too late, that A ran long: B is not taken back.
@@ -151,14 +160,7 @@ def one_running_two_waiting(
     job_a = conveyor.enqueue(test_jobs.touch_then_wait, args=[str(marker), str(release)])
     job_b = conveyor.enqueue(test_jobs.touch, args=[str(tmp_path / "b.txt")])
     job_c = conveyor.enqueue(test_jobs.touch, args=[str(tmp_path / "c.txt")])
-    worker = loop.settings
-    first, second, third = loop.backend.claim(
-        worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=3
-    )
-    loop._start(first, time.monotonic())
-    child = loop.pool.children[0]
-    loop._queue(child, second)
-    loop._queue(child, third)
+    _, child = _handed_to_the_child(loop, 3)
     wait_until(marker.exists)  # A runs, and waits for the test
     return job_a, job_b, job_c, child, release
 
@@ -239,12 +241,7 @@ def test_a_lost_job_that_already_ended_has_its_outcome_taken_not_its_child_kille
     caplog.set_level(logging.INFO, logger="conveyor")
     marker = tmp_path / "ran.txt"
     job = conveyor.enqueue(test_jobs.touch, args=[str(marker)])
-    worker = loop.settings
-    (claimed,) = loop.backend.claim(
-        worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=1
-    )
-    loop._start(claimed, time.monotonic())
-    child = loop.pool.children[0]
+    _, child = _handed_to_the_child(loop, 1)
     wait_until(lambda: marker.exists() and child.conn.poll())  # ended, its report unread
     job.cancel()
     lost = loop._extend_leases()
@@ -276,10 +273,7 @@ def test_a_child_keeps_none_of_the_supervisors_store_call_pipe(loop: Loop) -> No
     helper_pipe = {f"pipe:[{os.fstat(fd).st_ino}]" for fd in loop.helper.fds()}
     assert helper_pipe <= _pipes_held(os.getpid())
     conveyor.enqueue(test_jobs.succeed)
-    worker = loop.settings
-    [record] = loop.backend.claim(worker.queues, worker=worker.key, lease=30.0, now=time.time())
-    loop._start(record, time.monotonic())
-    child = loop.pool.children[0]
+    _, child = _handed_to_the_child(loop, 1)
     wait_until(child.conn.poll, "the job's outcome")  # the child closed what it inherited
     assert child.pid is not None
     assert not helper_pipe & _pipes_held(child.pid)
@@ -288,13 +282,7 @@ def test_a_child_keeps_none_of_the_supervisors_store_call_pipe(loop: Loop) -> No
 def test_every_report_a_child_sent_before_it_died_is_taken(loop: Loop) -> None:
     """Two jobs ended and reported, then the child was killed: both finished, neither retried."""
     conveyor.enqueue_many({"fn": test_jobs.succeed} for _ in range(2))
-    worker = loop.settings
-    first, second = loop.backend.claim(
-        worker.queues, worker=worker.key, lease=30.0, now=time.time(), limit=2
-    )
-    loop._start(first, time.monotonic())
-    child = loop.pool.children[0]
-    loop._queue(child, second)
+    (first, second), child = _handed_to_the_child(loop, 2)
     assert child.pid is not None
     wait_until(lambda: child.gate.take_back(0) == 2, "the child to start both jobs")
     wait_until(lambda: _reports_waiting(child) == 2, "both reports")
@@ -328,10 +316,7 @@ def _reports_waiting(child: Child) -> int:
 def test_a_child_that_died_after_asking_is_a_death_not_a_crash(loop: Loop) -> None:
     """Its request is read after it died: the answer cannot be sent, and the job is retried."""
     conveyor.enqueue(test_jobs.ask_then_die)
-    worker = loop.settings
-    [record] = loop.backend.claim(worker.queues, worker=worker.key, lease=30.0, now=time.time())
-    loop._start(record, time.monotonic())
-    child = loop.pool.children[0]
+    [record], child = _handed_to_the_child(loop, 1)
     child.process.join(10)  # the loop was not driven meanwhile: the request is unread
     assert child.process.exitcode == -9
     assert _reports_waiting(child) == 1
