@@ -2,11 +2,39 @@
 -- ARGV[1] is always the key namespace, e.g. "conveyor".
 local NS = ARGV[1]
 local function job_key(id) return NS .. ':job:' .. id end
-local function queued_key(q) return NS .. ':queued:' .. q end
-local function scheduled_key(q) return NS .. ':scheduled:' .. q end
-local function started_key(q) return NS .. ':started:' .. q end
-local function ended_key(q, state) return NS .. ':ended:' .. state .. ':' .. q end
-local function wake_key(q) return NS .. ':wake:' .. q end
+-- A queue's keys are made once a run and looked up after that: a batch names a
+-- few queues many times, and joining strings costs more than a table lookup.
+local made_keys = {}
+local function made_for(kind)
+    local made = made_keys[kind]
+    if made == nil then
+        made = {}
+        made_keys[kind] = made
+    end
+    return made
+end
+local function queue_key(kind, q)
+    local made = made_for(kind)
+    local key = made[q]
+    if key == nil then
+        key = NS .. kind .. q
+        made[q] = key
+    end
+    return key
+end
+local function queued_key(q) return queue_key(':queued:', q) end
+local function scheduled_key(q) return queue_key(':scheduled:', q) end
+local function started_key(q) return queue_key(':started:', q) end
+local function wake_key(q) return queue_key(':wake:', q) end
+local function ended_key(q, state)
+    local made = made_for(state)
+    local key = made[q]
+    if key == nil then
+        key = NS .. ':ended:' .. state .. ':' .. q
+        made[q] = key
+    end
+    return key
+end
 local LEASES = NS .. ':leases'
 local EXPIRY = NS .. ':expiry'
 local SEP = '\31'
@@ -61,8 +89,16 @@ local function call_many(command, key, args)
 end
 
 -- The site prefix of a full queue name: "conveyor:<site>:" of "conveyor:<site>:<name>".
-local function site_of(q) return string.match(q, '^([^:]*:[^:]*:)') or '' end
-local function queues_key(q) return NS .. ':queues:' .. site_of(q) end
+local function site_of(q)
+    local made = made_for('site')
+    local site = made[q]
+    if site == nil then
+        site = string.match(q, '^([^:]*:[^:]*:)') or ''
+        made[q] = site
+    end
+    return site
+end
+local function queues_key(q) return queue_key(':queues:', site_of(q)) end
 
 -- The score just past the back (or before the front) of a queue.
 local function queue_end(q, front)
@@ -77,11 +113,11 @@ local function queue_end(q, front)
     return tonumber(got[2]) + 1
 end
 
--- Wake one worker blocked on this queue (one pending token at most).
+-- Wake one worker blocked on this queue: one pending token at most, so a
+-- token already there (no worker has waited since) is left as it is.
 local function wake(q)
     local key = wake_key(q)
-    redis.call('RPUSH', key, '1')
-    redis.call('LTRIM', key, -1, -1)
+    if redis.call('LLEN', key) == 0 then redis.call('RPUSH', key, '1') end
 end
 
 local function append_error(id, error_json)
@@ -140,22 +176,34 @@ local function next_score(q, front)
     return e[side]
 end
 
--- Index an ended job and give its record the retention of its ttl.
-local function retire(id, q, state, now, ttl)
-    local key = job_key(id)
+-- Index an ended job and give its record the retention of its ttl (``key``: its
+-- record's key, when the caller has it).
+-- A batch's jobs end at one ``now`` and mostly share a ttl: the numbers passed
+-- to Redis for them are written out as text once (Redis would format each).
+local as_text = {}
+local function text_of(n)
+    local t = as_text[n]
+    if t == nil then
+        t = string.format('%.17g', n)
+        as_text[n] = t
+    end
+    return t
+end
+local function retire(id, q, state, now, ttl, key)
+    key = key or job_key(id)
     if ttl == 0 then
         redis.call('DEL', key)
         return
     end
-    add_later(ended_key(q, state), now, id)
+    add_later(ended_key(q, state), text_of(now), id)
     if ttl > 0 then
-        redis.call('PEXPIRE', key, math.ceil(ttl * 1000))
-        add_later(EXPIRY, now + ttl, state .. SEP .. q .. SEP .. id)
+        redis.call('PEXPIRE', key, text_of(math.ceil(ttl * 1000)))
+        add_later(EXPIRY, text_of(now + ttl), state .. SEP .. q .. SEP .. id)
     end
 end
 
-local function release_lease(id, q)
-    redis.call('HDEL', job_key(id), 'lease_token', 'lease_expires_at')
+local function release_lease(id, q, key)
+    redis.call('HDEL', key or job_key(id), 'lease_token', 'lease_expires_at')
     remove_later(LEASES, id)
     remove_later(started_key(q), id)
 end
@@ -171,14 +219,24 @@ end
 -- conveyor.backends.base) after its last write.
 local STATS_RETENTION = 48 * 3600
 local tallies = {}
+-- The counters last used for each queue, with the ``now`` they were found for:
+-- a batch's jobs end at one ``now``, so the hash and field are worked out once.
+local counters_of = {}
 local function tally(q, state, now, enqueued_at, started_at)
-    local key = NS .. ':stats:' .. site_of(q) .. math.floor(now / 3600)
-    local per_minute = list_of(tallies, key)
-    local field = q .. SEP .. math.floor(now / 60) .. SEP
-    local t = per_minute[field]
-    if not t then
-        t = {finished = 0, failed = 0, wait_sum = 0, wait_count = 0, run_sum = 0, run_count = 0}
-        per_minute[field] = t
+    local last = counters_of[q]
+    local t
+    if last ~= nil and last[1] == now then
+        t = last[2]
+    else
+        local key = NS .. ':stats:' .. site_of(q) .. math.floor(now / 3600)
+        local per_minute = list_of(tallies, key)
+        local field = q .. SEP .. math.floor(now / 60) .. SEP
+        t = per_minute[field]
+        if not t then
+            t = {finished = 0, failed = 0, wait_sum = 0, wait_count = 0, run_sum = 0, run_count = 0}
+            per_minute[field] = t
+        end
+        counters_of[q] = {now, t}
     end
     t[state] = t[state] + 1
     local began = tonumber(started_at)
@@ -205,5 +263,5 @@ local function write_tallies()
         end
         redis.call('EXPIRE', key, STATS_RETENTION)
     end
-    tallies = {}
+    tallies, counters_of = {}, {}
 end

@@ -34,29 +34,34 @@ for n = 0, count - 1 do
         out[#out + 1] = 0
     else
         local q = cur[3]
-        release_lease(id, q)
+        release_lease(id, q, key)
         if ARGV[base + 7] ~= '' and state ~= 'queued' and state ~= 'finished' then
             redis.call('HSET', key, 'started_at', ARGV[base + 7])
         end
         if state == 'finished' then  -- the hot path: one HSET
-            local fields = {'state', 'finished', 'ended_at', ARGV[2]}
-            if ARGV[base + 3] == '1' then
-                fields[#fields + 1] = 'result'
-                fields[#fields + 1] = ARGV[base + 4]
+            local started_at = ARGV[base + 7]
+            if ARGV[base + 3] ~= '1' then
+                if started_at == '' then
+                    redis.call('HSET', key, 'state', 'finished', 'ended_at', ARGV[2])
+                else
+                    redis.call('HSET', key, 'state', 'finished', 'ended_at', ARGV[2],
+                        'started_at', started_at)
+                end
+            elseif started_at == '' then
+                redis.call('HSET', key, 'state', 'finished', 'ended_at', ARGV[2],
+                    'result', ARGV[base + 4])
+            else
+                redis.call('HSET', key, 'state', 'finished', 'ended_at', ARGV[2],
+                    'result', ARGV[base + 4], 'started_at', started_at)
             end
-            if ARGV[base + 7] ~= '' then
-                fields[#fields + 1] = 'started_at'
-                fields[#fields + 1] = ARGV[base + 7]
-            end
-            redis.call('HSET', key, unpack(fields))
-            tally(q, 'finished', now, cur[7], ARGV[base + 7] ~= '' and ARGV[base + 7] or cur[8])
-            retire(id, q, 'finished', now, cur[4])
+            tally(q, 'finished', now, cur[7], started_at ~= '' and started_at or cur[8])
+            retire(id, q, 'finished', now, cur[4], key)
             ended = true
         elseif state == 'failed' then
             redis.call('HSET', key, 'state', 'failed', 'ended_at', ARGV[2])
             append_error(id, ARGV[base + 5])
             tally(q, 'failed', now, cur[7], ARGV[base + 7] ~= '' and ARGV[base + 7] or cur[8])
-            retire(id, q, 'failed', now, cur[5])
+            retire(id, q, 'failed', now, cur[5], key)
             ended = true
         elseif state == 'scheduled' then
             local run_at = ARGV[base + 6]
