@@ -35,6 +35,11 @@ TAGGED = b"t"
 PICKLE = b"p"
 _SCALARS = (str, int, float, bool, type(None))
 _EXACT_SCALARS = frozenset(_SCALARS)  # for _plain(), which compares types, not instances
+# One decoder for every call, given text: json.loads() given bytes first guesses their
+# encoding, and builds a decoder when given options. Payloads are always UTF-8 (dumps()
+# writes them), and a decoder keeps no state between calls: threads can share it.
+_DECODER = json.JSONDecoder()
+_TAGGED_DECODER = json.JSONDecoder(object_hook=tagging.decode)
 # One encoder for every call: json.dumps builds a new one each time it is given options.
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 # JSONEncoder.encode() builds the C encoder anew on every call, a third of its cost for a
@@ -169,9 +174,9 @@ def loads(data: bytes, allow_pickle: bool) -> Any:
     """The value stored by :func:`dumps`."""
     tag, body = data[:1], data[1:]
     if tag == JSON:
-        return json.loads(body)
+        return _DECODER.decode(body.decode())
     if tag == TAGGED:
-        return json.loads(body, object_hook=tagging.decode)
+        return _TAGGED_DECODER.decode(body.decode())
     if tag == PICKLE:
         if not allow_pickle:
             raise SerializationError(

@@ -122,3 +122,65 @@ def test_the_end_of_the_pipe_before_a_whole_message_is_an_eof(
     with pytest.raises(EOFError):
         frames.next()
     assert not frames.ready()
+
+
+# -- writing -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 300, 16384, 16385, 200_000])
+def test_write_frame_frames_a_message_as_send_bytes_does(
+    ends: tuple[Connection, Connection], size: int
+) -> None:
+    """``recv_bytes``, multiprocessing's own reader, reads what write_frame wrote, whole,
+    on both sides of the size that send_bytes writes in one piece (16 KiB)."""
+    writer, reader = ends
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    sender = threading.Thread(target=frames_module.write_frame, args=(writer, data))
+    sender.start()  # a large message fills the pipe: it is read while written
+    assert reader.recv_bytes() == data
+    sender.join(timeout=10)
+    assert not sender.is_alive()
+
+
+def test_write_frame_writes_a_short_message_with_one_call(
+    ends: tuple[Connection, Connection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer, reader = ends
+    calls: list[int] = []
+    real = os.write
+
+    def counted(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        return real(fd, data)
+
+    monkeypatch.setattr(frames_module.os, "write", counted)
+    frames_module.write_frame(writer, b"an outcome")
+    assert calls == [4 + len(b"an outcome")]
+    assert reader.recv_bytes() == b"an outcome"
+
+
+def test_write_frame_finishes_a_message_the_pipe_took_in_parts(
+    ends: tuple[Connection, Connection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel rarely takes part of a short write (a signal, a nearly full pipe), so a
+    stand-in os.write takes at most 3 bytes a call; the rest of the message must follow."""
+    writer, reader = ends
+    real = os.write
+
+    def partial(fd: int, data: bytes) -> int:
+        return real(fd, bytes(data[:3]))
+
+    monkeypatch.setattr(frames_module.os, "write", partial)
+    frames_module.write_frame(writer, b"cut in parts")
+    frames_module.write_frame(writer, b"next")
+    assert reader.recv_bytes() == b"cut in parts"
+    assert reader.recv_bytes() == b"next"
+
+
+def test_write_frame_to_a_closed_connection_is_an_oserror(
+    ends: tuple[Connection, Connection],
+) -> None:
+    writer, _ = ends
+    writer.close()
+    with pytest.raises(OSError, match="handle is closed"):  # as send_bytes says it
+        frames_module.write_frame(writer, b"late")

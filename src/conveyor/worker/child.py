@@ -46,7 +46,7 @@ from conveyor.exceptions import BackendError, JobStateError
 from conveyor.execution import Alarm, run_job
 from conveyor.functions import import_function
 from conveyor.job import Job
-from conveyor.worker.frames import Frames
+from conveyor.worker.frames import Frames, write_frame
 
 _PR_SET_PDEATHSIG = 1
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
@@ -230,7 +230,7 @@ def send(
 ) -> None:
     """Send a job, an outcome, a request, a reply or a stop over a child's pipe."""
     data = tuple(message) if isinstance(message, tuple) else message  # plain: cheaper
-    conn.send_bytes(pickle.dumps(data, _PROTOCOL))
+    write_frame(conn, pickle.dumps(data, _PROTOCOL))
 
 
 def receive_outcome(frames: Frames) -> Outcome | Request:

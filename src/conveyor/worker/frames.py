@@ -1,13 +1,15 @@
-"""Reading one end of a child's pipe: whatever has come, in one read.
+"""A child's pipe, both ways: a message a write, and whatever has come in one read.
 
-Both ends write messages with ``Connection.send_bytes`` (a 4-byte length, then
-the bytes; one write for all but large ones). ``Connection.recv_bytes`` reads
-each message with two system calls, the length and then the bytes, and a
-quick job's outcome, or the next job, is one message a job each way. Here the
-reading end takes everything the pipe holds in one read, up to 64 KiB, and
-hands out the messages in it one by one: a supervisor that finds three
-outcomes waiting reads them with one call, and a child that was sent its next
-jobs ahead reads them all at once.
+Both ends write messages framed as ``Connection.send_bytes`` frames them (a
+4-byte length, then the bytes), through :func:`write_frame`: one ``os.write``
+for a message of up to 16 KiB, without ``send_bytes``'s checks of the buffer
+it is given (always bytes here). ``Connection.recv_bytes`` reads each message
+with two system calls, the length and then the bytes, and a quick job's
+outcome, or the next job, is one message a job each way. Here the reading end
+takes everything the pipe holds in one read, up to 64 KiB, and hands out the
+messages in it one by one: a supervisor that finds three outcomes waiting
+reads them with one call, and a child that was sent its next jobs ahead reads
+them all at once.
 
 Whoever reads through a :class:`Frames` must go on taking messages while
 :meth:`Frames.ready` says one is whole: the bytes are out of the pipe by
@@ -23,6 +25,26 @@ from multiprocessing.connection import Connection
 _SIZE = struct.Struct("!i")  # as Connection.send_bytes writes it
 _LARGE_SIZE = struct.Struct("!Q")  # after a size of -1: messages of 2 GiB and more
 _CHUNK = 65536
+_JOINED_MAX = 16384  # send_bytes writes a larger message apart from its size
+
+
+def write_frame(conn: Connection, data: bytes) -> None:
+    """Write ``data`` to ``conn`` as one message, framed as ``Connection.send_bytes`` frames it.
+
+    A message of up to 16 KiB (every job and outcome but those with large
+    arguments or results) is its size and its bytes in one ``os.write``;
+    a larger one goes through ``send_bytes`` itself.
+    """
+    if len(data) > _JOINED_MAX:
+        conn.send_bytes(data)
+        return
+    fd = conn.fileno()  # OSError once the connection is closed, as send_bytes raises
+    frame = _SIZE.pack(len(data)) + data
+    written = os.write(fd, frame)
+    if written < len(frame):  # rare: the pipe took part of it
+        left = memoryview(frame)[written:]
+        while left:
+            left = left[os.write(fd, left) :]
 
 
 class Frames:
