@@ -34,8 +34,6 @@ from pathlib import Path
 import redis
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
-import jobs  # noqa: E402 -- the benchmark's jobs, beside this file
 
 ROOT = BENCH.parent
 SITE = "schedstat"
@@ -159,6 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     after = sample(server)
     if before is None or after is None:
         raise SystemExit("Redis's process went away during the drain")
+
+    sys.path.insert(0, str(BENCH))
+    import jobs  # the benchmark's jobs, beside this file (imported here: sample() needs none)
 
     ran = int(client.get(jobs.COUNTER) or 0)
     first, final = client.get(jobs.FIRST_AT), client.get(jobs.LAST_AT)

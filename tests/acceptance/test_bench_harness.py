@@ -9,6 +9,8 @@ from __future__ import annotations
 import gc
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -230,3 +232,26 @@ def test_a_timed_enqueue_finds_the_producer_connected_and_the_collector_paused(
     assert bench.enqueue_bulk(recorded) > 0
     assert recorded.steps == ["flush", "reset", "warm", "2 at once", "1 at once"]
     assert gc.isenabled()
+
+
+def test_schedstat_reads_a_process_counters_and_none_once_it_is_gone() -> None:
+    """bench/schedstat.py's reading of /proc: the CPU a process used grows while it spins,
+    its counters are all there, and a process that has gone reads as None."""
+    spec = importlib.util.spec_from_file_location("bench_schedstat", BENCH / "schedstat.py")
+    assert spec is not None
+    assert spec.loader is not None
+    schedstat = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(schedstat)
+    first = schedstat.sample(os.getpid())
+    assert first is not None
+    assert set(first) == {"cpu", "user", "system", "waiting", "voluntary", "involuntary"}
+    deadline = time.monotonic() + 10.0
+    second = first
+    while time.monotonic() < deadline and second["cpu"] <= first["cpu"]:
+        sum(i * i for i in range(50_000))
+        second = schedstat.sample(os.getpid())
+        assert second is not None
+    assert second["cpu"] > first["cpu"]
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert schedstat.sample(gone.pid) is None
