@@ -4,37 +4,29 @@ local NS = ARGV[1]
 local function job_key(id) return NS .. ':job:' .. id end
 -- A queue's keys are made once a run and looked up after that: a batch names a
 -- few queues many times, and joining strings costs more than a table lookup.
+-- once(kind, q, make) is make(kind, q), worked out at most once a run.
 local made_keys = {}
-local function made_for(kind)
+local function once(kind, q, make)
     local made = made_keys[kind]
     if made == nil then
         made = {}
         made_keys[kind] = made
     end
-    return made
-end
-local function queue_key(kind, q)
-    local made = made_for(kind)
-    local key = made[q]
-    if key == nil then
-        key = NS .. kind .. q
-        made[q] = key
+    local value = made[q]
+    if value == nil then
+        value = make(kind, q)
+        made[q] = value
     end
-    return key
+    return value
 end
+local function joined(kind, q) return NS .. kind .. q end
+local function queue_key(kind, q) return once(kind, q, joined) end
 local function queued_key(q) return queue_key(':queued:', q) end
 local function scheduled_key(q) return queue_key(':scheduled:', q) end
 local function started_key(q) return queue_key(':started:', q) end
 local function wake_key(q) return queue_key(':wake:', q) end
-local function ended_key(q, state)
-    local made = made_for(state)
-    local key = made[q]
-    if key == nil then
-        key = NS .. ':ended:' .. state .. ':' .. q
-        made[q] = key
-    end
-    return key
-end
+local function ended_name(state, q) return NS .. ':ended:' .. state .. ':' .. q end
+local function ended_key(q, state) return once(state, q, ended_name) end
 local LEASES = NS .. ':leases'
 local EXPIRY = NS .. ':expiry'
 local SEP = '\31'
@@ -89,15 +81,8 @@ local function call_many(command, key, args)
 end
 
 -- The site prefix of a full queue name: "conveyor:<site>:" of "conveyor:<site>:<name>".
-local function site_of(q)
-    local made = made_for('site')
-    local site = made[q]
-    if site == nil then
-        site = string.match(q, '^([^:]*:[^:]*:)') or ''
-        made[q] = site
-    end
-    return site
-end
+local function site_prefix(_, q) return string.match(q, '^([^:]*:[^:]*:)') or '' end
+local function site_of(q) return once('site', q, site_prefix) end
 local function queues_key(q) return queue_key(':queues:', site_of(q)) end
 
 -- The score just past the back (or before the front) of a queue.

@@ -39,22 +39,17 @@ for n = 0, count - 1 do
             redis.call('HSET', key, 'started_at', ARGV[base + 7])
         end
         if state == 'finished' then  -- the hot path: one HSET
-            local started_at = ARGV[base + 7]
-            if ARGV[base + 3] ~= '1' then
-                if started_at == '' then
-                    redis.call('HSET', key, 'state', 'finished', 'ended_at', ARGV[2])
-                else
-                    redis.call('HSET', key, 'state', 'finished', 'ended_at', ARGV[2],
-                        'started_at', started_at)
-                end
-            elseif started_at == '' then
-                redis.call('HSET', key, 'state', 'finished', 'ended_at', ARGV[2],
-                    'result', ARGV[base + 4])
-            else
-                redis.call('HSET', key, 'state', 'finished', 'ended_at', ARGV[2],
-                    'result', ARGV[base + 4], 'started_at', started_at)
+            local fields = {'state', 'finished', 'ended_at', ARGV[2]}
+            if ARGV[base + 3] == '1' then
+                fields[#fields + 1] = 'result'
+                fields[#fields + 1] = ARGV[base + 4]
             end
-            tally(q, 'finished', now, cur[7], started_at ~= '' and started_at or cur[8])
+            if ARGV[base + 7] ~= '' then
+                fields[#fields + 1] = 'started_at'
+                fields[#fields + 1] = ARGV[base + 7]
+            end
+            redis.call('HSET', key, unpack(fields))
+            tally(q, 'finished', now, cur[7], ARGV[base + 7] ~= '' and ARGV[base + 7] or cur[8])
             retire(id, q, 'finished', now, cur[4], key)
             ended = true
         elseif state == 'failed' then
